@@ -1,0 +1,1 @@
+"""Behaviour layer: rule-based states, classifiers, unsupervised discovery, agreement."""

@@ -1,0 +1,1 @@
+"""Dashboard layer: the Streamlit app (labelling, QC, ethograms, cohort results)."""

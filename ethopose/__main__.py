@@ -1,0 +1,3 @@
+from ethopose.cli import app
+
+app()

@@ -1,0 +1,66 @@
+"""The ``ethopose`` command line: one typer app that mirrors the layer packages.
+
+Each layer owns its commands (``<layer>/cli.py``); this module only mounts them. Heavy
+imports (torch, streamlit, dask) happen inside the commands, so ``ethopose --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from behavior.cli import app as behavior_app
+from dashboard.cli import dashboard, label
+from ethopose.demo import demo
+from features.cli import app as features_app
+from pose._version import __version__
+from pose.io.cli import convert
+from pose.pipeline.cli import app as pose_app
+from pose.refine.cli import merge, outliers
+from pose.synthetic.cli import app as synth_app
+from protocols.cli import run
+
+app = typer.Typer(
+    name="ethopose",
+    help="From lab-animal video to validated behavioural measurements.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ethopose {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """ethopose: pose estimation, features, behaviour and assays for lab-animal video."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+pose_app.command("outliers")(outliers)
+pose_app.command("merge")(merge)
+app.add_typer(pose_app, name="pose", help="Pose pipeline: project, frames, train, evaluate, analyze, refine.")
+app.add_typer(synth_app, name="synth", help="Render the virtual mouse: videos with exact ground truth.")
+app.add_typer(features_app, name="features", help="Filtering, kinematics, zones and gait.")
+app.add_typer(behavior_app, name="behavior", help="Behaviour states, classifiers, discovery, agreement.")
+app.command("convert")(convert)
+app.command("run")(run)
+app.command("dashboard")(dashboard)
+app.command("label")(label)
+app.command("demo")(demo)
+
+if __name__ == "__main__":
+    app()

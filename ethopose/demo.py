@@ -1,0 +1,6 @@
+"""The built-in demo (being built)."""
+
+
+def demo() -> None:
+    """Run the demo (being built)."""
+    raise NotImplementedError

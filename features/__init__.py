@@ -1,0 +1,1 @@
+"""Features layer: filtering, kinematics, zones and gait on the pose Dataset (no torch)."""

@@ -1,0 +1,1 @@
+"""Protocols layer: assay definitions, batch phenotyping over cohorts, statistics, reports."""

@@ -1,0 +1,6 @@
+"""Batch CLI (being built)."""
+
+
+def run() -> None:
+    """Run a protocol over a cohort (being built)."""
+    raise NotImplementedError

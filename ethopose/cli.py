@@ -11,7 +11,8 @@ import logging
 import typer
 
 from behavior.cli import app as behavior_app
-from dashboard.cli import dashboard, label
+from dashboard.cli import dashboard
+from dashboard.labelling.cli import label
 from ethopose.demo import demo
 from features.cli import app as features_app
 from pose._version import __version__

@@ -1,0 +1,6 @@
+"""Labelling CLI (being built)."""
+
+
+def label() -> None:
+    """Open the labelling page (being built)."""
+    raise NotImplementedError

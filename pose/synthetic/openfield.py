@@ -1,0 +1,436 @@
+"""Open-field virtual mouse: a behaviour state machine driving a kinematic body (no rendering).
+
+The mouse is a chain of rigid segments (tail base - body centre - neck - snout) with ears,
+four paws and a tail, moving in a square arena seen from above. A semi-Markov state machine
+picks behaviour bouts (walk, run, turn, rear, groom, freeze, explore_wall) with realistic
+durations and speeds; each state drives speed, steering and posture. Everything is pure
+numpy and deterministic for a seed.
+
+Coordinates are image pixels (x right, y down): ``px = arena_origin_px + mm * px_per_mm``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from pose.dataset import append_history, from_numpy
+
+logger = logging.getLogger(__name__)
+
+KEYPOINTS: tuple[str, ...] = (
+    "snout",
+    "left_ear",
+    "right_ear",
+    "neck",
+    "body_center",
+    "tail_base",
+    "tail_tip",
+    "left_forepaw",
+    "right_forepaw",
+    "left_hindpaw",
+    "right_hindpaw",
+)
+STATES: tuple[str, ...] = ("walk", "run", "turn", "rear", "groom", "freeze", "explore_wall")
+SKELETON: tuple[tuple[str, str], ...] = (
+    ("snout", "left_ear"),
+    ("snout", "right_ear"),
+    ("left_ear", "neck"),
+    ("right_ear", "neck"),
+    ("neck", "body_center"),
+    ("body_center", "tail_base"),
+    ("tail_base", "tail_tip"),
+    ("neck", "left_forepaw"),
+    ("neck", "right_forepaw"),
+    ("tail_base", "left_hindpaw"),
+    ("tail_base", "right_hindpaw"),
+)
+SYMMETRY: tuple[tuple[str, str], ...] = (
+    ("left_ear", "right_ear"),
+    ("left_forepaw", "right_forepaw"),
+    ("left_hindpaw", "right_hindpaw"),
+)
+
+# Body geometry of an adult mouse, mm (snout to tail base 93 mm, tail 85 mm).
+HEAD_MM = 22.0  # neck -> snout
+FRONT_MM = 33.0  # body centre -> neck
+BACK_MM = 38.0  # body centre -> tail base
+TAIL_MM = 85.0
+EAR_FORWARD_MM, EAR_SIDE_MM = 5.0, 9.0
+FORE_BACK_MM, FORE_SIDE_MM = 6.0, 15.0  # forepaws: behind the neck, to the side
+HIND_FORWARD_MM, HIND_SIDE_MM = 12.0, 17.0  # hind paws: in front of the tail base
+
+# Per-state bout medians (s), speed ranges (mm/s, before speed_scale) and transitions.
+_BOUT_MEDIAN_S = {"walk": 1.6, "run": 0.9, "turn": 0.8, "rear": 1.5, "groom": 3.0,
+                  "freeze": 1.5, "explore_wall": 2.5}
+_SPEED_MM_S = {"walk": (50.0, 120.0), "run": (220.0, 320.0), "turn": (10.0, 40.0),
+               "explore_wall": (60.0, 110.0)}
+_TRANSITIONS = {
+    "walk": {"run": 0.12, "turn": 0.2, "rear": 0.15, "groom": 0.08, "freeze": 0.1,
+             "explore_wall": 0.25},
+    "run": {"walk": 0.5, "turn": 0.2, "freeze": 0.15, "explore_wall": 0.15},
+    "turn": {"walk": 0.45, "run": 0.1, "rear": 0.1, "explore_wall": 0.2, "freeze": 0.05,
+             "groom": 0.05},
+    "rear": {"walk": 0.4, "turn": 0.3, "groom": 0.15, "explore_wall": 0.15},
+    "groom": {"walk": 0.5, "turn": 0.3, "rear": 0.2},
+    "freeze": {"walk": 0.5, "turn": 0.3, "run": 0.1, "rear": 0.1},
+    "explore_wall": {"walk": 0.3, "rear": 0.3, "turn": 0.2, "run": 0.1, "freeze": 0.1},
+}
+
+
+@dataclass(frozen=True)
+class OpenFieldTruth:
+    """Exact ground truth of a simulated open-field session.
+
+    Attributes
+    ----------
+    pose
+        Pose Dataset (px), keypoints :data:`KEYPOINTS`, one individual ``"mouse"``,
+        confidence 1.0, attrs ``px_per_mm`` and ``source_software="ethopose.synthetic"``.
+    states
+        Behaviour state per frame (str array of length ``n_frames``), one of :data:`STATES`.
+    arena
+        Arena geometry in px: ``shape``, ``centre_px``, ``size_px``, ``size_mm``,
+        ``bounds_px`` (x0, y0, x1, y1), ``px_per_mm`` and ``zones`` (``center``: the
+        central square of ``center_fraction`` of the side; ``periphery``: the rest).
+    posture
+        Extra per-frame variables the renderer uses: ``rear`` and ``groom`` (0..1 blends),
+        ``speed_mm_s`` (body-centre speed of the kinematic model).
+    """
+
+    pose: xr.Dataset
+    states: np.ndarray
+    arena: dict[str, Any]
+    posture: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _unit(angle: np.ndarray | float) -> np.ndarray:
+    return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+
+
+def _wrap(angle: float) -> float:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+_NORMALS = (np.pi, 0.0, -np.pi / 2, np.pi / 2)  # outward normals: left, right, top, bottom
+
+
+def _wall_steer(x: float, y: float, theta: float, v: float, L: float, margin: float) -> float:
+    """Angular velocity (rad/s) turning the heading away from walls ahead of the snout."""
+    look = FRONT_MM + HEAD_MM + 15 + 0.3 * v
+    ax, ay = x + look * np.cos(theta), y + look * np.sin(theta)
+    scale = 15.0
+    # inward push grows smoothly as the look-ahead point nears or crosses each wall
+    px = np.exp((margin + 10 - ax) / scale) - np.exp((ax - (L - margin - 10)) / scale)
+    py = np.exp((margin + 10 - ay) / scale) - np.exp((ay - (L - margin - 10)) / scale)
+    mag = float(np.hypot(px, py))
+    if mag < 1e-3:
+        return 0.0
+    desired = np.arctan2(np.sin(theta) + py, np.cos(theta) + px)
+    return float(np.clip(4.0 * _wrap(desired - theta), -6.0, 6.0) * min(1.0, mag))
+
+
+def _contain_trunk(x: float, y: float, theta: float, L: float, margin: float
+                   ) -> tuple[float, float]:
+    """Shift the body centre so that snout and tail base stay inside the walls."""
+    c, s = np.cos(theta), np.sin(theta)
+    front, back = FRONT_MM + HEAD_MM, BACK_MM + 8
+    xs = (x + front * c, x - back * c)
+    ys = (y + front * s, y - back * s)
+    x += max(0.0, margin + 8 - min(xs)) - max(0.0, max(xs) - (L - margin - 8))
+    y += max(0.0, margin + 8 - min(ys)) - max(0.0, max(ys) - (L - margin - 8))
+    return float(x), float(y)
+
+
+def _arena_geometry(
+    size_mm: float, px_per_mm: float, image_size_px: tuple[int, int], center_fraction: float
+) -> dict[str, Any]:
+    size_px = size_mm * px_per_mm
+    cx, cy = image_size_px[0] / 2.0, image_size_px[1] / 2.0
+    x0, y0 = cx - size_px / 2, cy - size_px / 2
+    half_c = size_px * center_fraction / 2
+
+    def square(h: float) -> list[list[float]]:
+        return [[cx - h, cy - h], [cx + h, cy - h], [cx + h, cy + h], [cx - h, cy + h]]
+
+    return {
+        "shape": "square",
+        "centre_px": [cx, cy],
+        "size_px": size_px,
+        "size_mm": size_mm,
+        "bounds_px": [x0, y0, x0 + size_px, y0 + size_px],
+        "px_per_mm": px_per_mm,
+        "image_size_px": list(image_size_px),
+        "center_fraction": center_fraction,
+        "zones": {
+            "arena": {"type": "polygon", "vertices_px": square(size_px / 2)},
+            "center": {"type": "polygon", "vertices_px": square(half_c)},
+            "periphery": {"type": "polygon", "vertices_px": square(size_px / 2),
+                          "holes_px": [square(half_c)]},
+        },
+    }
+
+
+def _choose_next(state: str, rng: np.random.Generator, center_preference: float,
+                 near_wall: bool) -> str:
+    weights = dict(_TRANSITIONS[state])
+    if "explore_wall" in weights:
+        weights["explore_wall"] *= 2.0 * (1.0 - center_preference)
+    if "rear" in weights and near_wall:
+        weights["rear"] *= 2.0
+    names = list(weights)
+    p = np.array([weights[n] for n in names])
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def _bout_s(state: str, rng: np.random.Generator) -> float:
+    return float(np.clip(_BOUT_MEDIAN_S[state] * np.exp(0.5 * rng.standard_normal()), 0.5, 5.0))
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sd: float, tau_frames: float
+                  ) -> np.ndarray:
+    """Stationary AR(1) noise along axis 0 with standard deviation ``sd``."""
+    a = np.exp(-1.0 / max(tau_frames, 1e-6))
+    e = rng.standard_normal(shape) * sd * np.sqrt(1 - a * a)
+    out = np.empty(shape)
+    out[0] = rng.standard_normal(shape[1:]) * sd
+    for i in range(1, shape[0]):
+        out[i] = a * out[i - 1] + e[i]
+    return out
+
+
+def simulate_open_field(
+    seconds: float,
+    fps: float = 30.0,
+    seed: int = 0,
+    *,
+    arena_size_mm: float = 400.0,
+    px_per_mm: float = 1.1,
+    image_size_px: tuple[int, int] = (640, 480),
+    speed_scale: float = 1.0,
+    center_preference: float = 0.3,
+    center_fraction: float = 0.5,
+) -> OpenFieldTruth:
+    """Simulate a mouse exploring a square open field, top view, without rendering.
+
+    Parameters
+    ----------
+    seconds, fps
+        Session length and frame rate; ``round(seconds * fps)`` frames.
+    seed
+        Random seed; the same seed gives identical arrays.
+    arena_size_mm
+        Side of the square arena (mm); default 400 mm (a 40 cm open field).
+    px_per_mm
+        Spatial calibration; the arena is ``arena_size_mm * px_per_mm`` px wide, centred
+        in an image of ``image_size_px`` = (width, height).
+    speed_scale
+        Multiplies the locomotor speeds (walk 50-120, run 200-300, wall exploration 60-110,
+        turning 10-40 mm/s). Use it to build a cohort with a known speed difference.
+    center_preference
+        In [0, 1]. 0: strong thigmotaxis (many wall-following bouts, steering toward the
+        walls); 1: the mouse seeks the centre. Default 0.3 (a typical mouse).
+    center_fraction
+        Side of the central zone as a fraction of the arena side (0.5: the central 25 %).
+
+    Returns
+    -------
+    OpenFieldTruth
+
+    Raises
+    ------
+    ValueError
+        For a non-positive duration, frame rate or scale, or a preference outside [0, 1].
+    """
+    if seconds <= 0 or fps <= 0:
+        raise ValueError(f"seconds and fps must be positive, got seconds={seconds}, fps={fps}")
+    if not 0.0 <= center_preference <= 1.0:
+        raise ValueError(f"center_preference must be in [0, 1], got {center_preference}")
+    if speed_scale <= 0 or px_per_mm <= 0 or arena_size_mm < 150:
+        raise ValueError(
+            f"speed_scale and px_per_mm must be positive and arena_size_mm >= 150, got "
+            f"speed_scale={speed_scale}, px_per_mm={px_per_mm}, arena_size_mm={arena_size_mm}"
+        )
+    arena = _arena_geometry(arena_size_mm, px_per_mm, image_size_px, center_fraction)
+    if arena["bounds_px"][0] < 0 or arena["bounds_px"][1] < 0:
+        raise ValueError(
+            f"arena of {arena['size_px']:.0f} px does not fit in image {image_size_px}; "
+            "lower px_per_mm or arena_size_mm"
+        )
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fps))
+    dt = 1.0 / fps
+    L = arena_size_mm
+    margin = 6.0  # mm kept between any body point and the wall
+
+    out = {k: np.zeros(n) for k in ("x", "y", "theta", "v", "omega", "bend", "head", "rear",
+                                    "groom", "tail")}
+    states = np.empty(n, dtype=object)
+    x, y = L / 2 + rng.uniform(-L / 4, L / 4, 2)
+    theta = rng.uniform(-np.pi, np.pi)
+    v = omega_w = bend = head = rear = groom = tail = 0.0
+    state, remaining = "walk", _bout_s("walk", rng)
+    v_target, omega_turn = rng.uniform(*_SPEED_MM_S["walk"]) * speed_scale, 0.0
+    wall_dir = 1.0
+    t_state = 0.0
+    for i in range(n):
+        if remaining <= 0:
+            near = min(x, y, L - x, L - y) < 50
+            state = _choose_next(state, rng, center_preference, near)
+            remaining, t_state = _bout_s(state, rng), 0.0
+            lo_hi = _SPEED_MM_S.get(state)
+            v_target = rng.uniform(*lo_hi) * speed_scale if lo_hi else 0.0
+            omega_turn = rng.choice([-1, 1]) * np.deg2rad(rng.uniform(90, 200))
+            wall_dir = float(rng.choice([-1.0, 1.0]))
+        states[i] = state
+        if state == "freeze":  # abrupt, rigid stop: nothing moves but noise
+            v = 0.0
+            omega = 0.0
+        else:
+            sigma = {"walk": 50.0, "run": 25.0, "explore_wall": 20.0}.get(state, 15.0)
+            a = np.exp(-dt / 0.5)
+            omega_w = a * omega_w + np.deg2rad(sigma) * np.sqrt(1 - a * a) * rng.standard_normal()
+            tau_v = 0.15 if v_target > v else 0.1
+            v += (v_target - v) * (1 - np.exp(-dt / tau_v))
+            omega = omega_w
+            if state == "turn":
+                omega += omega_turn
+            elif state in ("walk", "run"):
+                to_c = np.arctan2(L / 2 - y, L / 2 - x)
+                omega += 3.0 * (center_preference - 0.3) * np.sin(_wrap(to_c - theta))
+            elif state == "explore_wall":
+                dists = np.array([x, L - x, y, L - y])
+                k = int(np.argmin(dists))
+                normal = _NORMALS[k]  # outward normal of the nearest wall
+                if t_state == 0.0:  # circulate in the direction the mouse already faces
+                    wall_dir = 1.0 if np.sin(_wrap(theta - normal)) >= 0 else -1.0
+                tangent = normal + wall_dir * np.pi / 2
+                err = dists[k] - 22.0  # keep the flank ~2 cm from the wall
+                desired = tangent - wall_dir * np.clip(err / 40.0, -0.6, 0.6)
+                omega += 3.0 * np.sin(_wrap(desired - theta))
+            omega += _wall_steer(x, y, theta, v, L, margin)
+            omega = float(np.clip(omega, -np.deg2rad(400), np.deg2rad(400)))
+            theta = _wrap(theta + omega * dt)
+            x += v * np.cos(theta) * dt
+            y += v * np.sin(theta) * dt
+            # posture variables relax toward their state targets
+            k_fast = 1 - np.exp(-dt / 0.15)
+            bend += (np.clip(omega * 0.12, -0.45, 0.45) - bend) * k_fast
+            rear += ((1.0 if state == "rear" else 0.0) - rear) * (1 - np.exp(-dt / 0.2))
+            groom += ((1.0 if state == "groom" else 0.0) - groom) * (1 - np.exp(-dt / 0.2))
+            if state == "groom":
+                head_target = np.deg2rad(12) * np.sin(2 * np.pi * 4.0 * t_state)
+            else:
+                head_target = 0.6 * bend + np.deg2rad(8) * np.sin(2 * np.pi * 0.7 * (i * dt) + seed)
+            head += (head_target - head) * (1 - np.exp(-dt / 0.06))
+            tail += (np.clip(-omega * 0.35, -1.0, 1.0) - tail) * (1 - np.exp(-dt / 0.3))
+        # hard containment of the trunk (the look-ahead steering makes this rare)
+        x, y = _contain_trunk(x, y, theta, L, margin)
+        for key, val in (("x", x), ("y", y), ("theta", theta), ("v", v), ("omega", omega),
+                         ("bend", bend), ("head", head), ("rear", rear), ("groom", groom),
+                         ("tail", tail)):
+            out[key][i] = val
+        remaining -= dt
+        t_state += dt
+
+    kp_mm = _keypoints_mm(out, dt, rng)
+    kp_mm = _contain(kp_mm, L, margin)
+    kp_mm += _smooth_noise(rng, kp_mm.shape, 0.08, tau_frames=0.3 * fps)
+    origin = np.array(arena["bounds_px"][:2])
+    position = kp_mm * px_per_mm + origin[None, :, None]
+    ds = from_numpy(
+        position[..., None],
+        np.ones((n, len(KEYPOINTS), 1)),
+        keypoints=list(KEYPOINTS),
+        individuals=["mouse"],
+        fps=fps,
+        source_software="ethopose.synthetic",
+        px_per_mm=px_per_mm,
+    )
+    ds = append_history(ds, "simulate_open_field", {
+        "seconds": seconds, "fps": fps, "seed": seed, "arena_size_mm": arena_size_mm,
+        "px_per_mm": px_per_mm, "speed_scale": speed_scale,
+        "center_preference": center_preference})
+    posture = {"rear": out["rear"], "groom": out["groom"], "speed_mm_s": out["v"]}
+    return OpenFieldTruth(pose=ds, states=states.astype(str), arena=arena, posture=posture)
+
+
+def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator) -> np.ndarray:
+    """Keypoints (time, space, keypoint) in mm from the per-frame body state."""
+    n = s["x"].size
+    r, g = s["rear"], s["groom"]
+    th, bend = s["theta"], s["bend"]
+    bc = np.stack([s["x"], s["y"]], axis=-1)
+    # rearing foreshortens the body (snout moves toward the body centre); grooming curls it
+    back = BACK_MM * (1 - 0.2 * r - 0.05 * g)
+    front = FRONT_MM * (1 - 0.45 * r - 0.15 * g)
+    headl = HEAD_MM * (1 - 0.55 * r - 0.3 * g)
+    tail_base = bc - back[:, None] * _unit(th - 0.5 * bend)
+    neck = bc + front[:, None] * _unit(th + 0.5 * bend)
+    head_ang = th + 1.2 * bend + s["head"]
+    snout = neck + headl[:, None] * _unit(head_ang)
+    fwd, left = _unit(head_ang), _unit(head_ang - np.pi / 2)  # y down: -90 deg is the left
+    ear_l = neck + EAR_FORWARD_MM * fwd + EAR_SIDE_MM * left
+    ear_r = neck + EAR_FORWARD_MM * fwd - EAR_SIDE_MM * left
+    tail_ang = th + np.pi + s["tail"] + 0.15 * np.sin(2 * np.pi * 0.4 * np.arange(n) * dt)
+    tail_tip = tail_base + TAIL_MM * _unit(tail_ang - 0.5 * bend)
+
+    # locomotor paws: trot-like alternation, phase advanced by distance travelled
+    v = np.abs(s["v"]) + 20.0 * np.abs(s["omega"])
+    stride = 25.0 + 0.15 * np.abs(s["v"])
+    phase = np.cumsum(v * dt / stride)
+    duty = 0.6
+
+    def swing_offset(ph: np.ndarray) -> np.ndarray:
+        p = ph % 1.0
+        amp = duty * stride
+        stance = amp * (0.5 - p / duty)
+        u = np.clip((p - duty) / (1 - duty), 0, 1)
+        swing = amp * (-0.5 + (10 * u**3 - 15 * u**4 + 6 * u**5))
+        return np.where(p < duty, stance, swing)
+
+    axis_f, left_b = _unit(th + 0.5 * bend), _unit(th - np.pi / 2)
+    axis_b = _unit(th - 0.5 * bend)
+    paws = {}
+    for name, base, ax, fwd_mm, side, ph0 in (
+        ("left_forepaw", neck, axis_f, -FORE_BACK_MM, FORE_SIDE_MM, 0.0),
+        ("right_forepaw", neck, axis_f, -FORE_BACK_MM, -FORE_SIDE_MM, 0.5),
+        ("left_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, HIND_SIDE_MM, 0.5),
+        ("right_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, -HIND_SIDE_MM, 0.0),
+    ):
+        off = fwd_mm + swing_offset(phase + ph0)
+        paws[name] = base + off[:, None] * ax + side * left_b
+    # rearing: forepaws up at the chest; grooming: forepaws at the snout, stroking
+    t = np.arange(n) * dt
+    for name, sgn in (("left_forepaw", 1.0), ("right_forepaw", -1.0)):
+        rear_pos = neck + 0.35 * (snout - neck) + sgn * 8.0 * left
+        stroke = 3.0 * np.sin(2 * np.pi * 5.0 * t + (0 if sgn > 0 else 1.0))
+        groom_pos = snout - (6.0 + stroke)[:, None] * fwd + sgn * 5.0 * left
+        w_r = r[:, None]
+        w_g = (g * (1 - r))[:, None]
+        paws[name] = (1 - w_r - w_g) * paws[name] + w_r * rear_pos + w_g * groom_pos
+    for name in ("left_hindpaw", "right_hindpaw"):  # hind paws spread a little when rearing
+        paws[name] = paws[name] + 0.25 * r[:, None] * (paws[name] - tail_base)
+    pts = {"snout": snout, "left_ear": ear_l, "right_ear": ear_r, "neck": neck,
+           "body_center": bc, "tail_base": tail_base, "tail_tip": tail_tip, **paws}
+    return np.stack([pts[k] for k in KEYPOINTS], axis=-1)  # (time, space, keypoint)
+
+
+def _contain(kp: np.ndarray, L: float, margin: float) -> np.ndarray:
+    """Translate the body back inside the walls where any trunk point crosses them.
+
+    The tail tip is clipped on its own (a tail bends along the wall).
+    """
+    kp = kp.copy()
+    tail = KEYPOINTS.index("tail_tip")
+    trunk = [i for i in range(len(KEYPOINTS)) if i != tail]
+    lo = kp[:, :, trunk].min(axis=2)
+    hi = kp[:, :, trunk].max(axis=2)
+    shift = np.maximum(0, margin - lo) - np.maximum(0, hi - (L - margin))
+    kp += shift[:, :, None]
+    kp[:, :, tail] = np.clip(kp[:, :, tail], margin / 2, L - margin / 2)
+    return kp

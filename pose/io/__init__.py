@@ -1,0 +1,111 @@
+"""Pose file formats behind one pair of functions: :func:`load` and :func:`save`.
+
+The format follows the file name:
+
+=====================  =====================================================
+suffix                 format (module)
+=====================  =====================================================
+``.csv``               DeepLabCut csv, predictions or labels (:mod:`pose.io.dlc`)
+``.h5`` / ``.hdf5``    DeepLabCut pandas HDF (:mod:`pose.io.dlc`); read also
+                       sniffs SLEAP analysis files saved under a plain ``.h5``
+``.analysis.h5``       SLEAP analysis HDF5 (:mod:`pose.io.sleap`)
+``.slp``               SLEAP labels/predictions (:mod:`pose.io.sleap`)
+``.nc``                NetCDF, ethopose's full-fidelity format (:mod:`pose.io.netcdf`)
+=====================  =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import xarray as xr
+
+from pose.io import dlc, netcdf, sleap
+from pose.io.errors import PoseFileError, UnknownFormatError
+
+Format = Literal["dlc", "sleap_slp", "sleap_analysis", "netcdf"]
+
+__all__ = ["PoseFileError", "UnknownFormatError", "detect_format", "dlc", "load", "netcdf", "save", "sleap"]
+
+
+def detect_format(path: str | os.PathLike, *, for_reading: bool = True) -> Format:
+    """Name the pose format of ``path`` from its suffix (and, for ``.h5``, its content).
+
+    Raises
+    ------
+    UnknownFormatError
+        For a suffix that is not a pose format.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".analysis.h5"):
+        return "sleap_analysis"
+    suffix = path.suffix.lower()
+    if suffix == ".slp":
+        return "sleap_slp"
+    if suffix == ".nc":
+        return "netcdf"
+    if suffix == ".csv":
+        return "dlc"
+    if suffix in (".h5", ".hdf5"):
+        if for_reading and path.is_file() and sleap.is_analysis_h5(path):
+            return "sleap_analysis"
+        return "dlc"
+    raise UnknownFormatError(
+        path,
+        f"unknown pose file suffix {path.suffix!r}; use .csv or .h5 (DeepLabCut), "
+        ".slp or .analysis.h5 (SLEAP), or .nc (NetCDF)",
+    )
+
+
+def load(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
+    """Load a pose file as a pose Dataset (see :mod:`pose.dataset`).
+
+    Parameters
+    ----------
+    path
+        DeepLabCut ``.h5``/``.csv``, SLEAP ``.slp``/``.analysis.h5`` or NetCDF ``.nc``.
+    fps
+        Frame rate. When given, ``time`` is in seconds (overrides the file's own fps).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``position`` (time, space, keypoint, individual), ``confidence``
+        (time, keypoint, individual) and attrs (``source_file``, ``fps``, ...).
+
+    Raises
+    ------
+    PoseFileError
+        Missing file, unknown suffix, or content that is not the expected format; the
+        message names the file and the row / field at fault.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if not path.is_file():
+        raise PoseFileError(path, "file not found")
+    if fmt == "dlc":
+        return dlc.read_dlc(path, fps=fps)
+    if fmt == "sleap_slp":
+        return sleap.read_slp(path, fps=fps)
+    if fmt == "sleap_analysis":
+        return sleap.read_analysis_h5(path, fps=fps)
+    return netcdf.read_netcdf(path, fps=fps)
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Save a pose Dataset; the format follows the suffix of ``path`` (see the table).
+
+    The write is atomic (a temporary file renamed onto ``path``). Returns the path.
+    """
+    path = Path(path)
+    fmt = detect_format(path, for_reading=False)
+    if fmt == "dlc":
+        return dlc.write_dlc(ds, path)
+    if fmt == "sleap_slp":
+        return sleap.write_slp(ds, path)
+    if fmt == "sleap_analysis":
+        return sleap.write_analysis_h5(ds, path)
+    return netcdf.write_netcdf(ds, path)

@@ -7,6 +7,14 @@
 The simulators are pure numpy and deterministic for a seed.
 """
 
+from pose.synthetic.gait import GaitTruth, simulate_gait
 from pose.synthetic.openfield import KEYPOINTS, STATES, OpenFieldTruth, simulate_open_field
 
-__all__ = ["KEYPOINTS", "STATES", "OpenFieldTruth", "simulate_open_field"]
+__all__ = [
+    "KEYPOINTS",
+    "STATES",
+    "GaitTruth",
+    "OpenFieldTruth",
+    "simulate_gait",
+    "simulate_open_field",
+]

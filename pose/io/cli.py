@@ -1,11 +1,25 @@
 """``ethopose convert``: convert a pose file between formats."""
 
+from __future__ import annotations
+
 import typer
 
 
 def convert(
-    input_path: str = typer.Argument(..., help="Pose file to read."),
+    input_path: str = typer.Argument(..., help="Pose file to read (.h5, .csv, .slp, .analysis.h5, .nc)."),
     output_path: str = typer.Argument(..., help="File to write; the format follows the suffix."),
+    fps: float | None = typer.Option(None, "--fps", help="Frame rate (sets time in seconds)."),
 ) -> None:
-    """Convert a pose file between DeepLabCut h5/csv, SLEAP, and NetCDF."""
-    raise typer.BadParameter("convert is not implemented yet")
+    """Convert a pose file between DeepLabCut h5/csv, SLEAP .slp/.analysis.h5, and NetCDF."""
+    from pose.dataset import PoseValidationError, append_history
+    from pose.io import PoseFileError, load, save
+
+    try:
+        ds = load(input_path, fps=fps)
+        ds = append_history(ds, "convert", {"input": input_path, "output": output_path, "fps": fps})
+        save(ds, output_path)
+    except (PoseFileError, PoseValidationError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    sizes = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
+    typer.echo(f"wrote {output_path} ({sizes})")

@@ -1,11 +1,56 @@
-"""SLEAP pose files (work in progress)."""
+"""SLEAP pose files: ``.slp`` (labels / predictions) and ``.analysis.h5``, via ``sleap-io``.
+
+Format notes
+------------
+- ``.slp`` holds labelled frames, each with instances of a skeleton; an instance is a
+  ``PredictedInstance`` (with per-point scores and an instance score) or a user
+  ``Instance`` (hand labels, no scores). Tracks name the animals. Only the first video
+  of a multi-video project is loaded (with a warning).
+- ``.analysis.h5`` is SLEAP's dense export: ``tracks`` (n_tracks, 2, n_nodes, n_frames),
+  ``point_scores`` (n_tracks, n_nodes, n_frames), ``track_occupancy`` (n_frames,
+  n_tracks), ``node_names``, ``track_names``. Frames run from 0.
+
+Mapping to the pose Dataset
+---------------------------
+- ``keypoint`` = skeleton node names; ``individual`` = track names (``track_<i>``
+  by instance order when the file has no tracks).
+- ``time`` covers every frame from 0 to the last labelled frame (rows without an
+  instance are NaN), as ``movement`` does.
+- ``confidence`` = the per-point score of predicted instances; NaN for user instances.
+  Where a frame has both a user and a predicted instance of one track, the user
+  instance wins (as in SLEAP).
+
+Notes
+-----
+SLEAP and DeepLabCut confidences are on different scales. DeepLabCut's ``likelihood``
+is a sigmoid output in [0, 1]. SLEAP's point score is the value of the confidence-map
+peak, which is usually in [0, 1] but can exceed 1 slightly (the shared DeepOF file
+reaches 1.049). ethopose keeps ``confidence`` in [0, 1], so SLEAP scores are clipped to
+[0, 1] on reading (the number of clipped values is logged). A ``p_cutoff`` tuned for
+one tool does not transfer to the other.
+
+Writing: rows whose individual has any finite confidence become ``PredictedInstance``
+objects (instance score = mean point score), others user ``Instance`` objects. Frames
+where an individual has no finite position hold no instance for it, so trailing empty
+frames are not stored.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import h5py
+import numpy as np
+import xarray as xr
+
+from pose.atomic import atomic_path
+from pose.dataset import PoseValidationError, frame_numbers, from_numpy, validate_pose
+from pose.io.errors import PoseFileError
+
+log = logging.getLogger(__name__)
 
 
 def is_analysis_h5(path: str | os.PathLike) -> bool:
@@ -17,8 +62,269 @@ def is_analysis_h5(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_slp(path, *, fps=None):
-    raise NotImplementedError
+def _clip_scores(conf: np.ndarray, where: Path) -> np.ndarray:
+    n_over = int(np.sum(conf > 1)) + int(np.sum(conf < 0))
+    if n_over:
+        log.info("%s: clipped %d SLEAP scores outside [0, 1] (max %.4g)", where, n_over, np.nanmax(conf))
+    return np.clip(conf, 0.0, 1.0)
 
 
-read_analysis_h5 = write_slp = write_analysis_h5 = read_slp
+def _decode(values: np.ndarray) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
+    """Read a SLEAP ``.slp`` file (predictions and/or user labels).
+
+    Parameters
+    ----------
+    path
+        ``.slp`` file.
+    fps
+        Frame rate; when given, ``time`` is in seconds.
+
+    Returns
+    -------
+    xarray.Dataset
+        Pose Dataset; ``confidence`` is the point score of predicted instances
+        (clipped to [0, 1]) and NaN for user instances.
+
+    Raises
+    ------
+    PoseFileError
+        Missing or unreadable file, or a file without skeleton or labelled frames.
+    """
+    import sleap_io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise PoseFileError(path, "file not found")
+    try:
+        labels = sio.load_slp(str(path), open_videos=False)
+    except Exception as exc:  # sleap-io raises many types for a bad file
+        raise PoseFileError(path, f"not a SLEAP .slp file: {exc}") from exc
+    if not labels.skeletons:
+        raise PoseFileError(path, "SLEAP file has no skeleton")
+    if not labels.videos:
+        raise PoseFileError(path, "SLEAP file has no video and no labelled frames")
+    if len(labels.videos) > 1:
+        warnings.warn(
+            f"{path}: holds {len(labels.videos)} videos; loading only the first "
+            f"({labels.videos[0].filename})",
+            UserWarning,
+            stacklevel=2,
+        )
+    video = labels.videos[0]
+    skeleton = labels.skeletons[0]
+    keypoints = [node.name for node in skeleton.nodes]
+    frames = [lf for lf in labels.labeled_frames if lf.video is video]
+    if not frames:
+        raise PoseFileError(path, "SLEAP file has no labelled frames for its first video")
+    track_names = [t.name for t in labels.tracks]
+    if not track_names:
+        n_max = max(len(lf.instances) for lf in frames)
+        track_names = [f"track_{i}" for i in range(max(n_max, 1))]
+    n_time = max(lf.frame_idx for lf in frames) + 1
+    position = np.full((n_time, 2, len(keypoints), len(track_names)), np.nan)
+    confidence = np.full((n_time, len(keypoints), len(track_names)), np.nan)
+    for lf in frames:
+        # Predicted first, then user instances overwrite them (SLEAP's preference).
+        ordered = sorted(lf.instances, key=lambda inst: not isinstance(inst, sio.PredictedInstance))
+        for order, inst in enumerate(ordered):
+            if inst.skeleton is not skeleton and [n.name for n in inst.skeleton.nodes] != keypoints:
+                raise PoseFileError(path, f"frame {lf.frame_idx}: instance with another skeleton")
+            i = track_names.index(inst.track.name) if inst.track is not None and labels.tracks else order
+            if i >= len(track_names):
+                continue
+            pts = inst.numpy()
+            position[lf.frame_idx, :, :, i] = pts.T
+            if isinstance(inst, sio.PredictedInstance):
+                confidence[lf.frame_idx, :, i] = np.asarray(inst.points["score"], dtype=float)
+            else:
+                confidence[lf.frame_idx, :, i] = np.nan
+    confidence = np.where(np.isnan(position).any(axis=1), np.nan, confidence)
+    confidence = _clip_scores(confidence, path)
+    filename = video.filename if isinstance(video.filename, str) else str(video.filename[0])
+    try:
+        return from_numpy(
+            position,
+            confidence,
+            keypoints=keypoints,
+            individuals=track_names,
+            fps=fps,
+            source_software="SLEAP",
+            source_file=str(path),
+            video_path=filename,
+        )
+    except PoseValidationError as exc:
+        raise PoseFileError(path, str(exc)) from exc
+
+
+def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
+    """Read a SLEAP analysis HDF5 file (``.analysis.h5``).
+
+    Parameters
+    ----------
+    path
+        Analysis file.
+    fps
+        Frame rate; when given, ``time`` is in seconds.
+
+    Returns
+    -------
+    xarray.Dataset
+        Pose Dataset with one row per frame of the file.
+
+    Raises
+    ------
+    PoseFileError
+        Missing datasets, or arrays whose frame / node / track counts disagree (the
+        message names the datasets and their shapes).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PoseFileError(path, "file not found")
+    try:
+        with h5py.File(path, "r") as fh:
+            missing = [k for k in ("tracks", "node_names") if k not in fh]
+            if missing:
+                raise PoseFileError(path, f"not a SLEAP analysis file: no {missing} dataset(s)")
+            tracks = fh["tracks"][:].astype(float)
+            nodes = _decode(fh["node_names"][:])
+            track_names = _decode(fh["track_names"][:]) if "track_names" in fh else []
+            scores = fh["point_scores"][:].astype(float) if "point_scores" in fh else None
+            video_path = fh["video_path"][()] if "video_path" in fh else None
+    except PoseFileError:
+        raise
+    except OSError as exc:
+        raise PoseFileError(path, f"not an HDF5 file: {exc}") from exc
+    if tracks.ndim != 4 or tracks.shape[1] != 2 or tracks.shape[2] != len(nodes):
+        raise PoseFileError(
+            path,
+            f"'tracks' has shape {tracks.shape}; expected (n_tracks, 2, n_nodes={len(nodes)}, n_frames)",
+        )
+    n_tracks, _, n_nodes, n_frames = tracks.shape
+    if scores is not None and scores.shape != (n_tracks, n_nodes, n_frames):
+        raise PoseFileError(
+            path,
+            f"mismatched frame counts: 'point_scores' has shape {scores.shape}, 'tracks' "
+            f"{tracks.shape} (expected point_scores {(n_tracks, n_nodes, n_frames)})",
+        )
+    if not track_names:
+        track_names = [f"track_{i}" for i in range(n_tracks)]
+    if len(track_names) != n_tracks:
+        raise PoseFileError(path, f"{len(track_names)} track_names for {n_tracks} tracks")
+    position = np.transpose(tracks, (3, 1, 2, 0))  # -> (frames, 2, nodes, tracks)
+    if scores is None:
+        confidence = np.full((n_frames, n_nodes, n_tracks), np.nan)
+    else:
+        confidence = np.transpose(scores, (2, 1, 0))
+    confidence = np.where(np.isnan(position).any(axis=1), np.nan, confidence)
+    confidence = _clip_scores(confidence, path)
+    if isinstance(video_path, bytes):
+        video_path = video_path.decode()
+    try:
+        return from_numpy(
+            position,
+            confidence,
+            keypoints=nodes,
+            individuals=track_names,
+            fps=fps,
+            source_software="SLEAP",
+            source_file=str(path),
+            video_path=str(video_path) if video_path else None,
+        )
+    except PoseValidationError as exc:
+        raise PoseFileError(path, str(exc)) from exc
+
+
+def dataset_to_labels(ds: xr.Dataset):
+    """Build a ``sleap_io.Labels`` from a pose Dataset (one video, one skeleton).
+
+    Rows become labelled frames at their frame numbers; each individual becomes a
+    ``Track``. See the module notes for predicted vs user instances.
+    """
+    import sleap_io as sio
+
+    validate_pose(ds, context=str(ds.attrs.get("source_file") or "dataset"))
+    if ds.sizes["space"] != 2:
+        raise PoseValidationError("SLEAP files hold 2-D poses; this Dataset has 3-D positions")
+    keypoints = [str(k) for k in ds.coords["keypoint"].values]
+    skeleton = sio.Skeleton(keypoints)
+    tracks = [sio.Track(name=str(n)) for n in ds.coords["individual"].values]
+    video = sio.Video(filename=str(ds.attrs.get("video_path") or "video.mp4"), open_backend=False)
+    pos = ds["position"].values
+    conf = ds["confidence"].values
+    frames = frame_numbers(ds)
+    if np.any(frames < 0) or len(np.unique(frames)) != len(frames):
+        raise PoseValidationError("SLEAP needs unique, non-negative frame numbers")
+    labeled_frames = []
+    for t, frame in enumerate(frames):
+        instances = []
+        for i, track in enumerate(tracks):
+            pts = pos[t, :, :, i].T
+            if np.isnan(pts).all():
+                continue
+            scores = conf[t, :, i]
+            if np.isfinite(scores).any():
+                inst = sio.PredictedInstance.from_numpy(
+                    pts, skeleton, point_scores=np.nan_to_num(scores, nan=0.0),
+                    score=float(np.nanmean(scores)), track=track,
+                )
+            else:
+                inst = sio.Instance.from_numpy(pts, skeleton, track=track)
+            instances.append(inst)
+        if instances:
+            labeled_frames.append(sio.LabeledFrame(video=video, frame_idx=int(frame), instances=instances))
+    return sio.Labels(labeled_frames=labeled_frames, videos=[video], skeletons=[skeleton], tracks=tracks)
+
+
+def write_slp(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a pose Dataset as a SLEAP ``.slp`` file (atomically). Returns the path."""
+    import sleap_io as sio
+
+    path = Path(path)
+    labels = dataset_to_labels(ds)
+    with atomic_path(path) as tmp:
+        sio.save_slp(labels, str(tmp), verbose=False)
+    return path
+
+
+def write_analysis_h5(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a pose Dataset as a SLEAP analysis HDF5 file (atomically).
+
+    Written in SLEAP's own layout (``tracks`` (n_tracks, 2, n_nodes, n_frames) etc.)
+    with one column per row of ``ds``; rows must be frames ``0..n-1``.
+    """
+    path = Path(path)
+    validate_pose(ds, context=str(path))
+    frames = frame_numbers(ds)
+    if not np.array_equal(frames, np.arange(len(frames))):
+        raise PoseFileError(path, "SLEAP analysis files need rows for frames 0..n-1 without gaps")
+    if ds.sizes["space"] != 2:
+        raise PoseFileError(path, "SLEAP files hold 2-D poses; this Dataset has 3-D positions")
+    pos = ds["position"].values  # (time, 2, kp, ind)
+    conf = ds["confidence"].values
+    tracks = np.transpose(pos, (3, 1, 2, 0))
+    scores = np.transpose(conf, (2, 1, 0))
+    occupancy = (~np.isnan(pos).all(axis=(1, 2))).astype(np.uint8)  # (time, ind)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        instance_scores = np.nanmean(scores, axis=1)
+    names = [str(k).encode() for k in ds.coords["keypoint"].values]
+    track_names = [str(n).encode() for n in ds.coords["individual"].values]
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
+        fh.create_dataset("tracks", data=tracks, compression="gzip")
+        fh.create_dataset("point_scores", data=scores, compression="gzip")
+        fh.create_dataset("instance_scores", data=instance_scores)
+        fh.create_dataset("tracking_scores", data=np.zeros_like(instance_scores))
+        fh.create_dataset("track_occupancy", data=occupancy)
+        fh.create_dataset("node_names", data=np.array(names, dtype="S"))
+        fh.create_dataset("track_names", data=np.array(track_names, dtype="S"))
+        fh.create_dataset("edge_names", data=np.zeros((0, 2), dtype="S1"))
+        fh.create_dataset("edge_inds", data=np.zeros((0, 2), dtype=np.int64))
+        fh.create_dataset("video_path", data=str(ds.attrs.get("video_path") or ""))
+        fh.create_dataset("video_ind", data=0)
+        fh.create_dataset("labels_path", data=str(ds.attrs.get("source_file") or ""))
+        fh.create_dataset("provenance", data="{}")
+    return path

@@ -73,6 +73,33 @@ def _decode(values: np.ndarray) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
+def _to_dataset(
+    path: Path,
+    position: np.ndarray,
+    confidence: np.ndarray,
+    keypoints: list[str],
+    individuals: list[str],
+    fps: float | None,
+    video_path: str | None,
+) -> xr.Dataset:
+    """Pose Dataset from SLEAP arrays; confidence NaN where a point is missing, clipped."""
+    confidence = np.where(np.isnan(position).any(axis=1), np.nan, confidence)
+    confidence = _clip_scores(confidence, path)
+    try:
+        return from_numpy(
+            position,
+            confidence,
+            keypoints=keypoints,
+            individuals=individuals,
+            fps=fps,
+            source_software="SLEAP",
+            source_file=str(path),
+            video_path=video_path,
+        )
+    except PoseValidationError as exc:
+        raise PoseFileError(path, str(exc)) from exc
+
+
 def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
     """Read a SLEAP ``.slp`` file (predictions and/or user labels).
 
@@ -142,22 +169,8 @@ def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
                 confidence[lf.frame_idx, :, i] = np.asarray(inst.points["score"], dtype=float)
             else:
                 confidence[lf.frame_idx, :, i] = np.nan
-    confidence = np.where(np.isnan(position).any(axis=1), np.nan, confidence)
-    confidence = _clip_scores(confidence, path)
     filename = video.filename if isinstance(video.filename, str) else str(video.filename[0])
-    try:
-        return from_numpy(
-            position,
-            confidence,
-            keypoints=keypoints,
-            individuals=track_names,
-            fps=fps,
-            source_software="SLEAP",
-            source_file=str(path),
-            video_path=filename,
-        )
-    except PoseValidationError as exc:
-        raise PoseFileError(path, str(exc)) from exc
+    return _to_dataset(path, position, confidence, keypoints, track_names, fps, filename)
 
 
 def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
@@ -219,23 +232,10 @@ def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr
         confidence = np.full((n_frames, n_nodes, n_tracks), np.nan)
     else:
         confidence = np.transpose(scores, (2, 1, 0))
-    confidence = np.where(np.isnan(position).any(axis=1), np.nan, confidence)
-    confidence = _clip_scores(confidence, path)
     if isinstance(video_path, bytes):
         video_path = video_path.decode()
-    try:
-        return from_numpy(
-            position,
-            confidence,
-            keypoints=nodes,
-            individuals=track_names,
-            fps=fps,
-            source_software="SLEAP",
-            source_file=str(path),
-            video_path=str(video_path) if video_path else None,
-        )
-    except PoseValidationError as exc:
-        raise PoseFileError(path, str(exc)) from exc
+    video_path = str(video_path) if video_path else None
+    return _to_dataset(path, position, confidence, nodes, track_names, fps, video_path)
 
 
 def dataset_to_labels(ds: xr.Dataset):

@@ -1,0 +1,93 @@
+"""The labelling page driven by Streamlit's testing API: label, hide, step, close, reopen."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboard.labelling.figure import GRID_TRACE, build_label_figure, compute_view, grid_step_px  # noqa: E402
+from dashboard.labelling.store import LabelStore, read_project_info  # noqa: E402
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "labelling" / "app.py"
+_spec = importlib.util.spec_from_file_location(
+    "labelling_fixtures", Path(__file__).with_name("labelling_fixtures.py")
+)
+fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixtures)
+
+
+def _open(project: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("ETHOPOSE_LABEL_PROJECT", str(project))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_label_hide_step_then_reopen_keeps_everything(tmp_path: Path, monkeypatch) -> None:
+    project = fixtures.make_project(tmp_path)
+    at = _open(project, monkeypatch)
+    assert at.radio(key="lab_kp").value == 0  # snout first
+    at.number_input(key="lab_x").set_value(42.0)
+    at.number_input(key="lab_y").set_value(17.0)
+    at.button(key="lab_btn_place").click().run()
+    assert not at.exception, at.exception
+    assert at.radio(key="lab_kp").value == 1  # moved on to left_ear
+    at.button(key="lab_btn_hidden").click().run()  # left_ear not visible
+    assert at.radio(key="lab_kp").value == 2
+    at.button(key="lab_btn_next").click().run()
+    at.number_input(key="lab_x").set_value(100.0)
+    at.number_input(key="lab_y").set_value(60.0)
+    at.button(key="lab_btn_place").click().run()
+    assert not at.exception, at.exception
+    assert "img001.png" in at.markdown[0].value
+
+    # "close the tab": a brand-new session on the same project
+    again = _open(project, monkeypatch)
+    store = LabelStore(read_project_info(project), "vidA")
+    assert store.point("img000.png", "snout") == (42.0, 17.0)
+    assert store.is_not_visible("img000.png", "left_ear")
+    assert store.point("img001.png", "snout") == (100.0, 60.0)
+    labels = again.radio(key="lab_kp").options
+    assert labels[0].startswith("● snout (42, 17)")
+    assert "not visible" in labels[1]
+
+
+def test_check_labels_view_renders_labelled_frames(tmp_path: Path, monkeypatch) -> None:
+    project = fixtures.make_project(tmp_path)
+    store = LabelStore(read_project_info(project), "vidA")
+    store.set_point("img000.png", "snout", 10, 10)
+    store.set_point("img000.png", "left_ear", 20, 12)
+    at = _open(project, monkeypatch)
+    at.radio(key="lab_mode").set_value("Check labels").run()
+    assert not at.exception, at.exception
+    assert "1 labelled frames" in at.markdown[0].value
+    assert len(at.get("image")) == 1
+
+
+def test_bad_project_shows_clear_error(tmp_path: Path, monkeypatch) -> None:
+    at = _open(tmp_path / "missing", monkeypatch)
+    assert "no project config" in at.error[0].value
+
+
+def test_figure_grid_maps_clicks_to_pixels() -> None:
+    img = np.zeros((60, 80, 3), np.uint8)
+    xy = np.array([[10.0, 20.0], [np.nan, np.nan]])
+    fig = build_label_figure(img, ["a", "b"], xy, current=0,
+                             machine_xy=np.array([[11.0, 21.0], [50.0, 60.0]]),
+                             machine_confidence=np.array([0.9, 0.1]))
+    grid = next(t for t in fig.data if t.name == GRID_TRACE)
+    assert grid.x.min() == 0 and grid.x.max() == 79 and grid.y.max() == 59  # 1-px grid
+    names = [t.name for t in fig.data]
+    assert "prediction" in names and "prediction (low confidence)" in names
+    view = compute_view(640, 480, 4, (630, 5))
+    assert (view.x0, view.y0, view.x1, view.y1) == (480, 0, 640, 120)
+    assert grid_step_px(compute_view(640, 480, 1, None)) == 6
+    with pytest.raises(ValueError, match="zoom must be >= 1"):
+        compute_view(640, 480, 0.5, None)

@@ -30,7 +30,9 @@ Mapping to the pose Dataset (:mod:`pose.dataset`)
   column (a csv once re-saved by pandas gets ``scorer.1``, ``scorer.2``...),
   ``dlc_scorer_columns``.
 
-Writing: the "labelled" layout (no ``likelihood``) is used when the Dataset has an
+Writing: a Dataset with one individual is written in the single-animal layout (which
+has no place for the individual's name) unless ``attrs["dlc_multi_animal"]`` is true;
+several individuals give the multi-animal layout. The "labelled" layout (no ``likelihood``) is used when the Dataset has an
 ``image`` coordinate and no finite confidence; otherwise ``likelihood`` is written.
 Files written here read back with ``pandas.read_hdf(path)`` (key ``df_with_missing``
 unless the Dataset came from a file with another key) and

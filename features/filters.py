@@ -1,0 +1,418 @@
+"""Cleaning and smoothing of pose trajectories (pure functions on the pose Dataset).
+
+Every function takes a pose Dataset (see :mod:`pose.dataset`), validates it, returns a new
+Dataset with a filtered ``position`` (``confidence`` is kept) and records itself in
+``attrs["history"]``. Windows and gaps are given in seconds and converted with
+``attrs["fps"]`` (when the Dataset has no fps, seconds are read as frames and a warning is
+logged). All work is vectorised over keypoints x individuals x space: the time axis is
+axis 0 of a ``(time, series)`` matrix and there is no Python loop over frames.
+
+Typical chain::
+
+    ds = filter_by_confidence(ds, p_cutoff=0.6)
+    ds = remove_jumps(ds, max_speed_px_s=1500)
+    ds = interpolate_gaps(ds, max_gap_s=0.2)
+    ds = filter_savgol(ds, window_s=0.2, polyorder=2)   # or filter_kalman(ds)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage, signal
+
+from pose.dataset import append_history, validate_pose
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "filter_by_confidence",
+    "remove_jumps",
+    "interpolate_gaps",
+    "filter_median",
+    "filter_savgol",
+    "filter_kalman",
+    "seconds_to_frames",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fps(ds: xr.Dataset) -> float:
+    fps = ds.attrs.get("fps")
+    if fps is None:
+        logger.warning("pose Dataset has no fps: durations in seconds are read as frames")
+        return 1.0
+    return float(fps)
+
+
+def seconds_to_frames(ds: xr.Dataset, duration_s: float, *, odd: bool = False, minimum: int = 1) -> int:
+    """Convert a duration in seconds to a whole number of frames of ``ds``.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset (uses ``attrs["fps"]``; without fps one "second" is one frame).
+    duration_s
+        Duration in seconds (must be >= 0).
+    odd
+        Round up to the next odd number (centred windows).
+    minimum
+        Smallest number of frames returned.
+    """
+    if not np.isfinite(duration_s) or duration_s < 0:
+        raise ValueError(f"duration must be a non-negative number of seconds, got {duration_s}")
+    n = max(int(round(duration_s * _fps(ds))), minimum)
+    if odd and n % 2 == 0:
+        n += 1
+    return n
+
+
+def _as_matrix(position: xr.DataArray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Position (time, ...) -> float matrix (time, series) (a copy) and the original shape."""
+    arr = np.array(position.values, dtype=float)
+    return arr.reshape(arr.shape[0], -1), arr.shape
+
+
+def _with_position(ds: xr.Dataset, matrix: np.ndarray, shape: tuple[int, ...], op: str, params: dict) -> xr.Dataset:
+    out = ds.copy()
+    out["position"] = (ds["position"].dims, matrix.reshape(shape))
+    out["position"].attrs = dict(ds["position"].attrs)
+    return append_history(out, op, params)
+
+
+def _runs(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start (inclusive) and stop (exclusive) indices of True runs in a 1-D bool array."""
+    padded = np.concatenate(([False], valid, [False])).astype(np.int8)
+    d = np.diff(padded)
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _gap_lengths(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a (time, series) validity mask: previous valid index, next valid index, gap length.
+
+    ``prev``/``nxt`` are -1 / n_time where there is none. ``gap`` is the length of the NaN run a
+    missing sample belongs to (0 at valid samples; leading/trailing runs get n_time + 1).
+    """
+    n = valid.shape[0]
+    idx = np.arange(n)[:, None]
+    prev = np.where(valid, idx, -1)
+    np.maximum.accumulate(prev, axis=0, out=prev)
+    nxt = np.where(valid, idx, n)
+    nxt = np.minimum.accumulate(nxt[::-1], axis=0)[::-1]
+    gap = np.where(valid, 0, nxt - prev - 1)
+    gap = np.where(~valid & ((prev < 0) | (nxt >= n)), n + 1, gap)
+    return prev, nxt, gap
+
+
+def nan_median_filter(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median along axis 0 of a (time, series) matrix, ignoring NaN.
+
+    Windows without NaN use :func:`scipy.ndimage.median_filter` (fast); only windows that
+    contain NaN are recomputed with ``nanmedian``. Edges use a reflected window (as movement
+    pads with ``mode="reflect"``). NaN input samples stay NaN.
+    """
+    if window <= 1:
+        return x.copy()
+    nan = np.isnan(x)
+    out = ndimage.median_filter(np.where(nan, 0.0, x), size=(window, 1), mode="mirror")
+    if nan.any():
+        half = window // 2
+        touched = ndimage.maximum_filter1d(nan.view(np.int8), size=window, axis=0, mode="mirror").astype(bool)
+        touched &= ~nan
+        ti, si = np.nonzero(touched)
+        if ti.size:
+            padded = np.pad(x, ((half, half), (0, 0)), mode="reflect")
+            wins = padded[ti[:, None] + np.arange(window)[None, :], si[:, None]]
+            out[ti, si] = np.nanmedian(wins, axis=1)
+    out[nan] = np.nan
+    return out
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def filter_by_confidence(ds: xr.Dataset, p_cutoff: float = 0.6) -> xr.Dataset:
+    """Set position to NaN where confidence is below ``p_cutoff``.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset.
+    p_cutoff
+        Confidence threshold in [0, 1]; a sample with ``confidence < p_cutoff`` is masked.
+
+    Returns
+    -------
+    xarray.Dataset
+        Same layout; ``position`` NaN at low-confidence samples.
+
+    Notes
+    -----
+    A NaN confidence means "unknown" (e.g. human labels) and is kept, unlike movement's
+    ``filter_by_confidence`` which drops it. DeepLabCut likelihoods and SLEAP instance scores
+    are on different scales: choose the cutoff per source.
+    """
+    validate_pose(ds, context="filter_by_confidence")
+    if not 0.0 <= p_cutoff <= 1.0:
+        raise ValueError(f"p_cutoff must lie in [0, 1], got {p_cutoff}")
+    conf = ds["confidence"].values
+    low = conf < p_cutoff  # NaN compares False -> kept
+    pos = np.array(ds["position"].values, dtype=float)
+    pos = np.where(low[:, None, :, :], np.nan, pos)
+    return _with_position(ds, pos.reshape(pos.shape[0], -1), pos.shape, "filter_by_confidence",
+                          {"p_cutoff": p_cutoff})
+
+
+def remove_jumps(
+    ds: xr.Dataset,
+    max_speed_px_s: float,
+    *,
+    window_s: float = 0.2,
+) -> xr.Dataset:
+    """Remove outliers: samples farther from the local median than the body can move.
+
+    A sample is an outlier when its distance (over space) from the centred running median of
+    its keypoint's trajectory (NaN-aware, window ``window_s``) is larger than
+    ``max_speed_px_s * window_s / 2``: within half a window an animal moving at the maximum
+    speed cannot leave the median by more than that. Also removes single-frame spikes whose
+    implied speed both into and out of the sample exceeds ``max_speed_px_s``.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset (position in pixels; pass mm/s if ``position`` is in mm).
+    max_speed_px_s
+        Largest plausible speed of a body part, in px/s (or px/frame without fps).
+    window_s
+        Window of the running median in seconds (at least 3 frames).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``position`` NaN at the removed samples.
+    """
+    validate_pose(ds, context="remove_jumps")
+    if not max_speed_px_s > 0:
+        raise ValueError(f"max_speed_px_s must be positive, got {max_speed_px_s}")
+    fps = _fps(ds)
+    w = seconds_to_frames(ds, window_s, odd=True, minimum=3)
+    pos = np.array(ds["position"].values, dtype=float)  # (T, S, K, I)
+    shape = pos.shape
+    mat = pos.reshape(shape[0], -1)
+    med = nan_median_filter(mat, w).reshape(shape)
+    dev = np.sqrt(np.nansum((pos - med) ** 2, axis=1))  # (T, K, I)
+    limit = max_speed_px_s * (w / 2.0) / fps
+    bad = dev > limit
+    # single-frame spikes: big step in and big step out
+    step_limit = max_speed_px_s / fps
+    d_in = np.full(dev.shape, np.nan)
+    d_in[1:] = np.sqrt(((pos[1:] - pos[:-1]) ** 2).sum(axis=1))
+    d_out = np.full(dev.shape, np.nan)
+    d_out[:-1] = d_in[1:]
+    bad |= (d_in > step_limit) & (d_out > step_limit)
+    pos[np.broadcast_to(bad[:, None], shape)] = np.nan
+    logger.info("remove_jumps: removed %d samples", int(bad.sum()))
+    return _with_position(ds, pos.reshape(shape[0], -1), shape, "remove_jumps",
+                          {"max_speed_px_s": max_speed_px_s, "window_s": window_s})
+
+
+def interpolate_gaps(
+    ds: xr.Dataset,
+    max_gap_s: float | None = 0.5,
+    *,
+    method: Literal["linear"] = "linear",
+) -> xr.Dataset:
+    """Linearly interpolate NaN gaps of at most ``max_gap_s`` seconds.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset.
+    max_gap_s
+        Longest gap (duration of the missing run, ``n_missing / fps``) that is filled;
+        ``None`` fills every interior gap. Leading and trailing gaps are never filled.
+    method
+        Only ``"linear"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``position`` with short gaps filled.
+    """
+    validate_pose(ds, context="interpolate_gaps")
+    if method != "linear":
+        raise ValueError(f"method must be 'linear', got {method!r}")
+    mat, shape = _as_matrix(ds["position"])
+    max_gap = np.inf if max_gap_s is None else max_gap_s * _fps(ds) + 1e-9
+    valid = ~np.isnan(mat)
+    prev, nxt, gap = _gap_lengths(valid)
+    fill = (~valid) & (gap <= max_gap)
+    ti, si = np.nonzero(fill)
+    if ti.size:
+        p, n = prev[ti, si], nxt[ti, si]
+        w = (ti - p) / (n - p)
+        mat[ti, si] = mat[p, si] * (1 - w) + mat[n, si] * w
+    return _with_position(ds, mat, shape, "interpolate_gaps", {"max_gap_s": max_gap_s, "method": method})
+
+
+def filter_median(ds: xr.Dataset, window_s: float) -> xr.Dataset:
+    """Centred running median over time (NaN-aware; NaN samples stay NaN).
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset.
+    window_s
+        Window length in seconds, rounded to an odd number of frames.
+
+    Notes
+    -----
+    Uses :func:`scipy.ndimage.median_filter` on the whole (time, series) matrix; windows
+    that contain NaN are recomputed from their valid samples only (unlike movement's
+    ``rolling_filter``, which returns NaN for them by default).
+    """
+    validate_pose(ds, context="filter_median")
+    w = seconds_to_frames(ds, window_s, odd=True)
+    mat, shape = _as_matrix(ds["position"])
+    return _with_position(ds, nan_median_filter(mat, w), shape, "filter_median",
+                          {"window_s": window_s, "window_frames": w})
+
+
+def savgol_nan(x: np.ndarray, window: int, polyorder: int, deriv: int = 0, delta: float = 1.0) -> np.ndarray:
+    """Savitzky-Golay along axis 0 of a (time, series) matrix, one contiguous valid run at a time.
+
+    Fully valid series are filtered in one vectorised call. In series with NaN, each run of
+    valid samples is filtered separately (``mode="interp"``); runs shorter than the window use
+    the largest odd window that fits (left unfiltered when that is <= polyorder).
+    """
+    out = np.full_like(x, np.nan)
+    nan = np.isnan(x)
+    full = ~nan.any(axis=0)
+    if x.shape[0] < window:
+        full[:] = False
+    if full.any():
+        out[:, full] = signal.savgol_filter(x[:, full], window, polyorder, deriv=deriv, delta=delta,
+                                            axis=0, mode="interp")
+    for s in np.flatnonzero(~full):
+        starts, stops = _runs(~nan[:, s])
+        for a, b in zip(starts, stops, strict=True):
+            n = b - a
+            w = min(window, n if n % 2 else n - 1)
+            if w > polyorder:
+                out[a:b, s] = signal.savgol_filter(x[a:b, s], w, polyorder, deriv=deriv, delta=delta,
+                                                   mode="interp")
+            elif deriv == 0:
+                out[a:b, s] = x[a:b, s]
+    return out
+
+
+def filter_savgol(ds: xr.Dataset, window_s: float, polyorder: int = 2) -> xr.Dataset:
+    """Savitzky-Golay smoothing over time, NaN-aware (each valid run filtered on its own).
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset.
+    window_s
+        Window length in seconds, rounded to an odd number of frames (> polyorder).
+    polyorder
+        Order of the local polynomial.
+
+    Notes
+    -----
+    :func:`scipy.signal.savgol_filter` with ``mode="interp"`` on every contiguous run of
+    valid samples, so a gap does not spread NaN over half a window around it (movement's
+    ``savgol_filter`` does). NaN samples stay NaN: fill gaps first if needed.
+    """
+    validate_pose(ds, context="filter_savgol")
+    w = seconds_to_frames(ds, window_s, odd=True)
+    if w <= polyorder:
+        raise ValueError(
+            f"window_s={window_s} gives {w} frames, which must be larger than polyorder={polyorder}"
+        )
+    mat, shape = _as_matrix(ds["position"])
+    return _with_position(ds, savgol_nan(mat, w, polyorder), shape, "filter_savgol",
+                          {"window_s": window_s, "window_frames": w, "polyorder": polyorder})
+
+
+def filter_kalman(
+    ds: xr.Dataset,
+    *,
+    model: Literal["constant_velocity", "constant_acceleration"] = "constant_velocity",
+    measurement_noise_px: float = 2.0,
+    process_noise: float | None = None,
+    min_confidence: float = 0.2,
+    max_gap_s: float | None = None,
+    smooth: bool = True,
+) -> xr.Dataset:
+    """Kalman filter (and Rauch-Tung-Striebel smoother) with confidence-weighted measurements.
+
+    Each coordinate of each keypoint of each individual is one series with a linear
+    constant-velocity (state: position, velocity) or constant-acceleration model. The
+    measurement noise of a sample with confidence ``c`` is ``R = measurement_noise_px**2 /
+    max(c, min_confidence)**2``; samples with NaN position or ``c < min_confidence`` are
+    skipped (prediction only), so dropouts are bridged by the model.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset (needs fps for physical units; without it dt = 1 frame).
+    model
+        State-space model.
+    measurement_noise_px
+        Standard deviation of the position measurement at confidence 1, in px.
+    process_noise
+        Standard deviation of the white-noise acceleration (constant velocity, px/s^2) or
+        jerk (constant acceleration, px/s^3). ``None`` estimates it from the data (robust
+        spread of the second/third differences of each series, median over series).
+    min_confidence
+        Samples below this confidence are not used.
+    max_gap_s
+        Gaps longer than this stay NaN in the output (``None``: bridge all interior gaps).
+        Samples before the first and after the last measurement of a series are always NaN.
+    smooth
+        Run the RTS smoother (True) or return the causal filter estimate (False).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``position`` replaced by the filtered/smoothed estimate.
+
+    Notes
+    -----
+    The model follows :class:`filterpy.kalman.KalmanFilter` and
+    :func:`filterpy.common.Q_discrete_white_noise`, but the recursion is compiled with numba
+    and runs over all series at once (see :mod:`features.kalman`); tests check it against
+    filterpy to 1e-9. A NaN confidence (unknown) counts as confidence 1.
+    """
+    from features.kalman import estimate_process_noise, kalman_smooth
+
+    validate_pose(ds, context="filter_kalman")
+    if measurement_noise_px <= 0:
+        raise ValueError(f"measurement_noise_px must be positive, got {measurement_noise_px}")
+    fps = _fps(ds)
+    dt = 1.0 / fps
+    mat, shape = _as_matrix(ds["position"])
+    conf = ds["confidence"].values  # (T, K, I)
+    conf = np.where(np.isnan(conf), 1.0, conf)
+    conf = np.broadcast_to(conf[:, None], shape).reshape(shape[0], -1)
+    order = 2 if model == "constant_velocity" else 3
+    if model not in ("constant_velocity", "constant_acceleration"):
+        raise ValueError(f"model must be 'constant_velocity' or 'constant_acceleration', got {model!r}")
+    z = np.where(conf >= min_confidence, mat, np.nan)
+    r = measurement_noise_px**2 / np.maximum(conf, min_confidence) ** 2
+    q = estimate_process_noise(z, dt, order, measurement_noise_px**2) if process_noise is None else float(process_noise)
+    est = kalman_smooth(z, r, dt=dt, order=order, process_noise=q, smooth=smooth)
+    valid = ~np.isnan(z)
+    _, _, gap = _gap_lengths(valid)
+    max_gap = np.inf if max_gap_s is None else max_gap_s * fps + 1e-9
+    est[gap > max_gap] = np.nan
+    est[gap > shape[0]] = np.nan
+    return _with_position(ds, est, shape, "filter_kalman", {
+        "model": model, "measurement_noise_px": measurement_noise_px, "process_noise": q,
+        "min_confidence": min_confidence, "max_gap_s": max_gap_s, "smooth": smooth})

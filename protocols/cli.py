@@ -1,6 +1,53 @@
-"""Batch CLI (being built)."""
+"""``ethopose run`` (a protocol over a cohort) and ``ethopose report`` (rebuild the report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
 
 
-def run() -> None:
-    """Run a protocol over a cohort (being built)."""
-    raise NotImplementedError
+def run(
+    protocol: str = typer.Argument(..., help="Protocol: a built-in name (open_field, elevated_plus_maze, three_chamber, gait, fear_conditioning) or a .yaml file."),
+    cohort: Path = typer.Argument(..., help="Cohort csv: subject_id, group, [dose, sex, session], pose_path or video_path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Results folder (created; re-run to resume)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a running dask scheduler (default: a local cluster)."),
+    workers: int = typer.Option(2, "--workers", min=0, help="Local worker processes (0: run serially in this process)."),
+    model: Path | None = typer.Option(None, "--model", help="Pose model folder, for rows that give a video."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+) -> None:
+    """Run PROTOCOL over every animal of COHORT, in parallel and resumable; write tables, statistics and report.html."""
+    from protocols.batch import CohortError, run_cohort
+    from protocols.schema import ProtocolError
+
+    try:
+        res = run_cohort(protocol, cohort, out, scheduler=scheduler, n_workers=workers,
+                         model_dir=model, report=not no_report)
+    except (ProtocolError, CohortError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{len(res.processed)} animals analysed, {len(res.skipped)} already done, "
+               f"{len(res.failed)} failed")
+    for key, err in res.failed.items():
+        typer.echo(f"  failed {key}: {err}", err=True)
+    typer.echo(f"results: {out}")
+    if res.report_path is not None:
+        typer.echo(f"report: {res.report_path}")
+    if res.failed:
+        typer.echo(f"see {out / 'failures.csv'}", err=True)
+        raise typer.Exit(1)
+
+
+def report(
+    results: Path = typer.Argument(..., help="Results folder written by 'ethopose run'."),
+    scoring: Path | None = typer.Option(None, "--human-scoring", help="Csv of human scoring (subject_id, session, behaviour, frame columns or per-animal endpoint values) for the validation section."),
+) -> None:
+    """Rebuild report.html of a results folder (e.g. after adding human scoring)."""
+    from protocols.report import rebuild_report
+
+    try:
+        path = rebuild_report(results, human_scoring=scoring)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"report: {path}")

@@ -23,6 +23,7 @@ you trust *before* looking.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -180,7 +181,9 @@ def compare_groups(
                        effect_size=np.nan, effect_size_name="")
         elif len(groups) == 2:
             ref, other = samples
-            t = sps.ttest_ind(other, ref, equal_var=False)
+            with warnings.catch_warnings():  # constant endpoints give NaN statistics
+                warnings.simplefilter("ignore", RuntimeWarning)
+                t = sps.ttest_ind(other, ref, equal_var=False)
             u = sps.mannwhitneyu(other, ref, alternative="two-sided")
             row.update(test="Welch t-test", statistic=float(t.statistic), p=float(t.pvalue),
                        test_np="Mann-Whitney U", statistic_np=float(u.statistic), p_np=float(u.pvalue),
@@ -222,8 +225,10 @@ def dose_response(
         d, v = dose[ok].to_numpy(float), y[ok].to_numpy(float)
         if d.size < 3 or np.unique(d).size < 2:
             continue
-        rho = sps.spearmanr(d, v)
-        lr = sps.linregress(d, v)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sps.ConstantInputWarning)
+            rho = sps.spearmanr(d, v)
+            lr = sps.linregress(d, v)
         rows.append({"endpoint": ep, "n": int(d.size), "spearman_rho": float(rho.statistic),
                      "spearman_p": float(rho.pvalue), "slope": float(lr.slope),
                      "intercept": float(lr.intercept), "r2": float(lr.rvalue**2),

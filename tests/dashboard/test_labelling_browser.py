@@ -1,0 +1,162 @@
+"""One real browser session: headless Chromium clicks on the frame, the label lands on disk.
+
+Drives Chromium through the Chrome DevTools Protocol over a websocket (``websockets`` comes
+with streamlit); no selenium needed. CI needs the Debian packages ``chromium`` (the
+``chromium-driver`` package is not needed by this test).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "labelling" / "app.py"
+_spec = importlib.util.spec_from_file_location(
+    "labelling_fixtures", Path(__file__).with_name("labelling_fixtures.py")
+)
+fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixtures)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout_s: float) -> bytes:
+    end = time.time() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read()
+        except OSError:
+            if time.time() > end:
+                raise
+            time.sleep(0.3)
+
+
+class _Cdp:
+    """Minimal Chrome DevTools Protocol client (one page target)."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.n = 0
+
+    def call(self, method: str, **params):
+        self.n += 1
+        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=30))
+            if msg.get("id") == self.n:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def eval(self, expression: str):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return res.get("result", {}).get("value")
+
+    def click(self, x: float, y: float) -> None:
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            extra = {"button": "left", "clickCount": 1} if kind != "mouseMoved" else {}
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
+            time.sleep(0.05)
+
+
+_PIXEL_JS = """
+(() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) return null;
+  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+  return [r.left + fl.xaxis._offset + fl.xaxis.l2p(%f),
+          r.top + fl.yaxis._offset + fl.yaxis.l2p(%f)];
+})()
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
+def test_click_in_headless_chromium_saves_label(tmp_path: Path) -> None:
+    from websockets.sync.client import connect
+
+    project = fixtures.make_project(tmp_path, size=(160, 120))
+    port, cdp_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "ETHOPOSE_LABEL_PROJECT"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--", str(project)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    browser = subprocess.Popen(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--remote-debugging-port={cdp_port}", f"--user-data-dir={tmp_path / 'chrome'}",
+         "--window-size=1400,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        _wait_http(f"http://127.0.0.1:{cdp_port}/json/version", 30)
+        targets = json.loads(_wait_http(f"http://127.0.0.1:{cdp_port}/json/list", 10))
+        page = next(t for t in targets if t["type"] == "page")
+        with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=20) as ws:
+            _click_and_check(_Cdp(ws), port, project)
+    finally:
+        for proc in (browser, server):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _click_and_check(cdp: _Cdp, port: int, project: Path) -> None:
+    cdp.call("Page.enable")
+    cdp.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+    want = (60.0, 40.0)
+    xy = None
+    end = time.time() + 90
+    while xy is None and time.time() < end:
+        time.sleep(0.5)
+        cdp.eval("document.querySelector('.js-plotly-plot')?.scrollIntoView({block: 'center'})")
+        xy = cdp.eval(_PIXEL_JS % want)
+    assert xy is not None, "the labelling figure never appeared in the page"
+    time.sleep(1.0)
+    xy = cdp.eval(_PIXEL_JS % want)
+    cdp.click(*xy)
+    h5 = project / "labeled-data" / "vidA" / "CollectedData_tester.h5"
+    end = time.time() + 30
+    while not h5.exists() and time.time() < end:
+        time.sleep(0.3)
+    assert h5.exists(), "clicking the frame saved no CollectedData file"
+    df = pd.read_hdf(h5)
+    got = df.loc[("labeled-data", "vidA", "img000.png"), "tester"]["snout"]
+    assert np.hypot(got["x"] - want[0], got["y"] - want[1]) <= 1.5, got
+    # the next body part (left_ear) is now current: a second click places it
+    time.sleep(1.5)
+    xy = cdp.eval(_PIXEL_JS % (100.0, 80.0))
+    cdp.click(*xy)
+    end = time.time() + 30
+    while time.time() < end:
+        time.sleep(0.3)
+        row = pd.read_hdf(h5).loc[("labeled-data", "vidA", "img000.png"), "tester"]
+        if np.isfinite(row["left_ear"]["x"]):
+            break
+    assert np.hypot(row["left_ear"]["x"] - 100, row["left_ear"]["y"] - 80) <= 1.5, row
+    assert np.hypot(row["snout"]["x"] - want[0], row["snout"]["y"] - want[1]) <= 1.5, row

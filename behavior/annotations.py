@@ -417,3 +417,35 @@ def align_to_pose(
     out.attrs = dict(labels.attrs)
     out.attrs["fps"] = float(pose_fps)
     return out
+
+
+def load_labels(path: str | os.PathLike, *, fps: float | None = None) -> pd.DataFrame:
+    """Read any supported scoring file, choosing the reader by suffix and content.
+
+    ``.mat``: BehaviorDEPOT; ``.csv``/``.tsv``/``.xlsx`` with a ``Behavior`` column: BORIS;
+    other ``.csv``: per-frame labels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AnnotationError(f"{path}: no such file")
+    if path.suffix.lower() == ".mat":
+        return load_behaviordepot(path, fps=fps)
+    if path.suffix.lower() in (".xlsx", ".xls", ".tsv"):
+        return load_boris(path, target_fps=fps)
+    head = pd.read_csv(path, nrows=2, sep=None, engine="python")
+    if "Behavior" in [str(c).strip() for c in head.columns]:
+        return load_boris(path, target_fps=fps)
+    return load_frame_csv(path, fps=fps)
+
+
+def select_behavior(labels: pd.DataFrame, behavior: str | None = None) -> pd.Series:
+    """One behaviour column of a label table (case-insensitive; the only one when None)."""
+    cols = list(labels.columns)
+    if behavior is None:
+        if len(cols) != 1:
+            raise AnnotationError(f"several behaviours {cols}: choose one")
+        return labels[cols[0]]
+    match = [c for c in cols if str(c).lower() == behavior.lower()]
+    if not match:
+        raise AnnotationError(f"behaviour {behavior!r} not among {cols}")
+    return labels[match[0]]

@@ -1,0 +1,52 @@
+"""``ethopose behavior`` commands end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from behavior.cli import app
+from tests.conftest import shared_path
+
+runner = CliRunner()
+
+
+def test_freezing_and_agreement_demo1(tmp_path):
+    d = shared_path("behaviordepot-freezing", "demo1")
+    out = tmp_path / "freezing.csv"
+    res = runner.invoke(app, ["freezing", str(d / "demo1_tracking.csv"), "--fps", "50",
+                              "--px-per-cm", "32", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["frame", "time_s", "freezing"] and len(table) == 6000
+    assert set(table.freezing.unique()) <= {0, 1}
+    np.testing.assert_allclose(table.time_s, table.frame / 50)
+    res = runner.invoke(app, ["agreement", str(d / "hB_demo1_manual_annotations.mat"), str(out),
+                              "--behavior", "freezing"])
+    assert res.exit_code == 0, res.output
+    kappa = float(res.output.split("Cohen's kappa")[1].split()[0])
+    assert kappa >= 0.90
+
+
+def test_icc_command_prints_pingouin_numbers(tmp_path):
+    pg = pytest.importorskip("pingouin")
+    df = pg.read_dataset("icc")
+    p = tmp_path / "icc.csv"
+    df.to_csv(p, index=False)
+    res = runner.invoke(app, ["icc", str(p), "--subject", "Wine", "--rater", "Judge", "--value", "Scores"])
+    assert res.exit_code == 0, res.output
+    ref = pg.intraclass_corr(df, targets="Wine", raters="Judge", ratings="Scores")
+    for line, value in zip(res.output.splitlines()[2:], ref["ICC"], strict=True):
+        assert float(line.split()[1]) == pytest.approx(value, abs=1e-4)
+    res = runner.invoke(app, ["icc", str(p), "--subject", "Wine", "--rater", "Nope", "--value", "Scores"])
+    assert res.exit_code != 0 and "'Nope' not in the table" in res.output
+
+
+def test_agreement_refuses_different_lengths(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    pd.DataFrame({"freezing": [0, 1, 1, 0]}).to_csv(a, index=False)
+    pd.DataFrame({"freezing": [0, 1, 1]}).to_csv(b, index=False)
+    res = runner.invoke(app, ["agreement", str(a), str(b)])
+    assert res.exit_code != 0 and "has 3" in res.output

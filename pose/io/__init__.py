@@ -22,6 +22,7 @@ from typing import Literal
 
 import xarray as xr
 
+from pose.dataset import validate_pose
 from pose.io import dlc, netcdf, sleap
 from pose.io.errors import PoseFileError, UnknownFormatError
 
@@ -102,6 +103,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     fmt = detect_format(path, for_reading=False)
+    validate_pose(ds, context=str(path))
     if fmt == "dlc":
         return dlc.write_dlc(ds, path)
     if fmt == "sleap_slp":

@@ -128,12 +128,11 @@ def _read_csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
             "not a DeepLabCut pose csv: row 1 must start with 'scorer' "
             f"(found {first}); expected header rows scorer/[individuals/]bodyparts/coords",
         )
-    n_header = 0
-    for row in rows:
-        if row and row[0].strip() in ("scorer", "individuals", "bodyparts", "coords"):
-            n_header += 1
-        else:
-            break
+    # Labelled data with a MultiIndex row index: 'scorer,,,name,...'
+    n_index = 1
+    while n_index < len(rows[0]) and rows[0][n_index] == "":
+        n_index += 1
+    n_header = next((i for i, r in enumerate(rows) if _is_data_row(r, n_index)), len(rows))
     names = [r[0].strip() for r in rows[:n_header]]
     if names not in (LEVELS_SINGLE, LEVELS_MULTI):
         raise PoseFileError(
@@ -141,10 +140,6 @@ def _read_csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
             f"wrong DeepLabCut header: first column of the header rows reads {names}, "
             f"expected {LEVELS_SINGLE} or {LEVELS_MULTI}",
         )
-    # Labelled data with a MultiIndex row index: 'scorer,,,name,...'
-    n_index = 1
-    while n_index < len(rows[0]) and rows[0][n_index] == "":
-        n_index += 1
     for i, r in enumerate(rows):
         if r and len(r) != len(rows[0]) and width_error is None:
             width_error = (i + 1, len(r))
@@ -168,6 +163,18 @@ def _read_csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
     return df, layout
 
 
+def _is_data_row(row: list[str], n_index: int) -> bool:
+    """A csv row is data when every cell after the index column(s) is a number or empty."""
+    for cell in row[n_index:]:
+        if cell.strip() == "":
+            continue
+        try:
+            float(cell)
+        except ValueError:
+            return False
+    return True
+
+
 def _read_h5_frame(path: Path) -> tuple[pd.DataFrame, str, str]:
     try:
         with pd.HDFStore(path, mode="r") as store:
@@ -182,8 +189,9 @@ def _read_h5_frame(path: Path) -> tuple[pd.DataFrame, str, str]:
             df = store.get(key)
     except PoseFileError:
         raise
-    except (OSError, TypeError, ValueError, KeyError) as exc:
-        raise PoseFileError(path, f"not a DeepLabCut (pandas HDF) file: {exc}") from exc
+    except Exception as exc:  # PyTables raises its own HDF5ExtError for non-HDF5 files
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise PoseFileError(path, f"not a DeepLabCut (pandas HDF) file: {first}") from exc
     if not isinstance(df, pd.DataFrame):
         raise PoseFileError(path, f"key {key!r} holds a {type(df).__name__}, not a DataFrame")
     return df, key, h5_format

@@ -168,9 +168,66 @@ def _result(values: np.ndarray, ds: xr.Dataset, name: str, params: dict) -> xr.D
     )
 
 
-def _below(speed: xr.DataArray, threshold: float) -> np.ndarray:
-    v = np.asarray(speed.values, dtype=float)
+def _below(speed: xr.DataArray | np.ndarray, threshold: float) -> np.ndarray:
+    v = np.asarray(getattr(speed, "values", speed), dtype=float)
     return np.isfinite(v) & (v < threshold)
+
+
+def compute_head_body_speed(
+    ds: xr.Dataset,
+    *,
+    px_per_cm: float | None = None,
+    p_cutoff: float = 0.6,
+    smooth_s: float = 0.2,
+    head_keypoints: Sequence[str] | None = None,
+    body_keypoints: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Speeds (cm/s) of the head and body centroids after cleaning, dims ``(time,)``.
+
+    Returns a Dataset with ``head_speed`` and ``body_speed``; attrs name the keypoints used
+    (comma-separated) and the calibration.
+    """
+    validate_pose(ds, require_fps=True, context="compute_head_body_speed")
+    ppc = _px_per_cm(ds, px_per_cm)
+    head = select_keypoints(ds, "head", head_keypoints)
+    body = [k for k in select_keypoints(ds, "body", body_keypoints) if k not in head]
+    if not body:
+        raise ValueError(f"no body keypoint left besides the head keypoints {head}")
+    clean = clean_pose(ds, p_cutoff=p_cutoff, smooth_s=smooth_s)
+    return xr.Dataset(
+        {"head_speed": centroid_speed_cm_s(clean, head, px_per_cm=ppc),
+         "body_speed": centroid_speed_cm_s(clean, body, px_per_cm=ppc)},
+        attrs={"px_per_cm": ppc, "head_keypoints": ",".join(head), "body_keypoints": ",".join(body),
+               "smooth_s": smooth_s, "p_cutoff": p_cutoff},
+    )
+
+
+def freezing_from_speeds(
+    head_speed_cm_s: np.ndarray,
+    body_speed_cm_s: np.ndarray,
+    *,
+    fps: float,
+    enter_speed_cm_s: float = 1.0,
+    exit_speed_cm_s: float = 2.0,
+    min_bout_s: float = 1.0,
+    merge_gap_s: float = 0.25,
+) -> np.ndarray:
+    """The freezing rule on precomputed head and body centroid speeds, shape ``(n_frames,)``.
+
+    Core: both below ``enter_speed_cm_s`` for >= ``min_bout_s / 2``; grown over the
+    surrounding frames where both stay below ``exit_speed_cm_s``; then gaps up to
+    ``merge_gap_s`` bridged and bouts shorter than ``min_bout_s`` dropped. NaN speed
+    (unknown position) is never freezing.
+    """
+    if exit_speed_cm_s < enter_speed_cm_s:
+        raise ValueError("exit_speed_cm_s must be >= enter_speed_cm_s")
+    hs = np.asarray(head_speed_cm_s, dtype=float)
+    bs = np.asarray(body_speed_cm_s, dtype=float)
+    core = _below(hs, enter_speed_cm_s) & _below(bs, enter_speed_cm_s)
+    core = filter_bouts(core, fps=fps, min_bout_s=0.5 * min_bout_s)
+    permissive = _below(hs, exit_speed_cm_s) & _below(bs, exit_speed_cm_s)
+    frozen = extend_bouts(core, permissive)
+    return filter_bouts(frozen, fps=fps, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s)
 
 
 def detect_freezing(
@@ -215,24 +272,17 @@ def detect_freezing(
     A frame where a centroid is unknown (long tracking loss) is not freezing.
     """
     validate_pose(ds, require_fps=True, context="detect_freezing")
-    if exit_speed_cm_s < enter_speed_cm_s:
-        raise ValueError("exit_speed_cm_s must be >= enter_speed_cm_s")
     fps = _fps(ds)
-    ppc = _px_per_cm(ds, px_per_cm)
-    head = select_keypoints(ds, "head", head_keypoints)
-    body = [k for k in select_keypoints(ds, "body", body_keypoints) if k not in head]
-    clean = clean_pose(ds, p_cutoff=p_cutoff)
-    hs = centroid_speed_cm_s(clean, head, px_per_cm=ppc)
-    bs = centroid_speed_cm_s(clean, body, px_per_cm=ppc)
-    core = _below(hs, enter_speed_cm_s) & _below(bs, enter_speed_cm_s)
-    core = filter_bouts(core, fps=fps, min_bout_s=0.5 * min_bout_s)
-    permissive = _below(hs, exit_speed_cm_s) & _below(bs, exit_speed_cm_s)
-    frozen = extend_bouts(core, permissive)
-    frozen = filter_bouts(frozen, fps=fps, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s)
+    sp = compute_head_body_speed(ds, px_per_cm=px_per_cm, p_cutoff=p_cutoff,
+                                 head_keypoints=head_keypoints, body_keypoints=body_keypoints)
+    hs, bs = sp["head_speed"], sp["body_speed"]
+    ppc, head, body = sp.attrs["px_per_cm"], sp.attrs["head_keypoints"], sp.attrs["body_keypoints"]
+    frozen = freezing_from_speeds(hs.values, bs.values, fps=fps, enter_speed_cm_s=enter_speed_cm_s,
+                                  exit_speed_cm_s=exit_speed_cm_s, min_bout_s=min_bout_s,
+                                  merge_gap_s=merge_gap_s)
     params = {"enter_speed_cm_s": enter_speed_cm_s, "exit_speed_cm_s": exit_speed_cm_s,
               "min_bout_s": min_bout_s, "merge_gap_s": merge_gap_s, "px_per_cm": ppc,
-              "p_cutoff": p_cutoff, "head_keypoints": ",".join(head),
-              "body_keypoints": ",".join(body)}
+              "p_cutoff": p_cutoff, "head_keypoints": head, "body_keypoints": body}
     return _result(frozen, ds, "freezing", params)
 
 
@@ -390,7 +440,7 @@ def detect_grooming(
     from scipy.ndimage import uniform_filter1d
 
     ms = uniform_filter1d(np.nan_to_num(ms), size=max(1, int(round(0.5 * fps))))
-    groom = _below(xr.DataArray(bs), max_body_speed_cm_s) & (ms > min_head_speed_cm_s) & near
+    groom = _below(bs, max_body_speed_cm_s) & (ms > min_head_speed_cm_s) & near
     out = filter_bouts(groom, fps=fps, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s)
     return _result(out, ds, "grooming", {"max_body_speed_cm_s": max_body_speed_cm_s,
                                           "min_head_speed_cm_s": min_head_speed_cm_s,

@@ -1,0 +1,208 @@
+"""Cached, root-checked access to results folders for the dashboard pages.
+
+Every path is checked with :func:`dashboard.paths.resolve_inside` before it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dashboard.paths import PathOutsideRootError, files_inside, resolve_inside
+from protocols.results import (
+    AnimalResult,
+    Results,
+    finished_animals,
+    is_results_folder,
+    load_animal,
+    load_results,
+)
+
+ROOT_ENV = "ETHOPOSE_DASHBOARD_ROOT"
+
+
+def get_root() -> Path:
+    """The dashboard root: ``$ETHOPOSE_DASHBOARD_ROOT``, else the first script argument, else cwd."""
+    if "root" in st.session_state:
+        return Path(st.session_state["root"])
+    env = os.environ.get(ROOT_ENV)
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    root = Path(env) if env else Path(args[0]) if args else Path.cwd()
+    root = root.resolve()
+    st.session_state["root"] = str(root)
+    return root
+
+
+def list_results(root: Path, max_depth: int = 2) -> list[str]:
+    """Results folders under ``root`` (relative paths; ``"."`` for the root itself)."""
+    out = []
+    if is_results_folder(root):
+        out.append(".")
+    frontier = [root]
+    for _ in range(max_depth):
+        nxt = []
+        for d in frontier:
+            try:
+                children = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:
+                continue
+            for c in children:
+                if c.name == "animals":
+                    continue
+                try:
+                    resolve_inside(root, c.relative_to(root))
+                except PathOutsideRootError:
+                    continue
+                if is_results_folder(c):
+                    out.append(str(c.relative_to(root)))
+                nxt.append(c)
+        frontier = nxt
+    return out
+
+
+def list_files(root: Path, suffixes: tuple[str, ...], max_depth: int = 3) -> list[str]:
+    """Files with one of ``suffixes`` under ``root`` (relative paths, no hidden folders)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "animals")
+        if len(rel.parts) >= max_depth:
+            dirnames[:] = []
+        for f in sorted(filenames):
+            if f.endswith(suffixes):
+                try:
+                    resolve_inside(root, rel / f)
+                except PathOutsideRootError:
+                    continue
+                out.append(str(rel / f))
+    return out
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return max(p.stat().st_mtime for p in [path, *path.glob("*.csv"), *path.glob("run.json")])
+    except (OSError, ValueError):
+        return 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _results_cached(path: str, mtime: float) -> Results:
+    return load_results(Path(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _animal_cached(path: str, key: str, mtime: float) -> AnimalResult:
+    return load_animal(Path(path), key)
+
+
+def open_results(root: Path, rel: str) -> Results:
+    """Load the results folder ``rel`` (relative to ``root``), after checking its files."""
+    path = resolve_inside(root, rel)
+    for name in ("protocol.yaml", "endpoints.csv", "group_tests.csv", "group_summary.csv",
+                 "dose_response.csv", "failures.csv", "run.json", "cohort.csv"):
+        if (path / name).exists():
+            resolve_inside(root, path / name, allow_absolute=True)
+    return _results_cached(str(path), _mtime(path))
+
+
+def animals_of(root: Path, rel: str) -> list[str]:
+    """Finished animals of a results folder."""
+    return finished_animals(resolve_inside(root, rel))
+
+
+def open_animal(root: Path, rel: str, key: str) -> AnimalResult:
+    """Load one animal after checking that every file of its folder lies inside the root."""
+    path = resolve_inside(root, rel)
+    folder = resolve_inside(root, Path(rel) / "animals" / key)
+    files_inside(root, folder)
+    return _animal_cached(str(path), key, (folder / "done").stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _pose_arrays(path: str, mtime: float) -> dict:
+    from pose.io import load
+
+    ds = load(Path(path))
+    return {"position": ds["position"].isel(individual=0).values,  # (time, space, keypoint)
+            "confidence": ds["confidence"].isel(individual=0).values,
+            "keypoints": [str(k) for k in ds["keypoint"].values],
+            "time": np.asarray(ds["time"].values, float),
+            "video_path": ds.attrs.get("video_path")}
+
+
+def open_pose(root: Path, animal: AnimalResult) -> dict:
+    """The animal's cleaned pose (``pose.nc``) as plain arrays."""
+    f = resolve_inside(root, animal.folder / "pose.nc", allow_absolute=True)
+    return _pose_arrays(str(f), f.stat().st_mtime)
+
+
+def video_inside_root(root: Path, animal: AnimalResult, pose: dict) -> Path | None:
+    """The animal's video when it exists *inside* the root, else None."""
+    candidates = [animal.meta.get("video_path"), pose.get("video_path")]
+    pose_file = animal.meta.get("pose_path")
+    for c in candidates:
+        if not c:
+            continue
+        p = Path(c)
+        if not p.is_absolute() and pose_file:
+            p = Path(pose_file).parent / p
+        try:
+            f = resolve_inside(root, p, allow_absolute=True)
+        except (PathOutsideRootError, FileNotFoundError):
+            continue
+        if f.is_file():
+            return f
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def read_video_frame(path: str, index: int) -> np.ndarray | None:
+    """One RGB frame of a video (``pose.video.VideoReader`` when available, else OpenCV)."""
+    try:
+        from pose.video import VideoReader
+
+        with VideoReader(path) as r:
+            return r.read(int(index))
+    except ImportError:
+        import cv2
+
+        cap = cv2.VideoCapture(path)
+        try:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, bgr = cap.read()
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+        finally:
+            cap.release()
+    except Exception:  # noqa: BLE001 - an unreadable frame is shown as missing
+        return None
+
+
+def selected_results(root: Path) -> str | None:
+    """The results folder chosen in the sidebar (default: the first found; None if none).
+
+    Kept under a plain session-state key (``results_choice``), not a widget key, so the
+    choice survives on pages that do not draw the sidebar widget.
+    """
+    found = list_results(root)
+    current = st.session_state.get("results_choice")
+    if current in found:
+        return current
+    return found[0] if found else None
+
+
+def _remember_results() -> None:
+    st.session_state["results_choice"] = st.session_state["results_widget"]
+
+
+def results_selector(root: Path) -> None:
+    """The sidebar's results-folder picker."""
+    found = list_results(root)
+    if not found:
+        st.info("No results folder under the root yet: run a protocol first.")
+        return
+    st.selectbox("Results folder", found, key="results_widget", index=found.index(selected_results(root)),
+                 on_change=_remember_results)

@@ -1,0 +1,62 @@
+"""The dashboard never reads or writes outside its root: resolve_inside refuses escapes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dashboard.paths import PathOutsideRootError, files_inside, resolve_inside
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "results" / "animals").mkdir(parents=True)
+    (r / "results" / "a.csv").write_text("x\n1\n")
+    (tmp_path / "secret.txt").write_text("secret")
+    return r
+
+
+def test_inside_paths_resolve(root: Path):
+    assert resolve_inside(root, "") == root.resolve()
+    assert resolve_inside(root, "results/a.csv") == (root / "results" / "a.csv").resolve()
+    assert resolve_inside(root, "results/./animals") == (root / "results" / "animals").resolve()
+    assert resolve_inside(root, "not/yet/there.csv") == (root / "not" / "yet" / "there.csv").resolve()
+    assert resolve_inside(root, root / "results" / "a.csv", allow_absolute=True).name == "a.csv"
+
+
+@pytest.mark.parametrize("bad", ["..", "../secret.txt", "results/../../secret.txt", "results/..", "~/x", "a\x00b"])
+def test_traversal_refused(root: Path, bad: str):
+    with pytest.raises(PathOutsideRootError):
+        resolve_inside(root, bad)
+
+
+def test_absolute_refused_unless_allowed_and_inside(root: Path, tmp_path: Path):
+    with pytest.raises(PathOutsideRootError, match="refusing absolute path"):
+        resolve_inside(root, str(root / "results"))
+    with pytest.raises(PathOutsideRootError, match="outside the root"):
+        resolve_inside(root, tmp_path / "secret.txt", allow_absolute=True)
+    with pytest.raises(PathOutsideRootError, match="refusing absolute path"):
+        resolve_inside(root, "/etc/passwd")
+
+
+def test_symlinks_escaping_refused(root: Path, tmp_path: Path):
+    os.symlink(tmp_path / "secret.txt", root / "results" / "link.txt")
+    os.symlink(tmp_path, root / "up")
+    os.symlink(root / "results" / "a.csv", root / "inner_link.csv")
+    with pytest.raises(PathOutsideRootError, match="outside the root"):
+        resolve_inside(root, "results/link.txt")
+    with pytest.raises(PathOutsideRootError, match="outside the root"):
+        resolve_inside(root, "up/secret.txt")
+    assert resolve_inside(root, "inner_link.csv") == (root / "results" / "a.csv").resolve()
+    with pytest.raises(PathOutsideRootError):
+        files_inside(root, "results")
+    (root / "results" / "link.txt").unlink()
+    assert [p.name for p in files_inside(root, "results")] == ["a.csv", "animals"]
+
+
+def test_missing_root(tmp_path: Path):
+    with pytest.raises(FileNotFoundError):
+        resolve_inside(tmp_path / "nope", "x")

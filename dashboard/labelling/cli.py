@@ -35,7 +35,7 @@ def label(
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser tab."),
 ) -> None:
     """Label body parts in the browser; every click is saved to CollectedData_<scorer>.h5/.csv."""
-    from dashboard.labelling.store import read_project_info
+    from pose.refine.labels import read_project_info
 
     try:
         read_project_info(project)

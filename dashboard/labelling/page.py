@@ -1,7 +1,7 @@
 """The labelling page of the dashboard (Streamlit): place, move and review body-part labels.
 
 ``show(project_dir)`` draws the page; ``app.py`` beside this module runs it on its own
-(``ethopose label PROJECT``). All editing goes through :class:`~dashboard.labelling.store.LabelStore`,
+(``ethopose label PROJECT``). All editing goes through :class:`~pose.refine.labels.LabelStore`,
 which saves DeepLabCut's ``CollectedData_<scorer>.h5``/``.csv`` after every change.
 
 Using it: pick the body part (sidebar; the current one is highlighted on the frame), click
@@ -21,7 +21,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.labelling.figure import GRID_TRACE, build_label_figure, compute_view, draw_skeleton
-from dashboard.labelling.store import LabelStore, ProjectInfo, read_project_info
+from pose.refine.labels import LabelStore, ProjectInfo, read_project_info
 
 ZOOMS = [1, 2, 4, 8]
 _S = st.session_state

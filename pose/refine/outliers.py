@@ -138,7 +138,7 @@ def score_fit(
     ds: xr.Dataset,
     *,
     p_cutoff: float = 0.1,
-    process_noise_px: float = 3.0,
+    process_noise_px: float = 1.0,
     measurement_noise_px: float = 2.0,
     n_iter: int = 2,
     robust_threshold_px: float = 10.0,

@@ -28,7 +28,7 @@ CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "goog
                  if shutil.which(n)), None)
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "labelling" / "app.py"
 _spec = importlib.util.spec_from_file_location(
-    "labelling_fixtures", Path(__file__).with_name("labelling_fixtures.py")
+    "refine_helpers", Path(__file__).resolve().parents[1] / "pose" / "refine_helpers.py"
 )
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)

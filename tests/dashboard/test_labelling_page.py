@@ -12,11 +12,11 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dashboard.labelling.figure import GRID_TRACE, build_label_figure, compute_view, grid_step_px  # noqa: E402
-from dashboard.labelling.store import LabelStore, read_project_info  # noqa: E402
+from pose.refine.labels import LabelStore, read_project_info  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "labelling" / "app.py"
 _spec = importlib.util.spec_from_file_location(
-    "labelling_fixtures", Path(__file__).with_name("labelling_fixtures.py")
+    "refine_helpers", Path(__file__).resolve().parents[1] / "pose" / "refine_helpers.py"
 )
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)

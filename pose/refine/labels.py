@@ -1,4 +1,8 @@
-"""Label editing without a UI: load, set, move, clear, save atomically.
+"""Human labels of a project folder: load, set, move, clear, save atomically (no UI).
+
+The labelling page (``dashboard.labelling``) edits labels through this module, and the
+refinement loop (``pose.refine.merge``, ``bench/active_learning.py``) writes corrections
+through it too.
 
 One :class:`LabelStore` holds the human labels of one video folder of a DeepLabCut-style
 project, ``<project>/labeled-data/<video>/``: the PNG frames in that folder and the

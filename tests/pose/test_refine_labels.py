@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.labelling.store import LabelStore, read_project_info
+from pose.refine.labels import LabelStore, read_project_info
 
 _spec = importlib.util.spec_from_file_location(
-    "labelling_fixtures", Path(__file__).with_name("labelling_fixtures.py")
+    "refine_helpers", Path(__file__).with_name("refine_helpers.py")
 )
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)

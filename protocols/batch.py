@@ -215,8 +215,7 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
         save(res.pose, tmp / "pose.nc")
         geometry = {"px_per_mm": res.px_per_mm,
                     "arena_corners_px": None if res.arena_corners_px is None else np.asarray(res.arena_corners_px).tolist(),
-                    "zones": {n: {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
-                                  for k, v in z.items()} for n, z in res.zones.items()}}
+                    "zones": {n: z.model_dump(mode="json") for n, z in res.zones.items()}}
         (tmp / "geometry.json").write_text(json.dumps(geometry, indent=1))
         meta = {k: row[k] for k in ("subject_id", "group", "sex", "session", "pose_path", "video_path")}
         meta["dose"] = None if pd.isna(row.get("dose")) else float(row["dose"])

@@ -18,13 +18,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from behavior.bouts import bouts_from_vector
+from features.zones import Circle, Polygon
 from pose.dataset import append_history, validate_pose
 from protocols.geometry import ArenaPlacement, locate_arena, points_in_zone, zones_px
 from protocols.schema import BEHAVIOUR_RULES, Protocol
@@ -43,7 +43,7 @@ class SessionResult:
     endpoints: dict[str, float]
     frames: pd.DataFrame
     pose: xr.Dataset
-    zones: dict[str, dict[str, Any]] = field(default_factory=dict)
+    zones: dict[str, Polygon | Circle] = field(default_factory=dict)
     arena_corners_px: np.ndarray | None = None
     px_per_mm: float | None = None
 
@@ -110,11 +110,13 @@ def resolve_scale(protocol: Protocol, ds: xr.Dataset, placement: ArenaPlacement 
     return placement.px_per_mm
 
 
-def _speed_mm_s(xy: np.ndarray, time_s: np.ndarray, px_per_mm: float) -> np.ndarray:
-    from features.kinematics import compute_speed
+def _speed_and_path_mm(xy: np.ndarray, time_s: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    from features.kinematics import compute_distance_travelled, compute_speed
 
     pos = xr.DataArray(xy, dims=("time", "space"), coords={"time": time_s, "space": ["x", "y"]})
-    return np.asarray(compute_speed(pos).values, float) / px_per_mm
+    speed = np.asarray(compute_speed(pos).values, float) / px_per_mm
+    path = np.asarray(compute_distance_travelled(pos, cumulative=True).values, float) / px_per_mm
+    return speed, path
 
 
 def _behaviours(ds: xr.Dataset, protocol: Protocol) -> dict[str, np.ndarray]:
@@ -133,14 +135,15 @@ def _behaviours(ds: xr.Dataset, protocol: Protocol) -> dict[str, np.ndarray]:
 
 
 def session_frames(
-    ds: xr.Dataset, protocol: Protocol, zones: dict[str, dict[str, Any]], px_per_mm: float
+    ds: xr.Dataset, protocol: Protocol, zones: dict[str, Polygon | Circle], px_per_mm: float
 ) -> pd.DataFrame:
     """Per-frame table of the first individual.
 
     Columns: ``time_s``, ``x_px``, ``y_px`` (the protocol's centre keypoint),
-    ``snout_x_px``/``snout_y_px`` when a snout exists, ``speed_mm_s``, one boolean
-    ``in_<zone>`` per zone (``in_<zone>_inner`` for border zones; ``snout_in_<zone>`` too
-    for circles), and one boolean column per behaviour.
+    ``snout_x_px``/``snout_y_px`` when a snout exists, ``speed_mm_s``, ``path_mm``
+    (cumulative distance; steps across NaN gaps are not counted), one boolean
+    ``in_<zone>`` per zone (and ``snout_in_<zone>`` for circles), and one boolean column
+    per behaviour.
     """
     fps = float(ds.attrs["fps"])
     one = ds.isel(individual=0)
@@ -150,11 +153,10 @@ def session_frames(
     if "snout" in one.coords["keypoint"].values:
         s = one["position"].sel(keypoint="snout").transpose("time", "space").values[:, :2]
         frames["snout_x_px"], frames["snout_y_px"] = s[:, 0], s[:, 1]
-    frames["speed_mm_s"] = _speed_mm_s(c, frames["time_s"].to_numpy(), px_per_mm)
+    frames["speed_mm_s"], frames["path_mm"] = _speed_and_path_mm(c, frames["time_s"].to_numpy(), px_per_mm)
     for name, z in zones.items():
-        col = f"in_{name}_inner" if z.get("complement") else f"in_{name}"
-        frames[col] = points_in_zone(c, z)
-        if z["kind"] == "circle" and "snout_x_px" in frames:
+        frames[f"in_{name}"] = points_in_zone(c, z)
+        if z.type == "circle" and "snout_x_px" in frames:
             frames[f"snout_in_{name}"] = points_in_zone(frames[["snout_x_px", "snout_y_px"]].to_numpy(), z)
     for name, v in _behaviours(ds, protocol).items():
         frames[name] = v[: len(frames)]
@@ -172,8 +174,7 @@ def _entries(mask: np.ndarray) -> int:
 
 
 def _distance_mm(frames: pd.DataFrame) -> float:
-    dt = np.gradient(frames["time_s"].to_numpy()) if len(frames) > 1 else np.ones(len(frames))
-    return float(np.nansum(frames["speed_mm_s"].to_numpy() * dt))
+    return float(frames["path_mm"].iloc[-1]) if len(frames) else float("nan")
 
 
 def _bout_stats(mask: np.ndarray, fps: float) -> tuple[int, float]:
@@ -197,8 +198,8 @@ def open_field_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
         out["centre_entries"] = float(_entries(c))
         first = np.flatnonzero(c)
         out["latency_to_centre_s"] = float(frames["time_s"].iloc[first[0]] - frames["time_s"].iloc[0]) if first.size else float("nan")
-    if "in_wall_inner" in frames:
-        out["thigmotaxis_pct"] = _pct(~frames["in_wall_inner"].to_numpy(bool), valid)
+    if "in_wall" in frames:
+        out["thigmotaxis_pct"] = _pct(frames["in_wall"].to_numpy(bool), valid)
     if "rearing" in frames:
         out["rearing_count"], out["rearing_time_s"] = map(float, _bout_stats(frames["rearing"].to_numpy(bool), fps))
     if "immobility" in frames:
@@ -206,7 +207,7 @@ def open_field_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
     return out
 
 
-def elevated_plus_maze_endpoints(frames: pd.DataFrame, zones: dict[str, dict[str, Any]]) -> dict[str, float]:
+def elevated_plus_maze_endpoints(frames: pd.DataFrame, zones: dict[str, Polygon | Circle]) -> dict[str, float]:
     """EPM endpoints: open-arm time % (of time in any arm), entries %, head dips.
 
     A head dip is an onset of the snout outside every maze zone while the body centre is on
@@ -263,29 +264,33 @@ def three_chamber_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float
 
 
 def gait_endpoints(ds: xr.Dataset, protocol: Protocol, px_per_mm: float) -> dict[str, float]:
-    """Gait endpoints from ``features.gait`` step cycles of the protocol's paws.
+    """Gait endpoints from :func:`features.gait.detect_step_cycles` of the protocol's paws.
 
-    ``symmetry_index`` is ``2 |L - R| / (L + R)`` of the mean stride lengths of the first
-    two paws (0 = symmetric).
+    Stride length (mm), cadence (Hz), duty factor and speed (mm/s) are means over all
+    complete cycles of all listed paws; ``symmetry_index`` is ``2 |L - R| / (L + R)`` of
+    the mean stride lengths of the first two paws (0 = symmetric; features.gait reports
+    the signed ``200 (L - R) / (L + R)`` %).
     """
-    from features.gait import detect_step_cycles, summarize_gait
+    from features.gait import detect_step_cycles
 
     assert protocol.gait is not None
-    ds = ds.copy()
-    ds.attrs["px_per_mm"] = px_per_mm
-    cycles = [detect_step_cycles(ds, paw) for paw in protocol.gait.paws]
-    table = pd.concat([c.assign(paw=p) for c, p in zip(cycles, protocol.gait.paws, strict=True)
-                       if len(c)], ignore_index=True) if any(len(c) for c in cycles) else pd.DataFrame()
-    summary = summarize_gait(table) if len(table) else {}
-    get = (lambda k: float(summary.get(k, np.nan))) if isinstance(summary, dict) else (
-        lambda k: float(summary[k].mean()) if k in summary else np.nan)
-    out = {"stride_length_mm": get("stride_length_mm"), "cadence_hz": get("cadence_hz"),
-           "duty_factor": get("duty_factor"), "speed_mm_s": get("speed_mm_s"),
-           "n_strides": float(len(table))}
-    lens = [float(c["stride_length_mm"].mean()) if len(c) and "stride_length_mm" in c else np.nan
-            for c in cycles[:2]]
+    cycles = []
+    for paw in protocol.gait.paws:
+        c = detect_step_cycles(ds, paw)
+        if len(c):
+            cycles.append(c.assign(paw=paw))
+    table = pd.concat(cycles, ignore_index=True) if cycles else pd.DataFrame()
+    nan = float("nan")
+    if table.empty:
+        return {"stride_length_mm": nan, "cadence_hz": nan, "duty_factor": nan, "speed_mm_s": nan,
+                "n_strides": 0.0, "symmetry_index": nan}
+    out = {"stride_length_mm": float(table["stride_length"].mean() / px_per_mm),
+           "cadence_hz": float(table["cadence_hz"].mean()), "duty_factor": float(table["duty_factor"].mean()),
+           "speed_mm_s": float(table["speed"].mean() / px_per_mm), "n_strides": float(len(table))}
+    paws = protocol.gait.paws[:2]
+    lens = [float(table.loc[table.paw == p, "stride_length"].mean()) for p in paws]
     out["symmetry_index"] = (float(2 * abs(lens[0] - lens[1]) / (lens[0] + lens[1]))
-                             if len(lens) == 2 and np.all(np.isfinite(lens)) else float("nan"))
+                             if len(lens) == 2 and np.all(np.isfinite(lens)) else nan)
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from features.zones import Circle, Polygon
 from protocols.schema import Arena, BorderZone, CircleZone, PolygonZone, Protocol
 
 
@@ -123,19 +124,13 @@ def locate_arena(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None) ->
                           None if ppm_file is None else float(ppm_file))
 
 
-def zones_px(protocol: Protocol, placement: ArenaPlacement | None) -> dict[str, dict[str, Any]]:
-    """Zones of ``protocol`` in pixels.
+def zones_px(protocol: Protocol, placement: ArenaPlacement | None) -> dict[str, Polygon | Circle]:
+    """Zones of ``protocol`` in pixels, as :mod:`features.zones` shapes.
 
-    Returns
-    -------
-    dict
-        ``name -> {"kind": "polygon", "vertices_px": (n, 2)}`` or
-        ``{"kind": "circle", "centre_px": (2,), "radius_px": r}``. A border zone ``wall``
-        becomes its *inner* polygon ``wall_inner`` (the floor farther than the margin from
-        every wall) with ``"complement": True``: the animal is in ``wall`` when it is inside
-        the arena but not in ``wall_inner``.
+    A border zone (e.g. ``wall``) becomes the arena polygon with a hole: the floor farther
+    than ``margin_mm`` from every wall.
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Polygon | Circle] = {}
     for z in protocol.zones:
         needs_arena = isinstance(z, BorderZone) or z.units != "px"
         if needs_arena and placement is None:
@@ -144,8 +139,8 @@ def zones_px(protocol: Protocol, placement: ArenaPlacement | None) -> dict[str, 
             pts = np.asarray(z.points, float)
             if z.units == "mm":
                 pts = pts / [placement.width_mm, placement.height_mm]
-            out[z.name] = {"kind": "polygon",
-                           "vertices_px": pts if z.units == "px" else placement.to_px(pts)}
+            px = pts if z.units == "px" else placement.to_px(pts)
+            out[z.name] = Polygon(name=z.name, vertices=[tuple(p) for p in px.tolist()])
         elif isinstance(z, CircleZone):
             c = np.asarray(z.centre, float)
             if z.units == "px":
@@ -156,29 +151,16 @@ def zones_px(protocol: Protocol, placement: ArenaPlacement | None) -> dict[str, 
             else:
                 centre = placement.to_px(c)[0]
                 radius = z.radius * placement.width_mm * placement.px_per_mm
-            out[z.name] = {"kind": "circle", "centre_px": centre, "radius_px": float(radius)}
+            out[z.name] = Circle(name=z.name, centre=tuple(centre.tolist()), radius=float(radius))
         else:
             mu = z.margin_mm / placement.width_mm
             mv = z.margin_mm / placement.height_mm
-            inner = np.array([[mu, mv], [1 - mu, mv], [1 - mu, 1 - mv], [mu, 1 - mv]])
-            out[z.name] = {"kind": "polygon", "vertices_px": placement.to_px(inner),
-                           "complement": True}
+            inner = placement.to_px(np.array([[mu, mv], [1 - mu, mv], [1 - mu, 1 - mv], [mu, 1 - mv]]))
+            out[z.name] = Polygon(name=z.name, vertices=[tuple(p) for p in placement.corners_px.tolist()],
+                                  holes=[[tuple(p) for p in inner.tolist()]])
     return out
 
 
-def points_in_zone(xy: np.ndarray, zone: dict[str, Any]) -> np.ndarray:
-    """Boolean ``(n,)``: which points ``(n, 2)`` lie in ``zone`` (NaN points are False).
-
-    ``complement`` zones are returned as their inner polygon; the caller inverts.
-    """
-    from matplotlib.path import Path as MplPath
-
-    xy = np.asarray(xy, float)
-    ok = np.isfinite(xy).all(axis=1)
-    inside = np.zeros(len(xy), bool)
-    if zone["kind"] == "circle":
-        d = np.linalg.norm(xy[ok] - zone["centre_px"], axis=1)
-        inside[ok] = d <= zone["radius_px"]
-    else:
-        inside[ok] = MplPath(zone["vertices_px"]).contains_points(xy[ok])
-    return inside
+def points_in_zone(xy: np.ndarray, zone: Polygon | Circle) -> np.ndarray:
+    """Boolean ``(n,)``: which points ``(n, 2)`` lie in ``zone`` (NaN points are False)."""
+    return np.asarray(zone.contains(np.asarray(xy, float)), bool)

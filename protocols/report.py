@@ -101,10 +101,11 @@ def _draw_zones(ax: Any, geometry: dict[str, Any]) -> None:
     if corners:
         ax.add_patch(Polygon(corners, closed=True, fill=False, ec="k", lw=1.2))
     for z in geometry.get("zones", {}).values():
-        if z["kind"] == "circle":
-            ax.add_patch(Circle(z["centre_px"], z["radius_px"], fill=False, ec="0.4", ls="--", lw=0.8))
+        if z["type"] == "circle":
+            ax.add_patch(Circle(z["centre"], z["radius"], fill=False, ec="0.4", ls="--", lw=0.8))
         else:
-            ax.add_patch(Polygon(z["vertices_px"], closed=True, fill=False, ec="0.4", ls="--", lw=0.8))
+            for ring in [z["vertices"], *z.get("holes", [])]:
+                ax.add_patch(Polygon(ring, closed=True, fill=False, ec="0.4", ls="--", lw=0.8))
 
 
 def plot_trajectories(animals: list[AnimalResult], colours: dict[str, str]) -> str:

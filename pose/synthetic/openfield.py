@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from pose.dataset import append_history, from_numpy
@@ -61,8 +62,8 @@ FRONT_MM = 33.0  # body centre -> neck
 BACK_MM = 38.0  # body centre -> tail base
 TAIL_MM = 85.0
 EAR_FORWARD_MM, EAR_SIDE_MM = 5.0, 9.0
-FORE_BACK_MM, FORE_SIDE_MM = 6.0, 15.0  # forepaws: behind the neck, to the side
-HIND_FORWARD_MM, HIND_SIDE_MM = 12.0, 17.0  # hind paws: in front of the tail base
+FORE_BACK_MM, FORE_SIDE_MM = 6.0, 12.0  # forepaws: behind the neck, to the side
+HIND_FORWARD_MM, HIND_SIDE_MM = 12.0, 14.5  # hind paws: in front of the tail base
 
 # Per-state bout medians (s), speed ranges (mm/s, before speed_scale) and transitions.
 _BOUT_MEDIAN_S = {"walk": 1.6, "run": 0.9, "turn": 0.8, "rear": 1.5, "groom": 3.0,
@@ -80,6 +81,12 @@ _TRANSITIONS = {
     "freeze": {"walk": 0.5, "turn": 0.3, "run": 0.1, "rear": 0.1},
     "explore_wall": {"walk": 0.3, "rear": 0.3, "turn": 0.2, "run": 0.1, "freeze": 0.1},
 }
+
+
+# Open-field paws alternate in a trot (the mouse's usual gait in an open field).
+_TROT_PHASE = {"left_forepaw": 0.0, "right_forepaw": 0.5, "left_hindpaw": 0.5,
+               "right_hindpaw": 0.0}
+_OF_DUTY = 0.6
 
 
 @dataclass(frozen=True)
@@ -337,7 +344,7 @@ def simulate_open_field(
         remaining -= dt
         t_state += dt
 
-    kp_mm = _keypoints_mm(out, dt, rng)
+    kp_mm, step_phase = _keypoints_mm(out, dt, rng)
     kp_mm = _contain(kp_mm, L, margin)
     kp_mm += _smooth_noise(rng, kp_mm.shape, 0.08, tau_frames=0.3 * fps)
     origin = np.array(arena["bounds_px"][:2])
@@ -355,12 +362,14 @@ def simulate_open_field(
         "seconds": seconds, "fps": fps, "seed": seed, "arena_size_mm": arena_size_mm,
         "px_per_mm": px_per_mm, "speed_scale": speed_scale,
         "center_preference": center_preference})
-    posture = {"rear": out["rear"], "groom": out["groom"], "speed_mm_s": out["v"]}
+    posture = {"rear": out["rear"], "groom": out["groom"], "speed_mm_s": out["v"],
+               "step_phase": step_phase}
     return OpenFieldTruth(pose=ds, states=states.astype(str), arena=arena, posture=posture)
 
 
-def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator) -> np.ndarray:
-    """Keypoints (time, space, keypoint) in mm from the per-frame body state."""
+def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints (time, space, keypoint) in mm and the step phase, from the body state."""
     n = s["x"].size
     r, g = s["rear"], s["groom"]
     th, bend = s["theta"], s["bend"]
@@ -383,7 +392,7 @@ def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator)
     v = np.abs(s["v"]) + 20.0 * np.abs(s["omega"])
     stride = 25.0 + 0.15 * np.abs(s["v"])
     phase = np.cumsum(v * dt / stride)
-    duty = 0.6
+    duty = _OF_DUTY
 
     def swing_offset(ph: np.ndarray) -> np.ndarray:
         p = ph % 1.0
@@ -396,12 +405,13 @@ def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator)
     axis_f, left_b = _unit(th + 0.5 * bend), _unit(th - np.pi / 2)
     axis_b = _unit(th - 0.5 * bend)
     paws = {}
-    for name, base, ax, fwd_mm, side, ph0 in (
-        ("left_forepaw", neck, axis_f, -FORE_BACK_MM, FORE_SIDE_MM, 0.0),
-        ("right_forepaw", neck, axis_f, -FORE_BACK_MM, -FORE_SIDE_MM, 0.5),
-        ("left_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, HIND_SIDE_MM, 0.5),
-        ("right_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, -HIND_SIDE_MM, 0.0),
+    for name, base, ax, fwd_mm, side in (
+        ("left_forepaw", neck, axis_f, -FORE_BACK_MM, FORE_SIDE_MM),
+        ("right_forepaw", neck, axis_f, -FORE_BACK_MM, -FORE_SIDE_MM),
+        ("left_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, HIND_SIDE_MM),
+        ("right_hindpaw", tail_base, axis_b, HIND_FORWARD_MM, -HIND_SIDE_MM),
     ):
+        ph0 = _TROT_PHASE[name]
         off = fwd_mm + swing_offset(phase + ph0)
         paws[name] = base + off[:, None] * ax + side * left_b
     # rearing: forepaws up at the chest; grooming: forepaws at the snout, stroking
@@ -417,7 +427,7 @@ def _keypoints_mm(s: dict[str, np.ndarray], dt: float, rng: np.random.Generator)
         paws[name] = paws[name] + 0.25 * r[:, None] * (paws[name] - tail_base)
     pts = {"snout": snout, "left_ear": ear_l, "right_ear": ear_r, "neck": neck,
            "body_center": bc, "tail_base": tail_base, "tail_tip": tail_tip, **paws}
-    return np.stack([pts[k] for k in KEYPOINTS], axis=-1)  # (time, space, keypoint)
+    return np.stack([pts[k] for k in KEYPOINTS], axis=-1), phase  # (time, space, keypoint)
 
 
 def _contain(kp: np.ndarray, L: float, margin: float) -> np.ndarray:
@@ -434,3 +444,37 @@ def _contain(kp: np.ndarray, L: float, margin: float) -> np.ndarray:
     kp += shift[:, :, None]
     kp[:, :, tail] = np.clip(kp[:, :, tail], margin / 2, L - margin / 2)
     return kp
+
+
+def open_field_step_events(truth: OpenFieldTruth) -> pd.DataFrame:
+    """Touch-down and toe-off times of each paw in an open-field session.
+
+    A paw touches down when its step phase wraps to 0 and lifts off at the duty factor
+    (0.6); times are interpolated between frames. Steps are only reported while the mouse
+    locomotes (not rearing or grooming, which move the forepaws off the ground).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``paw``, ``stride``, ``touch_down_s``, ``toe_off_s`` (NaN at the edges).
+    """
+    fps = float(truth.pose.attrs["fps"])
+    phase = truth.posture["step_phase"]
+    busy = (truth.posture["rear"] > 0.1) | (truth.posture["groom"] > 0.1)
+    frames = np.arange(phase.size)
+    rows = []
+    for paw, ph0 in _TROT_PHASE.items():
+        cum = phase + ph0
+        td_f = np.interp(np.arange(np.ceil(cum[0]), np.floor(cum[-1]) + 1), cum, frames)
+        to_f = np.interp(np.arange(np.ceil(cum[0] - _OF_DUTY), np.floor(cum[-1] - _OF_DUTY) + 1)
+                         + _OF_DUTY, cum, frames)
+        stride = 0
+        for td in td_f:
+            later = to_f[to_f > td]
+            to = later[0] if later.size else np.nan
+            if busy[int(td)] or (np.isfinite(to) and busy[int(to)]):
+                continue
+            rows.append({"paw": paw, "stride": stride, "touch_down_s": td / fps,
+                         "toe_off_s": to / fps})
+            stride += 1
+    return pd.DataFrame(rows, columns=["paw", "stride", "touch_down_s", "toe_off_s"])

@@ -1,0 +1,59 @@
+"""The layout of a trained-model folder (torch-free).
+
+::
+
+    MODEL_DIR/
+      model.json          ModelInfo: backbone, stride, channel names, input scale, skeleton...
+      train_config.json   the TrainConfig used
+      split.json          train/test image lists (pose.pipeline.split.Split)
+      weights.pt          final weights (best validation loss when a validation set exists)
+      checkpoint.pt       last epoch: weights + optimizer + scheduler + RNG state (--resume)
+      training_curve.csv  epoch, train_loss, val_loss, lr, elapsed_s (and .png)
+      evaluation.json     written by ``ethopose pose evaluate``
+      model.onnx          written by ``ethopose pose export-onnx``
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from pose.atomic import write_text_atomic
+
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.pt"
+CHECKPOINT = "checkpoint.pt"
+ONNX = "model.onnx"
+
+
+class ModelInfo(BaseModel):
+    """What inference needs to know about a trained model.
+
+    ``scale`` is the factor applied to images before the network (0.5 = half resolution);
+    ``names`` are channel names (``individual/bodypart`` when several individuals).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: str
+    stride: int
+    neck_channels: int
+    names: list[str]
+    bodyparts: list[str]
+    individuals: list[str]
+    scale: float = 1.0
+    skeleton: list[list[str]] = []
+    pcutoff: float = 0.6
+    project: str | None = None
+
+    def save(self, model_dir: str | Path) -> Path:
+        return write_text_atomic(Path(model_dir) / MODEL_JSON, self.model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> ModelInfo:
+        path = Path(model_dir) / MODEL_JSON
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir} is not a model folder: no {MODEL_JSON}")
+        return cls.model_validate(json.loads(path.read_text()))

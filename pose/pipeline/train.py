@@ -1,0 +1,451 @@
+"""Train a pose network on a project's labelled frames (CPU or CUDA).
+
+``train_model(project, out_dir=...)`` builds the split, preloads the images, and runs AdamW
+with a warm-up + cosine learning-rate schedule, validation-loss early stopping, and a
+checkpoint after every epoch (atomic, with optimizer, scheduler and RNG state, so that
+``resume=True`` continues exactly where it stopped). On CUDA it uses bfloat16 autocast and
+channels-last memory. The returned value is the model folder (see ``pose.pipeline.modeldir``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from pose.atomic import atomic_path, write_text_atomic
+from pose.pipeline.augment import AugmentConfig, augment_sample, pad_to_multiple
+from pose.pipeline.model import PoseNet, make_targets, pose_loss
+from pose.pipeline.modeldir import CHECKPOINT, WEIGHTS, ModelInfo
+from pose.pipeline.project import Project, load_labels, load_project
+from pose.pipeline.split import Split, read_test_frames, split_by_fraction, split_by_test_frames
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(BaseModel):
+    """Training parameters (saved as ``train_config.json``).
+
+    ``epochs`` bounds the number of passes; ``minutes`` (when set) bounds the wall-clock
+    training time and drives the learning-rate schedule by elapsed time instead.
+    ``scale`` resizes images before the network (0.5 = the fast half-resolution mode).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: Literal["efficientnet_lite0", "resnet50", "mobilenet_v2", "mobilenet_v3"] = "efficientnet_lite0"
+    pretrained: bool = True
+    stride: Literal[4, 8] = 8
+    neck_channels: int = Field(96, ge=8)
+    epochs: int = Field(200, ge=1)
+    minutes: float | None = Field(None, gt=0)
+    batch_size: int = Field(8, ge=1)
+    repeats: int = Field(1, ge=1, description="passes over the training frames per epoch")
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_fraction: float = Field(0.03, ge=0, lt=1)
+    scale: float = Field(1.0, gt=0, le=4)
+    sigma_px: float | None = Field(None, gt=0, description="score-map width; default = stride")
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    patience: int = Field(40, ge=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_workers: int | None = Field(None, ge=0)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+
+class _Schedule:
+    """Linear warm-up then cosine decay to 1% of the peak, as a function of progress 0-1."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, peak_lr: float, warmup: float) -> None:
+        self.optimizer, self.peak_lr, self.warmup = optimizer, peak_lr, warmup
+        self.progress = 0.0
+
+    def lr_at(self, p: float) -> float:
+        p = min(max(p, 0.0), 1.0)
+        if p < self.warmup:
+            return self.peak_lr * (0.05 + 0.95 * p / self.warmup)
+        q = (p - self.warmup) / max(1e-9, 1.0 - self.warmup)
+        return self.peak_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * q)))
+
+    def step(self, progress: float) -> float:
+        self.progress = progress
+        lr = self.lr_at(progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def state_dict(self) -> dict:
+        return {"progress": self.progress, "peak_lr": self.peak_lr, "warmup": self.warmup}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.progress = state["progress"]
+
+
+def read_image(path: str | Path, scale: float = 1.0) -> np.ndarray:
+    """Read an image as RGB uint8, resized by ``scale``; the error names the file."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return resize(img, scale)
+
+
+def resize(img: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return img
+    h, w = img.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def to_scaled(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Original-image pixels to network pixels (pixel centres at integers)."""
+    return (xy + 0.5) * scale - 0.5
+
+
+def from_scaled(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Network pixels back to original-image pixels."""
+    return (xy + 0.5) / scale - 0.5
+
+
+class _TrainData(torch.utils.data.Dataset):
+    """Augmented crops + targets; sample ``i`` of epoch ``e`` is a pure function of (seed, e, i)."""
+
+    def __init__(self, images, keypoints, cfg: TrainConfig, flip_pairs, stride: int) -> None:
+        self.images, self.keypoints, self.cfg = images, keypoints, cfg
+        self.flip_pairs, self.stride, self.epoch = flip_pairs, stride, 0
+        self.sigma = cfg.sigma_px or float(stride)
+
+    def __len__(self) -> int:
+        return len(self.images) * self.cfg.repeats
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
+        i = i % len(self.images)
+        s = augment_sample(self.images[i], self.keypoints[i], self.cfg.augment, rng, self.flip_pairs)
+        hw = (s.image.shape[0] // self.stride, s.image.shape[1] // self.stride)
+        targets = make_targets(s.keypoints, hw, self.stride, sigma_px=self.sigma, locref_radius_px=2.0 * self.stride)
+        img = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
+        return (img, *(torch.from_numpy(t) for t in targets))
+
+
+def _full_image_batch(image: np.ndarray, keypoints: np.ndarray, stride: int, sigma: float):
+    """Un-augmented, padded full image and its targets (validation)."""
+    img = pad_to_multiple(image, 32)
+    hw = (img.shape[0] // stride, img.shape[1] // stride)
+    t = make_targets(keypoints, hw, stride, sigma_px=sigma, locref_radius_px=2.0 * stride)
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    return (x, *(torch.from_numpy(a)[None] for a in t))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def make_split(
+    images: list[str], project: Project, test_frames: str | Path | list[str] | None, fraction: float | None, seed: int
+) -> Split:
+    """The split of a training run: a test-frame list when given, else DeepLabCut's rule."""
+    if test_frames is not None:
+        names = read_test_frames(test_frames) if isinstance(test_frames, str | Path) else list(test_frames)
+        return split_by_test_frames(images, names)
+    frac = fraction if fraction is not None else project.config.TrainingFraction[0]
+    return split_by_fraction(images, frac, seed)
+
+
+def train_model(
+    project: str | Path | Project,
+    *,
+    config: TrainConfig | None = None,
+    out_dir: str | Path | None = None,
+    test_frames: str | Path | list[str] | None = None,
+    training_fraction: float | None = None,
+    init_from: str | Path | None = None,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+) -> Path:
+    """Train a pose model and return its folder.
+
+    Parameters
+    ----------
+    project
+        Project folder (or loaded :class:`~pose.pipeline.project.Project`).
+    config
+        Training parameters (default :class:`TrainConfig`).
+    out_dir
+        The model folder. Default ``PROJECT/models/<backbone>-<date>`` when the project is
+        writable; a read-only project needs ``out_dir``.
+    test_frames
+        File with one test image name per line (or the list); overrides the fraction rule.
+    training_fraction
+        Fraction of frames for training (default: the project's ``TrainingFraction[0]``).
+    init_from
+        A model folder whose weights initialise this model (refinement loop); heads with a
+        different keypoint count are re-initialised.
+    resume
+        Continue from ``out_dir/checkpoint.pt`` (same config), exactly where it stopped.
+    stop_after_epoch
+        Stop (as if interrupted) after this many epochs in total; ``resume`` continues.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss becomes NaN or infinite.
+    """
+    project = project if isinstance(project, Project) else load_project(project)
+    cfg = config or TrainConfig()
+    labels = load_labels(project)
+    model_dir = _model_dir(project, cfg, out_dir)
+    ckpt_path = model_dir / CHECKPOINT
+    if resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {model_dir}")
+        cfg = TrainConfig.model_validate_json((model_dir / "train_config.json").read_text())
+        split = Split.load(model_dir / "split.json")
+    else:
+        split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        split.save(model_dir / "split.json")
+        write_text_atomic(model_dir / "train_config.json", cfg.model_dump_json(indent=1))
+    individuals = sorted({n.split("/")[0] for n in labels.names}) if "/" in labels.names[0] else ["individual_0"]
+    ModelInfo(
+        backbone=cfg.backbone, stride=cfg.stride, neck_channels=cfg.neck_channels, names=labels.names,
+        bodyparts=project.config.bodyparts, individuals=individuals, scale=cfg.scale,
+        skeleton=project.config.skeleton, pcutoff=project.config.pcutoff, project=str(project.root),
+    ).save(model_dir)
+
+    device = resolve_device(cfg.device)
+    _seed_everything(cfg.seed)
+    index = {im: i for i, im in enumerate(labels.images)}
+    train_idx = [index[im] for im in split.train]
+    rng = np.random.RandomState(cfg.seed)
+    n_val = int(round(len(train_idx) * cfg.val_fraction)) if len(train_idx) >= 10 else 0
+    perm = rng.permutation(len(train_idx))
+    val_idx = sorted(train_idx[i] for i in perm[:n_val])
+    fit_idx = sorted(train_idx[i] for i in perm[n_val:])
+    if not fit_idx:
+        raise ValueError(f"{project.root}: no training frames after the split")
+    log.info("training on %d frames, validating on %d, testing on %d", len(fit_idx), len(val_idx), len(split.test))
+    images = {i: read_image(project.root / labels.images[i], cfg.scale) for i in fit_idx + val_idx}
+    kps = to_scaled(labels.keypoints, cfg.scale)
+    flip_pairs = _channel_flip_pairs(project, labels.names)
+    data = _TrainData([images[i] for i in fit_idx], kps[fit_idx], cfg, flip_pairs, cfg.stride)
+
+    model = PoseNet(len(labels.names), backbone=cfg.backbone, stride=cfg.stride,
+                    neck_channels=cfg.neck_channels, pretrained=cfg.pretrained and init_from is None)
+    if init_from is not None:
+        _init_weights(model, Path(init_from))
+    model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = _Schedule(optimizer, cfg.lr, cfg.warmup_fraction)
+    state = {"epoch": 0, "elapsed_s": 0.0, "best_val": math.inf, "bad_epochs": 0, "curve": []}
+    if resume:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["schedule"])
+        state = ckpt["state"]
+        _set_rng_state(ckpt["rng"])
+        log.info("resuming %s at epoch %d", model_dir, state["epoch"])
+
+    workers = cfg.num_workers if cfg.num_workers is not None else (6 if device.type == "cuda" else 0)
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    budget_s = cfg.minutes * 60 if cfg.minutes else None
+    sigma = cfg.sigma_px or float(cfg.stride)
+    bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="train", unit="epoch")
+    stop_reason = "epochs done"
+    while state["epoch"] < cfg.epochs:
+        epoch = state["epoch"]
+        t0 = time.perf_counter()
+        data.epoch = epoch
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=workers,
+            drop_last=len(data) > cfg.batch_size, pin_memory=device.type == "cuda",
+        )
+        model.train()
+        losses = []
+        for step, batch in enumerate(loader):
+            if budget_s:
+                progress = (state["elapsed_s"] + time.perf_counter() - t0) / budget_s
+            else:
+                progress = (epoch * steps_per_epoch + step) / max(1, total_steps)
+            lr = schedule.step(progress)
+            loss = _loss(model, batch, device)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                    f"(lr {lr:.2g}); try a lower --lr or check the labels for bad values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        val_loss = _validate(model, [images[i] for i in val_idx], kps[val_idx], cfg.stride, sigma, device)
+        state["elapsed_s"] += time.perf_counter() - t0
+        state["epoch"] = epoch + 1
+        train_loss = float(np.mean(losses))
+        state["curve"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                               "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)})
+        improved = val_loss is None or val_loss < state["best_val"]
+        if improved:
+            state["best_val"] = val_loss if val_loss is not None else math.inf
+            state["bad_epochs"] = 0
+            _save_weights(model, model_dir / WEIGHTS)
+        else:
+            state["bad_epochs"] += 1
+        _save_checkpoint(ckpt_path, model, optimizer, schedule, state)
+        _write_curve(model_dir, state["curve"])
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val_loss:.4f}" if val_loss is not None else "-")
+        if state["bad_epochs"] >= cfg.patience:
+            stop_reason = f"early stop: no validation improvement in {cfg.patience} epochs"
+            break
+        if budget_s and state["elapsed_s"] >= budget_s:
+            stop_reason = f"time budget of {cfg.minutes} min reached"
+            break
+        if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
+            stop_reason = f"stopped after epoch {stop_after_epoch}"
+            break
+    bar.close()
+    _plot_curve(model_dir, state["curve"])
+    log.info("%s after %d epochs (%.0f s)", stop_reason, state["epoch"], state["elapsed_s"])
+    return model_dir
+
+
+def _loss(model: PoseNet, batch, device: torch.device) -> torch.Tensor:
+    img, heat, weight, offs, mask = (t.to(device, non_blocking=True) for t in batch)
+    img = img.float()
+    if device.type == "cuda":
+        img = img.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(img)
+    else:
+        out = model(img)
+    return pose_loss(out, heat, weight, offs, mask)
+
+
+@torch.no_grad()
+def _validate(model, images, keypoints, stride, sigma, device) -> float | None:
+    if not images:
+        return None
+    model.eval()
+    losses = [_loss(model, _full_image_batch(im, kp, stride, sigma), device).item()
+              for im, kp in zip(images, keypoints, strict=True)]
+    return float(np.mean(losses))
+
+
+def _model_dir(project: Project, cfg: TrainConfig, out_dir: str | Path | None) -> Path:
+    if out_dir is not None:
+        return Path(out_dir)
+    if not project.is_writable():
+        raise PermissionError(f"project {project.root} is read-only: pass --out MODEL_DIR")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return project.root / "models" / f"{cfg.backbone}-{stamp}"
+
+
+def _channel_flip_pairs(project: Project, names: list[str]) -> list[tuple[int, int]]:
+    bp_pairs = project.config.flip_pairs()
+    bps = project.config.bodyparts
+    pairs = []
+    for a, b in bp_pairs:
+        for i, n in enumerate(names):
+            ind, _, bp = n.rpartition("/")
+            if bp == bps[a]:
+                j = names.index(f"{ind}/{bps[b]}" if ind else bps[b])
+                pairs.append((i, j))
+    return pairs
+
+
+def _init_weights(model: PoseNet, model_dir: Path) -> None:
+    state = torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(state) - set(keep))
+    model.load_state_dict(keep, strict=False)
+    log.info("initialised from %s (%d tensors; re-initialised: %s)", model_dir, len(keep), skipped or "none")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+
+
+def _save_checkpoint(path: Path, model, optimizer, schedule, state) -> None:
+    buf = io.BytesIO()
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "state": state, "rng": _rng_state()}, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _write_curve(model_dir: Path, curve: list[dict]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["epoch", "train_loss", "val_loss", "lr", "elapsed_s"])
+    writer.writeheader()
+    writer.writerows(curve)
+    write_text_atomic(model_dir / "training_curve.csv", out.getvalue())
+
+
+def _plot_curve(model_dir: Path, curve: list[dict]) -> None:
+    if not curve:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ep = [c["epoch"] for c in curve]
+    ax.plot(ep, [c["train_loss"] for c in curve], label="train")
+    if curve[0]["val_loss"] is not None:
+        ax.plot(ep, [c["val_loss"] for c in curve], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(model_dir / "training_curve.png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)

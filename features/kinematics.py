@@ -26,7 +26,7 @@ __all__ = [
     "compute_velocity", "compute_speed", "compute_acceleration", "compute_heading",
     "compute_angular_velocity", "compute_joint_angle", "compute_pairwise_distance",
     "compute_body_length", "compute_hull_area", "compute_distance_travelled",
-    "egocentric_align", "calibrate_px_per_mm", "px_per_mm_from_arena", "to_mm",
+    "egocentric_align", "calibrate_px_per_mm", "px_per_mm_from_arena", "to_mm", "find_keypoint",
 ]
 
 
@@ -88,14 +88,23 @@ def compute_speed(position: xr.DataArray) -> xr.DataArray:
     return out
 
 
-def _kp(ds: xr.Dataset, name: str) -> xr.DataArray:
+def find_keypoint(ds: xr.Dataset, name: str) -> str:
+    """The keypoint of ``ds`` called ``name``, matching modulo surrounding whitespace and case
+    (DeepLabCut names such as ``"Hind paw tao "`` carry trailing spaces)."""
     names = [str(k) for k in ds["keypoint"].values]
     if name in names:
-        return ds["position"].sel(keypoint=name, drop=True)
-    stripped = {k.strip(): k for k in names}
-    if name.strip() in stripped:
-        return ds["position"].sel(keypoint=stripped[name.strip()], drop=True)
-    raise KeyError(f"keypoint {name!r} not in the pose Dataset (has: {names})")
+        return name
+    for k in names:
+        if k.strip() == name.strip():
+            return k
+    for k in names:
+        if k.strip().lower() == name.strip().lower():
+            return k
+    raise KeyError(f"keypoint {name!r} not in the pose Dataset (has: {[n.strip() for n in names]})")
+
+
+def _kp(ds: xr.Dataset, name: str) -> xr.DataArray:
+    return ds["position"].sel(keypoint=find_keypoint(ds, name), drop=True)
 
 
 def compute_heading(ds: xr.Dataset, from_kp: str = "tail_base", to_kp: str = "snout") -> xr.DataArray:

@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.kinematics import find_keypoint
 from pose.dataset import validate_pose
 
 logger = logging.getLogger(__name__)
@@ -279,36 +280,32 @@ def save_zones(zones: ZoneSet, path: str | Path) -> Path:
 # --------------------------------------------------------------------------- occupancy
 
 
-def _keypoint_name(ds: xr.Dataset, keypoint: str) -> str:
-    names = [str(k) for k in ds["keypoint"].values]
-    if keypoint in names:
-        return keypoint
-    for k in names:
-        if k.strip() == keypoint.strip():
-            return k
-    raise KeyError(f"keypoint {keypoint!r} not in the pose Dataset (has: {names})")
-
-
 def compute_occupancy(ds: xr.Dataset, zones: ZoneSet, keypoint: str = "body_center") -> xr.DataArray:
     """Per-frame zone occupancy of ``keypoint``: bool DataArray (time, individual, zone).
 
     Unknown positions keep the last known occupancy (outside before the first known one).
     """
     validate_pose(ds, context="compute_occupancy")
-    kp = _keypoint_name(ds, keypoint)
+    kp = find_keypoint(ds, keypoint)
     xy = ds["position"].sel(keypoint=kp).transpose("time", "individual", "space").values[..., :2]
+    occ = occupancy_from_xy(xy, zones)
+    return xr.DataArray(occ, dims=("time", "individual", "zone"),
+                        coords={"time": ds["time"], "individual": ds["individual"], "zone": zones.names},
+                        name="occupancy", attrs={"keypoint": kp})
+
+
+def occupancy_from_xy(xy: np.ndarray, zones: ZoneSet) -> np.ndarray:
+    """Occupancy (time, individual, zone) from points (time, individual, 2); unknown points keep
+    the last known occupancy (outside before the first known one)."""
     n_t, n_i = xy.shape[:2]
-    flat = xy.reshape(-1, 2)
-    occ = zones.contains(flat).reshape(n_t, n_i, -1)
+    occ = zones.contains(xy.reshape(-1, 2)).reshape(n_t, n_i, -1)
     known = ~np.isnan(xy).any(axis=-1)
     if not known.all():
         idx = np.where(known, np.arange(n_t)[:, None], -1)
         np.maximum.accumulate(idx, axis=0, out=idx)
         occ = np.take_along_axis(occ, np.maximum(idx, 0)[..., None], axis=0)
         occ[idx < 0] = False
-    return xr.DataArray(occ, dims=("time", "individual", "zone"),
-                        coords={"time": ds["time"], "individual": ds["individual"], "zone": zones.names},
-                        name="occupancy", attrs={"keypoint": kp})
+    return occ
 
 
 def _bouts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

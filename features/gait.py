@@ -1,0 +1,320 @@
+"""Gait: step cycles of each paw from its trajectory (swing vs stance), and gait summaries.
+
+A paw is in **stance** when it is still relative to the ground (on a treadmill: moving with
+the belt) and in **swing** when it moves. :func:`detect_step_cycles` classifies each
+frame-to-frame step of the paw by its speed with two adaptive thresholds (hysteresis), then
+places toe-off (stance -> swing) and touch-down (swing -> stance) at the sub-frame time where
+the speed crosses the low threshold (linear interpolation between step midpoints). A cycle
+runs from one toe-off through touch-down to the next toe-off, as AutoGaitA and most
+hand-scoring protocols define it.
+
+Thresholds are relative, not tuned to one recording: with ``v_stance`` the median speed of
+the slow half of the valid steps and ``v_swing`` the median speed of the fastest
+``swing_quantile`` share of them, ``low = v_stance + low_fraction * (v_swing - v_stance)``
+and ``high = v_stance + high_fraction * (v_swing - v_stance)``. A swing must reach ``high``,
+last ``min_swing_s`` and cover ``min_stride_fraction`` of the median swing displacement; a
+stance must last ``min_stance_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from features import filters
+from features.kinematics import find_keypoint
+from pose.dataset import validate_pose
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["detect_step_cycles", "summarize_gait", "find_keypoint", "CYCLE_COLUMNS"]
+
+CYCLE_COLUMNS = [
+    "paw", "cycle", "swing_start_s", "swing_end_s", "stance_end_s", "stride_length",
+    "stride_time_s", "cadence_hz", "swing_s", "stance_s", "duty_factor", "speed", "length_unit",
+]
+
+
+def _crossing(t_mid: np.ndarray, v: np.ndarray, i: int, thr: float) -> float:
+    """Sub-frame time where v crosses thr between step midpoints i and i+1 (linear)."""
+    a, b = v[i], v[i + 1]
+    if not (np.isfinite(a) and np.isfinite(b)) or a == b:
+        return float(0.5 * (t_mid[i] + t_mid[i + 1]))
+    w = np.clip((thr - a) / (b - a), 0.0, 1.0)
+    return float(t_mid[i] + w * (t_mid[i + 1] - t_mid[i]))
+
+
+def _interp_xy(t: np.ndarray, xy: np.ndarray, tq: float) -> np.ndarray:
+    return np.array([np.interp(tq, t, xy[:, 0]), np.interp(tq, t, xy[:, 1])])
+
+
+def detect_step_cycles(
+    ds: xr.Dataset,
+    paw: str,
+    *,
+    individual: str | int = 0,
+    p_cutoff: float = 0.5,
+    max_gap_s: float = 0.05,
+    belt_speed_px_s: float = 0.0,
+    low_fraction: float = 0.2,
+    high_fraction: float = 0.4,
+    rest_fraction: float = 0.05,
+    swing_quantile: float = 0.2,
+    min_swing_s: float = 0.03,
+    min_stance_s: float = 0.03,
+    min_stride_fraction: float = 0.3,
+    units: str = "px",
+) -> pd.DataFrame:
+    """Step cycles of one paw.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset with fps (time in seconds).
+    paw
+        Keypoint name of the paw (matched modulo surrounding whitespace, e.g. DeepLabCut's
+        ``"Hind paw tao "``).
+    individual
+        Individual name or index.
+    p_cutoff
+        Samples below this confidence are dropped; gaps up to ``max_gap_s`` are interpolated,
+        longer gaps split the recording (no cycle spans them).
+    max_gap_s
+        Longest gap bridged by linear interpolation (seconds).
+    belt_speed_px_s
+        Treadmill belt velocity along +x in px/s (negative when the belt runs toward -x):
+        the paw's velocity relative to the belt is used, so a paw standing on the belt is in
+        stance. 0 for over-ground walking.
+    low_fraction, high_fraction
+        Hysteresis thresholds as fractions between the stance and swing speed levels.
+    swing_quantile
+        Share of fastest steps whose median defines the swing speed level.
+    min_swing_s, min_stance_s
+        Shortest swing and stance phases kept (shorter ones are merged into their
+        neighbours).
+    min_stride_fraction
+        A swing must move the paw by at least this fraction of the median swing
+        displacement (removes tracking jitter mistaken for steps).
+    units
+        Name of the length unit of ``position`` (reported in ``length_unit``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per complete cycle (toe-off, touch-down, next toe-off) with columns
+        :data:`CYCLE_COLUMNS`: times in seconds at sub-frame precision, ``stride_length``
+        (displacement over the cycle relative to the ground/belt), ``stride_time_s``,
+        ``cadence_hz`` = 1 / stride time, ``swing_s``, ``stance_s``, ``duty_factor`` =
+        stance / stride time, ``speed`` = stride length / stride time.
+
+    Notes
+    -----
+    The event time is where the paw's frame-to-frame speed (assigned to the midpoint between
+    the two frames) crosses the low threshold. Human scorers mark the first frame the paw is
+    seen off the ground and the first frame it is seen down; expect +-1 frame differences.
+    """
+    validate_pose(ds, require_fps=True, context="detect_step_cycles")
+    fps = float(ds.attrs["fps"])
+    kp = find_keypoint(ds, paw)
+    ind = ds["individual"].values[individual] if isinstance(individual, int) else individual
+    one = ds.sel(keypoint=[kp], individual=[ind])
+    one = filters.filter_by_confidence(one, p_cutoff)
+    one = filters.interpolate_gaps(one, max_gap_s=max_gap_s)
+    xy = one["position"].values[:, :2, 0, 0]  # (T, 2)
+    t = np.asarray(one["time"].values, float)
+    empty = pd.DataFrame(columns=CYCLE_COLUMNS)
+    if len(t) < 4:
+        return empty
+    step = np.diff(xy, axis=0)
+    step[:, 0] -= belt_speed_px_s / fps
+    v = np.hypot(step[:, 0], step[:, 1]) * fps  # px/s at step midpoints
+    t_mid = t[1:]  # backward differences: the speed of step i -> i+1 is seen at frame i+1
+    valid = np.isfinite(v)
+    if valid.sum() < 10:
+        logger.warning("detect_step_cycles: paw %r has fewer than 10 valid steps", kp)
+        return empty
+    vv = np.sort(v[valid])
+    v_stance = float(np.median(vv[: max(1, len(vv) // 2)]))
+    v_swing = float(np.median(vv[-max(1, int(len(vv) * swing_quantile)):]))
+    span = v_swing - v_stance
+    if span <= 0:
+        return empty
+    low, high = v_stance + low_fraction * span, v_stance + high_fraction * span
+    rest = v_stance + rest_fraction * span
+    n_settle = max(1, int(round(min_stance_s * fps)))
+    moving = _hysteresis(v, low, high)
+    moving = _clean_phases(moving, valid, int(round(min_swing_s * fps)), int(round(min_stance_s * fps)))
+
+    # swing segments = runs of moving steps; each bounded by valid stance on both sides
+    d = np.diff(np.concatenate(([0], moving.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)  # step indices
+    swings = []
+    for a, b in zip(starts, stops, strict=True):
+        if a == 0 or b >= len(v) or not (valid[a - 1] and valid[b]):
+            continue  # begins/ends at a gap or at the edge: event time unknown
+        if not valid[a:b].all():
+            continue
+        t_off = _crossing(t_mid, v, a - 1, low)
+        # touch-down: the paw has come to rest (speed below ``rest``), searched forward from
+        # the end of the swing for at most ``min_stance_s`` (it must settle within stance)
+        j = b
+        while j < min(b + n_settle, len(v) - 1) and valid[j] and v[j] > rest:
+            j += 1
+        t_on = _crossing(t_mid, v, j - 1, rest if j > b else low)
+        disp = np.linalg.norm(xy[b] - xy[a]) if np.isfinite(xy[[a, b]]).all() else np.nan
+        swings.append((a, b, t_off, t_on, disp))
+    if not swings:
+        return empty
+    med_disp = float(np.nanmedian([s[4] for s in swings]))
+    swings = [s for s in swings if np.isfinite(s[4]) and s[4] >= min_stride_fraction * med_disp]
+
+    rows = []
+    for k in range(len(swings) - 1):
+        a, b, t_off, t_on, _ = swings[k]
+        a2, _, t_off2, _, _ = swings[k + 1]
+        if not valid[b:a2].all():
+            continue  # stance interrupted by a gap
+        p0, p1 = _interp_xy(t, xy, t_off), _interp_xy(t, xy, t_off2)
+        disp = p1 - p0
+        disp[0] -= belt_speed_px_s * (t_off2 - t_off)
+        stride = float(np.hypot(*disp))
+        st = t_off2 - t_off
+        rows.append({
+            "paw": kp.strip(), "cycle": len(rows) + 1, "swing_start_s": t_off, "swing_end_s": t_on,
+            "stance_end_s": t_off2, "stride_length": stride, "stride_time_s": st,
+            "cadence_hz": 1.0 / st, "swing_s": t_on - t_off, "stance_s": t_off2 - t_on,
+            "duty_factor": (t_off2 - t_on) / st, "speed": stride / st, "length_unit": units,
+        })
+    return pd.DataFrame(rows, columns=CYCLE_COLUMNS)
+
+
+def _hysteresis(v: np.ndarray, low: float, high: float) -> np.ndarray:
+    """True on runs above ``low`` that reach ``high`` somewhere (NaN = not moving)."""
+    above_low = np.where(np.isfinite(v), v > low, False)
+    above_high = np.where(np.isfinite(v), v > high, False)
+    d = np.diff(np.concatenate(([0], above_low.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    out = np.zeros_like(above_low)
+    for a, b in zip(starts, stops, strict=True):
+        if above_high[a:b].any():
+            out[a:b] = True
+    return out
+
+
+def _clean_phases(moving: np.ndarray, valid: np.ndarray, min_swing: int, min_stance: int) -> np.ndarray:
+    """Merge stance gaps shorter than ``min_stance`` between swings, then drop short swings."""
+    x = moving.copy()
+    d = np.diff(np.concatenate(([0], x.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    for a, b in zip(stops[:-1], starts[1:], strict=True):
+        if b - a < min_stance and valid[a:b].all():
+            x[a:b] = True
+    d = np.diff(np.concatenate(([0], x.astype(np.int8), [0])))
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+        if b - a < min_swing:
+            x[a:b] = False
+    return x
+
+
+def _pairs(paws: Sequence[str]) -> list[tuple[str, str]]:
+    """Left/right pairs among paw names (``left_x``/``right_x``, ``Left X``/``Right X``, ``lx``/``rx``)."""
+    out = []
+    low = {p.lower(): p for p in paws}
+    for p in paws:
+        pl = p.lower()
+        for a, b in (("left", "right"), ("l_", "r_"), ("l", "r")):
+            if pl.startswith(a) and (b + pl[len(a):]) in low:
+                out.append((p, low[b + pl[len(a):]]))
+                break
+    return out
+
+
+def summarize_gait(
+    cycles: pd.DataFrame, ds: xr.Dataset | None = None, *, reference_paw: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """Gait summary from the cycles of several paws (``pd.concat`` of :func:`detect_step_cycles`).
+
+    Returns
+    -------
+    dict
+        ``per_paw``: mean/median stride length, stride time, cadence, duty factor, speed and
+        the number of cycles per paw. ``symmetry``: for each left/right pair, the symmetry
+        index ``SI = 200 * (L - R) / (L + R)`` (%) of stride length, stride time, duty factor
+        and swing time (0 = symmetric). ``phase``: inter-limb phase of each paw relative to
+        ``reference_paw`` (default: the first paw): the mean circular position, in [0, 1),
+        of the paw's toe-offs within the reference paw's cycles (0.5 = alternating).
+        ``base_of_support`` (when ``ds`` is given and both sides of a pair are visible): the
+        median distance between the left and right paw, perpendicular to the direction of
+        travel, over frames where both are in stance.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    if cycles.empty:
+        return {"per_paw": pd.DataFrame(), "symmetry": pd.DataFrame(), "phase": pd.DataFrame(),
+                "base_of_support": pd.DataFrame()}
+    metrics = ["stride_length", "stride_time_s", "cadence_hz", "swing_s", "stance_s", "duty_factor", "speed"]
+    g = cycles.groupby("paw")
+    per = g[metrics].mean().add_prefix("mean_")
+    per = per.join(g[["stride_length", "stride_time_s"]].median().add_prefix("median_"))
+    per["n_cycles"] = g.size()
+    out["per_paw"] = per.reset_index()
+    paws = list(per.index)
+    sym_rows = []
+    for left, right in _pairs(paws):
+        row = {"left": left, "right": right}
+        for m in ("stride_length", "stride_time_s", "duty_factor", "swing_s"):
+            lv, rv = per.loc[left, f"mean_{m}"], per.loc[right, f"mean_{m}"]
+            row[f"si_{m}"] = 200.0 * (lv - rv) / (lv + rv) if (lv + rv) else np.nan
+        sym_rows.append(row)
+    out["symmetry"] = pd.DataFrame(sym_rows)
+    ref = reference_paw or paws[0]
+    ref_c = cycles[cycles.paw == ref].sort_values("swing_start_s")
+    ph_rows = []
+    for p in paws:
+        toe = cycles[cycles.paw == p].swing_start_s.to_numpy()
+        phases = []
+        for s, e in zip(ref_c.swing_start_s, ref_c.stance_end_s, strict=True):
+            inside = toe[(toe >= s) & (toe < e)]
+            phases.extend(((inside - s) / (e - s)).tolist())
+        if phases:
+            ang = 2 * np.pi * np.asarray(phases)
+            mean = np.arctan2(np.sin(ang).mean(), np.cos(ang).mean()) / (2 * np.pi) % 1.0
+            r = float(np.hypot(np.sin(ang).mean(), np.cos(ang).mean()))
+        else:
+            mean, r = np.nan, np.nan
+        ph_rows.append({"paw": p, "reference": ref, "phase": mean, "phase_concentration": r, "n": len(phases)})
+    out["phase"] = pd.DataFrame(ph_rows)
+    out["base_of_support"] = _base_of_support(cycles, ds, paws) if ds is not None else pd.DataFrame()
+    return out
+
+
+def _stance_mask(cycles: pd.DataFrame, paw: str, t: np.ndarray) -> np.ndarray:
+    m = np.zeros(len(t), bool)
+    for a, b in zip(cycles.loc[cycles.paw == paw, "swing_end_s"], cycles.loc[cycles.paw == paw, "stance_end_s"], strict=True):
+        m |= (t >= a) & (t <= b)
+    return m
+
+
+def _base_of_support(cycles: pd.DataFrame, ds: xr.Dataset, paws: list[str]) -> pd.DataFrame:
+    t = np.asarray(ds["time"].values, float)
+    rows = []
+    for left, right in _pairs(paws):
+        pl = ds["position"].sel(keypoint=find_keypoint(ds, left)).values[:, :2, 0]
+        pr = ds["position"].sel(keypoint=find_keypoint(ds, right)).values[:, :2, 0]
+        both = _stance_mask(cycles, left, t) & _stance_mask(cycles, right, t)
+        both &= np.isfinite(pl).all(1) & np.isfinite(pr).all(1)
+        mid = 0.5 * (pl + pr)
+        fin = np.isfinite(mid).all(1)
+        if both.sum() < 2 or fin.sum() < 2:
+            continue
+        travel = mid[fin][-1] - mid[fin][0]
+        n = np.linalg.norm(travel)
+        direction = travel / n if n > 0 else np.array([1.0, 0.0])
+        perp = np.array([-direction[1], direction[0]])
+        width = np.abs((pl[both] - pr[both]) @ perp)
+        rows.append({"left": left, "right": right, "base_of_support": float(np.median(width)),
+                     "n_frames": int(both.sum())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,120 @@
+"""Gait: human-marked step cycles on the AutoGaitA beam runs, and the synthetic gait truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.gait import detect_step_cycles, find_keypoint, summarize_gait
+from pose.dataset import from_numpy
+from tests.conftest import shared_path
+
+PAWS = ["left_hindpaw", "right_hindpaw", "left_forepaw", "right_forepaw"]
+
+
+def _beam_errors():
+    import pose.io
+
+    folder = shared_path("autogaita-beam")
+    human = pd.read_csv(folder / "step_cycles_human.csv")
+    errs_off, errs_on, found = [], [], 0
+    for mouse, h in human.groupby("mouse"):
+        (path,) = folder.glob(f"PCCD3_Mouse{mouse}_*.csv")
+        cyc = detect_step_cycles(pose.io.load(path, fps=100), "Hind paw tao ")
+        for _, r in h.iterrows():
+            d = (cyc.swing_start_s - r.swing_start_s).abs() + (cyc.stance_end_s - r.stance_end_s).abs()
+            c = cyc.loc[d.idxmin()]
+            found += abs(c.swing_start_s - r.swing_start_s) < 0.05 and abs(c.stance_end_s - r.stance_end_s) < 0.05
+            errs_off += [c.swing_start_s - r.swing_start_s, c.stance_end_s - r.stance_end_s]
+            errs_on.append(c.swing_end_s - r.swing_end_s)
+    return np.abs(errs_off) * 1000, np.abs(errs_on) * 1000, found, len(human)
+
+
+@pytest.mark.shared_data
+def test_beam_human_cycles_found_with_small_timing_error():
+    off, on, found, n = _beam_errors()
+    print(f"found {found}/{n}; toe-off median {np.median(off):.1f} max {off.max():.1f} ms; "
+          f"touch-down median {np.median(on):.1f} max {on.max():.1f} ms")
+    assert found == n == 10
+    assert np.median(off) <= 10.0  # measured 6.1 ms
+    assert np.median(on) <= 15.0  # measured 12.1 ms
+    assert off.max() <= 25.0  # measured 18.0 ms
+    assert on.max() <= 100.0  # measured 94.5 ms (human touch-down 3.45 s: paw still sinking)
+
+
+@pytest.mark.parametrize("kw", [
+    {"gait": "walk"},
+    {"gait": "trot", "speed_mm_s": 250.0, "stride_length_mm": 50.0},
+    {"gait": "walk", "treadmill": True},
+    {"gait": "walk", "view": "bottom"},
+])
+def test_synthetic_stride_length_and_cadence_within_2_percent(kw):
+    from pose.synthetic import simulate_gait
+
+    g = simulate_gait(6.0, fps=100, seed=2, **kw)
+    ds = g.pose.copy()
+    rng = np.random.default_rng(0)
+    ds["position"] = ds.position + rng.normal(0, 1.0, ds.position.shape)  # 1 px tracking jitter
+    ppm = ds.attrs["px_per_mm"]
+    belt = -g.speed_mm_s * ppm if kw.get("treadmill") else 0.0
+    cycles = pd.concat([detect_step_cycles(ds, p, belt_speed_px_s=belt) for p in PAWS])
+    for p in PAWS:
+        c = cycles[cycles.paw == p]
+        assert len(c) >= int(6.0 * g.cadence_hz) - 3
+        assert c.stride_length.median() / ppm == pytest.approx(g.stride_length_mm, rel=0.02)
+        assert c.cadence_hz.median() == pytest.approx(g.cadence_hz, rel=0.02)
+        assert c.speed.median() / ppm == pytest.approx(g.speed_mm_s, rel=0.02)
+    # events close to the truth (min-jerk swings start slowly: toe-off is seen ~2 frames late)
+    ev = g.events[g.events.paw == "left_hindpaw"]
+    c = cycles[cycles.paw == "left_hindpaw"]
+    td = [np.min(np.abs(ev.touch_down_s.dropna().to_numpy() - x)) for x in c.swing_end_s]
+    to = [np.min(np.abs(ev.toe_off_s.dropna().to_numpy() - x)) for x in c.swing_start_s]
+    assert np.median(td) < 0.015 and np.median(to) < 0.03
+    summ = summarize_gait(cycles, ds, reference_paw="left_hindpaw")
+    ph = summ["phase"].set_index("paw").phase
+    for p in PAWS:  # toe-off phase = touch-down phase offset of the simulator
+        want = g.phase_offsets[p] % 1.0
+        assert min(abs(ph[p] - want), 1 - abs(ph[p] - want)) < 0.03
+    sym = summ["symmetry"]
+    assert (sym.si_stride_length.abs() < 2.0).all() and (sym.si_stride_time_s.abs() < 2.0).all()
+    if kw.get("view") == "bottom":
+        bos = summ["base_of_support"].set_index("left").base_of_support / ppm
+        for side in ("left_hindpaw", "left_forepaw"):
+            truth = g.base_of_support_mm["hind" if "hind" in side else "fore"]
+            assert bos[side] == pytest.approx(truth, rel=0.05)
+
+
+def test_known_square_wave_steps_and_bad_input():
+    """A paw that jumps 30 px forward in 5 frames every 0.25 s: cadence 4 Hz, stride 30 px."""
+    fps, n = 100.0, 400
+    x = np.zeros(n)
+    for k in range(n):
+        cyc, ph = divmod(k, 25)
+        x[k] = 30 * cyc + 30 * min(max(ph - 19, 0), 5) / 5
+    pos = np.stack([x, np.full(n, 50.0)])[None].transpose(2, 1, 0)[..., None]
+    ds = from_numpy(pos, np.ones((n, 1, 1)), keypoints=["Hind paw tao "], fps=fps)
+    c = detect_step_cycles(ds, "Hind paw tao")
+    np.testing.assert_allclose(c.cadence_hz, 4.0)
+    np.testing.assert_allclose(c.stride_length, 30.0)
+    np.testing.assert_allclose(c.duty_factor, 0.8, atol=0.05)
+    with pytest.raises(KeyError, match="Front paw"):
+        find_keypoint(ds, "Front paw")
+    with pytest.raises(ValueError, match="fps"):
+        detect_step_cycles(from_numpy(pos), "Hind paw tao")
+
+
+def test_cli_gait_writes_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from features.cli import app
+
+    path = shared_path("autogaita-beam")
+    (f,) = path.glob("PCCD3_Mouse14_*.csv")
+    out = tmp_path / "steps.csv"
+    res = CliRunner().invoke(app, ["gait", str(f), "--fps", "100", "--paw", "Hind paw tao", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(out)
+    assert {"swing_start_s", "swing_end_s", "stance_end_s", "duty_factor"} <= set(t.columns) and len(t) >= 4
+    res = CliRunner().invoke(app, ["gait", str(f), "--paw", "Hind paw tao", "--out", str(out)])
+    assert res.exit_code == 1 and "--fps" in res.output

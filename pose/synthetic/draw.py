@@ -130,6 +130,49 @@ def _region(frame: np.ndarray, kp: dict[str, np.ndarray], pad_px: float
     return (x0, y0, x1, y1), frame[y0:y1, x0:x1], {n: p - o for n, p in kp.items()}
 
 
+def _shade_body(roi: np.ndarray, poly: np.ndarray, axis: np.ndarray, px_per_mm: float,
+                texture: np.ndarray, palette: Palette, shadow: bool) -> None:
+    """Composite the furry, softly shaded trunk ``poly`` (ROI px) into ``roi``, in place.
+
+    Works in the trunk's own bounding box (the tail's extent is not shaded).
+    """
+    sigma = max(1.0, 4.0 * px_per_mm)
+    off = max(1, int(round(2.5 * px_per_mm))) if shadow else 0
+    pad = int(np.ceil(2 * sigma)) + off + 2
+    h, w = roi.shape[:2]
+    bx0 = max(0, int(np.floor(poly[:, 0].min())) - pad)
+    by0 = max(0, int(np.floor(poly[:, 1].min())) - pad)
+    bx1 = min(w, int(np.ceil(poly[:, 0].max())) + pad)
+    by1 = min(h, int(np.ceil(poly[:, 1].max())) + pad)
+    if bx1 <= bx0 or by1 <= by0:
+        return
+    sub = roi[by0:by1, bx0:bx1]
+    rh, rw = sub.shape[:2]
+    mask = np.zeros((rh, rw), np.uint8)
+    cv2.fillPoly(mask, [_fix(poly - np.array([bx0, by0]))], 255, cv2.LINE_AA, 4)
+    # soft shading: rounded body (brighter along the spine), slightly fuzzy edge
+    depth = cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) * (1 / 255.0)
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0.8).astype(np.float32) * (1 / 255.0)
+    heading = float(np.degrees(np.arctan2(axis[1], axis[0])))
+    centre = (texture.shape[1] / 2.0, texture.shape[0] / 2.0)
+    rot = cv2.getRotationMatrix2D(centre, -heading, 1.0)
+    rot[:, 2] += np.array([rw / 2.0, rh / 2.0]) - np.array(centre)
+    fur = cv2.warpAffine(texture, rot, (rw, rh), borderMode=cv2.BORDER_REFLECT)
+    body = np.asarray(palette.body, np.float32)
+    sheen = np.asarray(palette.sheen, np.float32)
+    light = 0.55 * depth * depth + 0.25 * fur * depth
+    colour = body + (sheen - body) * light[..., None] + (22.0 * fur)[..., None]
+    keep = 1.0 - alpha
+    if off:  # the body's own soft blur, shifted down-right, darkens the floor
+        sh = np.zeros_like(depth)
+        if off < min(rh, rw):
+            sh[off:, off:] = depth[:-off, :-off]
+        keep *= 1.0 - 0.35 * sh
+    out = sub * keep[..., None] + colour * alpha[..., None]
+    np.clip(out, 0, 255, out=out)
+    sub[:] = out.astype(np.uint8)
+
+
 def draw_mouse_top(
     frame: np.ndarray,
     kp: dict[str, np.ndarray],
@@ -181,31 +224,7 @@ def draw_mouse_top(
     u = seg / max(seg[-1], 1e-9)
     half = np.interp(u, _WIDTH_U, _WIDTH_MM) * px_per_mm * (1 + 0.15 * rear)
     poly = _outline(spine, half)
-    mask = np.zeros(roi.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [_fix(poly)], 255, cv2.LINE_AA, 4)
-    # soft shading: rounded body (brighter along the spine), slightly fuzzy edge
-    sigma = max(1.0, 4.0 * px_per_mm)
-    depth = cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0
-    alpha = cv2.GaussianBlur(mask, (3, 3), 0.8).astype(np.float32) / 255.0
-    heading = np.degrees(np.arctan2(*(k["neck"] - k["tail_base"])[::-1]))
-    rh, rw = mask.shape
-    centre = (texture.shape[1] / 2.0, texture.shape[0] / 2.0)
-    rot = cv2.getRotationMatrix2D(centre, -heading, 1.0)
-    rot[:, 2] += np.array([rw / 2.0, rh / 2.0]) - np.array(centre)
-    fur = cv2.warpAffine(texture, rot, (rw, rh), borderMode=cv2.BORDER_REFLECT)
-    body = np.asarray(palette.body, np.float32)
-    sheen = np.asarray(palette.sheen, np.float32)
-    shade = (depth**2)[..., None]
-    colour = body + (sheen - body) * (0.55 * shade + 0.25 * fur[..., None] * depth[..., None])
-    colour += 22.0 * fur[..., None]
-    bg = roi.astype(np.float32)
-    if shadow:
-        off = max(1, int(round(2.5 * px_per_mm)))
-        sh = np.zeros_like(depth)
-        sh[off:, off:] = depth[:-off, :-off] if off < min(rh, rw) else 0
-        bg *= 1.0 - 0.35 * cv2.GaussianBlur(sh, (0, 0), sigma)[..., None]
-    a = alpha[..., None]
-    roi[:] = np.clip(bg * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    _shade_body(roi, poly, k["neck"] - k["tail_base"], px_per_mm, texture, palette, shadow)
 
     # head details: ears, eyes, nose tip; then the paws on top
     fwd = k["snout"] - k["neck"]

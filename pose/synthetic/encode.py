@@ -49,7 +49,7 @@ class VideoEncoder:
             self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
             self._stream.thread_count = threads
-            self._stream.options = {"crf": str(int(crf)), "preset": "veryfast",
+            self._stream.options = {"crf": str(int(crf)), "preset": "ultrafast",
                                     "tune": "fastdecode", "threads": str(int(threads))}
             self._av = av
         except ImportError as err:

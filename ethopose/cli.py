@@ -20,7 +20,7 @@ from pose.io.cli import convert
 from pose.pipeline.cli import app as pose_app
 from pose.refine.cli import merge, outliers
 from pose.synthetic.cli import app as synth_app
-from protocols.cli import run
+from protocols.cli import report, run
 
 app = typer.Typer(
     name="ethopose",
@@ -49,6 +49,9 @@ def main(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # dask's scheduler/worker chatter is noise for a user
+        for name in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 pose_app.command("outliers")(outliers)
@@ -59,6 +62,7 @@ app.add_typer(features_app, name="features", help="Filtering, kinematics, zones 
 app.add_typer(behavior_app, name="behavior", help="Behaviour states, classifiers, discovery, agreement.")
 app.command("convert")(convert)
 app.command("run")(run)
+app.command("report")(report)
 app.command("dashboard")(dashboard)
 app.command("label")(label)
 app.command("demo")(demo)

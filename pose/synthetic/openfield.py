@@ -71,15 +71,15 @@ _BOUT_MEDIAN_S = {"walk": 1.6, "run": 0.9, "turn": 0.8, "rear": 1.5, "groom": 3.
 _SPEED_MM_S = {"walk": (50.0, 120.0), "run": (220.0, 320.0), "turn": (10.0, 40.0),
                "explore_wall": (60.0, 110.0)}
 _TRANSITIONS = {
-    "walk": {"run": 0.12, "turn": 0.2, "rear": 0.15, "groom": 0.08, "freeze": 0.1,
-             "explore_wall": 0.25},
+    "walk": {"run": 0.12, "turn": 0.22, "rear": 0.1, "groom": 0.06, "freeze": 0.08,
+             "explore_wall": 0.3},
     "run": {"walk": 0.5, "turn": 0.2, "freeze": 0.15, "explore_wall": 0.15},
-    "turn": {"walk": 0.45, "run": 0.1, "rear": 0.1, "explore_wall": 0.2, "freeze": 0.05,
+    "turn": {"walk": 0.5, "run": 0.1, "rear": 0.08, "explore_wall": 0.22, "freeze": 0.05,
              "groom": 0.05},
-    "rear": {"walk": 0.4, "turn": 0.3, "groom": 0.15, "explore_wall": 0.15},
-    "groom": {"walk": 0.5, "turn": 0.3, "rear": 0.2},
+    "rear": {"walk": 0.45, "turn": 0.35, "groom": 0.1, "explore_wall": 0.1},
+    "groom": {"walk": 0.5, "turn": 0.35, "rear": 0.15},
     "freeze": {"walk": 0.5, "turn": 0.3, "run": 0.1, "rear": 0.1},
-    "explore_wall": {"walk": 0.3, "rear": 0.3, "turn": 0.2, "run": 0.1, "freeze": 0.1},
+    "explore_wall": {"walk": 0.35, "rear": 0.22, "turn": 0.25, "run": 0.1, "freeze": 0.08},
 }
 
 

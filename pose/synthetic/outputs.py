@@ -80,7 +80,7 @@ def write_labeled_data(
     keypoints: Sequence[str],
     n_frames: int,
     px_per_mm: float,
-) -> Path:
+) -> Path | None:
     """Write the sampled frames and their labels as DeepLabCut's labelled data.
 
     Parameters
@@ -95,9 +95,11 @@ def write_labeled_data(
 
     Returns
     -------
-    Path
-        The ``CollectedData_synthetic.h5`` file.
+    Path or None
+        The ``CollectedData_synthetic.h5`` file; None (nothing written) without images.
     """
+    if not images:
+        return None
     folder = out_dir / "labeled-data" / video_stem
     folder.mkdir(parents=True, exist_ok=True)
     frames = np.array(sorted(images), dtype=int)

@@ -292,7 +292,7 @@ def _write_all(out: Path, ds: xr.Dataset, states: np.ndarray, events: Any,
         "config": outputs.write_dlc_config(out, task, video, width, height, keypoints, skeleton,
                                            SYMMETRY, n_label),
     }
-    return files
+    return {name: path for name, path in files.items() if path is not None}
 
 
 def render_gait(

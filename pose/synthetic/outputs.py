@@ -130,15 +130,16 @@ def write_dlc_config(
     height: int,
     bodyparts: Sequence[str],
     skeleton: Sequence[tuple[str, str]],
-    symmetric_pairs: Sequence[tuple[str, str]],
+    symmetry_pairs: Sequence[tuple[str, str]],
     n_label_frames: int,
+    top_view: bool = True,
 ) -> Path:
     """A DeepLabCut-style ``config.yaml`` so the pose pipeline trains on ``out_dir``.
 
     Notes
     -----
-    ``symmetric_pairs`` is an ethopose extra key (left/right pairs to swap under
-    horizontal flip augmentation); DeepLabCut ignores unknown keys.
+    ``symmetry_pairs`` (left/right pairs swapped under flip augmentation) and ``top_view``
+    (full-rotation augmentation) are ethopose keys read by :mod:`pose.pipeline.project`.
     """
     cfg = {
         "Task": task,
@@ -172,6 +173,7 @@ def write_dlc_config(
         "y2": int(height),
         "corner2move2": [50, 50],
         "move2corner": True,
-        "symmetric_pairs": [list(p) for p in symmetric_pairs],
+        "symmetry_pairs": [list(p) for p in symmetry_pairs],
+        "top_view": bool(top_view),
     }
     return write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))

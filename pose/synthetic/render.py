@@ -276,6 +276,7 @@ def _write_all(out: Path, ds: xr.Dataset, states: np.ndarray, events: Any,
                scene: dict[str, Any], kept: dict[int, np.ndarray], pos: np.ndarray,
                visible: np.ndarray, *, task: str, width: int, height: int, n_label: int,
                video: Path) -> dict[str, Path]:
+    side_view = "left_hip" in [str(k) for k in ds.keypoint.values]
     nc, h5 = outputs.write_truth(ds, out)
     keypoints = [str(k) for k in ds.keypoint.values]
     skeleton = [p for p in SKELETON if p[0] in keypoints and p[1] in keypoints]
@@ -290,7 +291,8 @@ def _write_all(out: Path, ds: xr.Dataset, states: np.ndarray, events: Any,
         "labels": outputs.write_labeled_data(out, video.stem, kept, pos, visible, keypoints,
                                              pos.shape[0], float(ds.attrs["px_per_mm"])),
         "config": outputs.write_dlc_config(out, task, video, width, height, keypoints, skeleton,
-                                           SYMMETRY, n_label),
+                                           [] if side_view else SYMMETRY, n_label,
+                                           top_view=not side_view),
     }
     return {name: path for name, path in files.items() if path is not None}
 

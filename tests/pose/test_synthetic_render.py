@@ -106,7 +106,21 @@ def test_outputs_exist_and_reload(clean_session):
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["scorer"] == "synthetic" and cfg["bodyparts"] == list(KEYPOINTS)
     assert cfg["TrainingFraction"] == [0.95] and cfg["pcutoff"] == 0.6
-    assert ["left_ear", "right_ear"] in cfg["symmetric_pairs"]
+    assert ["left_ear", "right_ear"] in cfg["symmetry_pairs"] and cfg["top_view"] is True
+
+
+def test_pose_pipeline_reads_the_folder_as_a_project(clean_session):
+    from pose.pipeline.project import load_labels, load_project
+
+    project = load_project(clean_session.out_dir)
+    assert project.config.bodyparts == list(KEYPOINTS)
+    assert len(project.config.flip_pairs()) == 3
+    labels = load_labels(project)
+    assert len(labels.images) == 8
+    frames = [int(p.split("img")[-1].split(".")[0]) for p in labels.images]
+    np.testing.assert_allclose(labels.keypoints,
+                               clean_session.pose.position.values[frames, :, :, 0]
+                               .transpose(0, 2, 1), atol=1e-9)
 
 
 def test_video_shows_the_mouse_at_the_truth(clean_session):

@@ -1,0 +1,113 @@
+"""Cohort table validation, failure reporting, resuming, and the ethopose run CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ethopose.cli import app
+from protocols.batch import CohortError, read_cohort, run_cohort
+from protocols.synthetic_cohort import write_synthetic_cohort
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_cohort(tmp_path_factory.mktemp("coh"), n_per_group=2, seconds=15.0, fps=20.0)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_read_cohort_good(cohort: Path):
+    t = read_cohort(cohort)
+    assert list(t["key"]) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"]
+    assert t["dose"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in t["pose_path"])
+
+
+def test_read_cohort_errors_name_line_and_column(cohort: Path):
+    d = cohort.parent
+    with pytest.raises(CohortError, match=r"missing required column\(s\) \['group'\]"):
+        read_cohort(_write(d / "a.csv", "subject_id,pose_path\nm1,cont01/pose.nc\n"))
+    with pytest.raises(CohortError, match="needs a 'pose_path' or a 'video_path' column"):
+        read_cohort(_write(d / "b.csv", "subject_id,group\nm1,a\n"))
+    bad = _write(d / "c.csv", "subject_id,group,dose,pose_path\n"
+                 "m1,a,1,cont01/pose.nc\nm2,a,lots,cont02/pose.nc\nm 3,b,1,missing.nc\nm1,a,1,cont01/pose.nc\n")
+    with pytest.raises(CohortError) as err:
+        read_cohort(bad)
+    msg = str(err.value)
+    assert "c.csv line 3, column 'dose': 'lots' is not a number" in msg
+    assert "c.csv line 4, column 'subject_id': 'm 3' may only use" in msg
+    assert "line 4, column 'pose_path': file not found" in msg
+    assert "lines [2, 5]: subject/session 'm1_1' appears more than once" in msg
+    with pytest.raises(CohortError, match="a video needs a pose model"):
+        read_cohort(_write(d / "v.csv", "subject_id,group,video_path\nm1,a,cont01/pose.nc\n"))
+    with pytest.raises(CohortError, match="cohort file not found"):
+        read_cohort(d / "nope.csv")
+
+
+def test_failure_reported_rest_finished_and_resume_skips(cohort: Path, tmp_path: Path):
+    d = cohort.parent
+    rows = pd.read_csv(cohort)
+    (d / "broken.nc").write_text("not a netcdf file")
+    rows.loc[len(rows)] = {"subject_id": "bad01", "group": "treated", "dose": 1.0, "sex": "F",
+                           "session": 1, "pose_path": "broken.nc"}
+    csv = d / "with_bad.csv"
+    rows.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    res = run_cohort("open_field", csv, out, n_workers=0, progress=False, report=False)
+    assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"]
+    assert list(res.failed) == ["bad01_1"]
+    fails = pd.read_csv(out / "failures.csv")
+    assert fails["subject_id"].tolist() == ["bad01"] and "broken.nc" in fails["error"].iloc[0]
+    table = pd.read_csv(out / "endpoints.csv")
+    assert len(table) == 4 and {"centre_time_pct", "rearing_count", "thigmotaxis_pct"} <= set(table.columns)
+    assert len(pd.read_parquet(out / "endpoints.parquet")) == 4
+    assert not (out / "animals" / "bad01_1").exists()
+
+    # resume: nothing is redone, the failed animal is retried
+    mtimes = {p.parent.name: p.stat().st_mtime_ns for p in (out / "animals").glob("*/done")}
+    res2 = run_cohort("open_field", csv, out, n_workers=0, progress=False, report=False)
+    assert res2.processed == [] and sorted(res2.skipped) == sorted(mtimes)
+    assert list(res2.failed) == ["bad01_1"]
+    assert {p.parent.name: p.stat().st_mtime_ns for p in (out / "animals").glob("*/done")} == mtimes
+
+    # an interrupted animal (folder without its done marker) is redone
+    (out / "animals" / "cont01_1" / "done").unlink()
+    res3 = run_cohort("open_field", cohort, out, n_workers=0, progress=False, report=False)
+    assert res3.processed == ["cont01_1"] and len(res3.skipped) == 3
+
+
+def test_cli_run_report_and_errors(cohort: Path, tmp_path: Path):
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    r = runner.invoke(app, ["run", "open_field", str(cohort), "--out", str(out), "--workers", "0"])
+    assert r.exit_code == 0, r.output
+    assert "4 animals analysed, 0 already done, 0 failed" in r.output
+    html = (out / "report.html").read_text()
+    assert "ethopose report: open_field" in html and "Welch t-test" in html
+    assert json.loads((out / "run.json").read_text())["n_workers"] == 0
+    r = runner.invoke(app, ["run", "open_feld", str(cohort), "--out", str(out)])
+    assert r.exit_code == 2 and "no protocol named 'open_feld'" in r.output
+    r = runner.invoke(app, ["run", "open_field", str(tmp_path / "none.csv"), "--out", str(out)])
+    assert r.exit_code == 2 and "cohort file not found" in r.output
+
+
+def test_rebuild_report_with_human_endpoints(cohort: Path, tmp_path: Path):
+    from protocols.report import rebuild_report
+
+    out = tmp_path / "rep"
+    run_cohort("open_field", cohort, out, n_workers=0, progress=False, report=False)
+    table = pd.read_csv(out / "endpoints.csv")
+    human = table[["subject_id", "session", "centre_time_pct"]].copy()
+    human["centre_time_pct"] += [0.5, -0.5, 0.3, -0.2]
+    human.to_csv(tmp_path / "human.csv", index=False)
+    path = rebuild_report(out, human_scoring=tmp_path / "human.csv")
+    html = path.read_text()
+    assert "Validation against human scoring" in html and "icc2" in html

@@ -34,7 +34,7 @@ def _nuisances(level: Level, no_nuisance: bool):  # -> NuisanceConfig (imported 
 
 def _report(session) -> None:
     typer.echo(f"Rendered {session.pose.sizes['time']} frames at {session.render_fps:.0f} fps "
-               f"into {session.out_dir}")
+               f"({session.render_cpu_fps:.0f} per CPU second) into {session.out_dir}")
     for name, path in session.files.items():
         typer.echo(f"  {name:12s} {path}")
 

@@ -69,6 +69,8 @@ class RenderedSession:
         The content of ``arena.json``.
     render_fps
         Frames drawn, degraded and encoded per second of wall time.
+    render_cpu_fps
+        The same per second of this process's CPU time (robust to a busy machine).
     """
 
     out_dir: Path
@@ -78,6 +80,7 @@ class RenderedSession:
     states: np.ndarray
     scene: dict[str, Any]
     render_fps: float
+    render_cpu_fps: float
 
 
 def _fit_px_per_mm(cfg: NuisanceConfig, width: int, height: int, size_mm: float) -> float:
@@ -123,15 +126,19 @@ def _render_loop(
     occluder: tuple[np.ndarray, np.ndarray] | None,
     video_path: Path,
     keep: set[int],
-) -> tuple[dict[int, np.ndarray], float]:
-    """Draw, degrade and encode every frame; return the kept frames and the render fps."""
+) -> tuple[dict[int, np.ndarray], float, float]:
+    """Draw, degrade and encode every frame.
+
+    Returns the kept frames, the wall-clock fps and the CPU fps (frames per CPU second of
+    this process, which does not depend on what else runs on the machine).
+    """
     gain = lighting_gain(cfg, rng, width, height) if cfg.gradient_strength > 0 else None
     gain8 = None if gain is None else np.repeat(np.round(gain * 200)[..., None], 3, 2).astype(
         np.uint8)
     flicker = flicker_gains(cfg, rng, n_frames, fps)
     noise = NoiseBank(cfg, rng, width, height)
     kept: dict[int, np.ndarray] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with VideoEncoder(video_path, fps, width, height, crf=cfg.crf) as enc:
         for i in range(n_frames):
             frame = background(i)
@@ -148,7 +155,8 @@ def _render_loop(
             if i in keep:
                 kept[i] = frame.copy()
             enc.write(frame)
-    return kept, n_frames / max(time.perf_counter() - t0, 1e-9)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return kept, n_frames / max(wall, 1e-9), n_frames / max(cpu, 1e-9)
 
 
 def _visible(pos: np.ndarray, width: int, height: int, occ_mask: np.ndarray | None) -> np.ndarray:
@@ -236,8 +244,8 @@ def render_open_field(
     vel = np.vstack([np.zeros((1, 2)), np.diff(bc, axis=0)])
     keep = _label_frames(rng, n, n_label_frames)
     video = out / "video.mp4"
-    kept, render_fps = _render_loop(n, fps, width, height, cfg, rng, lambda i: bg.copy(), draw,
-                                    vel, occ, video, keep)
+    kept, render_fps, cpu_fps = _render_loop(n, fps, width, height, cfg, rng,
+                                             lambda i: bg.copy(), draw, vel, occ, video, keep)
     ds = truth.pose.copy(deep=True)
     ds["position"].values[..., 0] = pos
     ds.attrs.update(px_per_mm=ppm_cam, video_path="video.mp4")
@@ -249,8 +257,9 @@ def render_open_field(
                        _visible(pos, width, height, None if occ is None else occ[1]),
                        task="synthetic_openfield", width=width, height=height,
                        n_label=n_label_frames, video=video)
-    logger.info("rendered %d frames at %.0f fps to %s", n, render_fps, out)
-    return RenderedSession(out, video, files, ds, truth.states, arena, render_fps)
+    logger.info("rendered %d frames at %.0f fps (%.0f per CPU second) to %s", n, render_fps,
+                cpu_fps, out)
+    return RenderedSession(out, video, files, ds, truth.states, arena, render_fps, cpu_fps)
 
 
 def _camera_arena(arena: dict[str, Any], m: np.ndarray, scale: float, angle: float
@@ -372,8 +381,8 @@ def render_gait(
     vel = np.vstack([np.zeros((1, 2)), np.diff(bc, axis=0)])
     keep = _label_frames(rng, n, n_label_frames)
     video = out / "video.mp4"
-    kept, render_fps = _render_loop(n, fps, width, height, cfg, rng, background, draw, vel, occ,
-                                    video, keep)
+    kept, render_fps, cpu_fps = _render_loop(n, fps, width, height, cfg, rng, background, draw,
+                                             vel, occ, video, keep)
     ds = truth.pose.copy(deep=True)
     ds["position"].values[..., 0] = pos
     ds.attrs.update(px_per_mm=ppm_cam, video_path="video.mp4")
@@ -392,8 +401,9 @@ def render_gait(
                        _visible(pos, width, height, None if occ is None else occ[1]),
                        task=f"synthetic_gait_{view}", width=width, height=height,
                        n_label=n_label_frames, video=video)
-    logger.info("rendered %d frames at %.0f fps to %s", n, render_fps, out)
-    return RenderedSession(out, video, files, ds, states, scene, render_fps)
+    logger.info("rendered %d frames at %.0f fps (%.0f per CPU second) to %s", n, render_fps,
+                cpu_fps, out)
+    return RenderedSession(out, video, files, ds, states, scene, render_fps, cpu_fps)
 
 
 def _periodic_noise(rng: np.random.Generator, height: int, width: int, sigma_px: float

@@ -69,7 +69,7 @@ HIND_FORWARD_MM, HIND_SIDE_MM = 12.0, 14.5  # hind paws: in front of the tail ba
 _BOUT_MEDIAN_S = {"walk": 1.6, "run": 0.9, "turn": 0.8, "rear": 1.5, "groom": 3.0,
                   "freeze": 1.5, "explore_wall": 2.5}
 _SPEED_MM_S = {"walk": (50.0, 120.0), "run": (220.0, 320.0), "turn": (10.0, 40.0),
-               "explore_wall": (60.0, 110.0)}
+               "explore_wall": (60.0, 110.0), "rear": (4.0, 12.0)}  # rear: slow lean/shuffle
 _TRANSITIONS = {
     "walk": {"run": 0.12, "turn": 0.22, "rear": 0.1, "groom": 0.06, "freeze": 0.08,
              "explore_wall": 0.3},
@@ -236,8 +236,9 @@ def simulate_open_field(
         Spatial calibration; the arena is ``arena_size_mm * px_per_mm`` px wide, centred
         in an image of ``image_size_px`` = (width, height).
     speed_scale
-        Multiplies the locomotor speeds (walk 50-120, run 200-300, wall exploration 60-110,
-        turning 10-40 mm/s). Use it to build a cohort with a known speed difference.
+        Multiplies the state speeds (walk 50-120, run 220-320, wall exploration 60-110,
+        turning 10-40, rearing lean 4-12 mm/s). Use it to build a cohort with a known speed
+        difference. Freezing and grooming stay still.
     center_preference
         In [0, 1]. 0: strong thigmotaxis (many wall-following bouts, steering toward the
         walls); 1: the mouse seeks the centre. Default 0.3 (a typical mouse).

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from pose.dataset import append_history, validate_pose
 
@@ -112,25 +112,16 @@ def _gap_lengths(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def nan_median_filter(x: np.ndarray, window: int) -> np.ndarray:
     """Centred running median along axis 0 of a (time, series) matrix, ignoring NaN.
 
-    Windows without NaN use :func:`scipy.ndimage.median_filter` (fast); only windows that
-    contain NaN are recomputed with ``nanmedian``. Edges use a reflected window (as movement
-    pads with ``mode="reflect"``). NaN input samples stay NaN.
+    Compiled with numba (insertion sort of each small window); edges use a reflected window
+    (as movement pads with ``mode="reflect"``); a window's NaN samples are skipped and NaN
+    input samples stay NaN.
     """
     if window <= 1:
         return x.copy()
-    nan = np.isnan(x)
-    out = ndimage.median_filter(np.where(nan, 0.0, x), size=(window, 1), mode="mirror")
-    if nan.any():
-        half = window // 2
-        touched = ndimage.maximum_filter1d(nan.view(np.int8), size=window, axis=0, mode="mirror").astype(bool)
-        touched &= ~nan
-        ti, si = np.nonzero(touched)
-        if ti.size:
-            padded = np.pad(x, ((half, half), (0, 0)), mode="reflect")
-            wins = padded[ti[:, None] + np.arange(window)[None, :], si[:, None]]
-            out[ti, si] = np.nanmedian(wins, axis=1)
-    out[nan] = np.nan
-    return out
+    from features.kalman import running_nanmedian
+
+    xt = np.ascontiguousarray(np.asarray(x, dtype=float).T)
+    return running_nanmedian(xt, window).T.copy()
 
 
 # --------------------------------------------------------------------------- filters
@@ -283,31 +274,52 @@ def filter_median(ds: xr.Dataset, window_s: float) -> xr.Dataset:
                           {"window_s": window_s, "window_frames": w})
 
 
-def savgol_nan(x: np.ndarray, window: int, polyorder: int, deriv: int = 0, delta: float = 1.0) -> np.ndarray:
-    """Savitzky-Golay along axis 0 of a (time, series) matrix, one contiguous valid run at a time.
+def _hat(n: int, polyorder: int) -> np.ndarray:
+    """(n, n) matrix mapping n samples to their least-squares polynomial fit at each sample."""
+    v = np.vander(np.arange(n, dtype=float) - (n - 1) / 2.0, polyorder + 1, increasing=True)
+    return v @ np.linalg.pinv(v)
 
-    Fully valid series are filtered in one vectorised call. In series with NaN, each run of
-    valid samples is filtered separately (``mode="interp"``); runs shorter than the window use
-    the largest odd window that fits (left unfiltered when that is <= polyorder).
+
+def savgol_nan(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
+    """Savitzky-Golay along axis 0 of a (time, series) matrix, each valid run on its own.
+
+    Equals :func:`scipy.signal.savgol_filter` with ``mode="interp"`` applied to every
+    contiguous run of valid samples at least ``window`` long; a run shorter than the window
+    (but longer than ``polyorder``) is replaced by its least-squares polynomial fit; shorter
+    runs are kept. Vectorised: one correlation for all interior samples, one gather for the
+    samples within half a window of a run's ends, one matrix product per short-run length.
     """
-    out = np.full_like(x, np.nan)
+    x = np.asarray(x, dtype=float)
+    n_t = x.shape[0]
+    h = window // 2
+    hat = _hat(window, polyorder)
     nan = np.isnan(x)
-    full = ~nan.any(axis=0)
-    if x.shape[0] < window:
-        full[:] = False
-    if full.any():
-        out[:, full] = signal.savgol_filter(x[:, full], window, polyorder, deriv=deriv, delta=delta,
-                                            axis=0, mode="interp")
-    for s in np.flatnonzero(~full):
-        starts, stops = _runs(~nan[:, s])
-        for a, b in zip(starts, stops, strict=True):
-            n = b - a
-            w = min(window, n if n % 2 else n - 1)
-            if w > polyorder:
-                out[a:b, s] = signal.savgol_filter(x[a:b, s], w, polyorder, deriv=deriv, delta=delta,
-                                                   mode="interp")
-            elif deriv == 0:
-                out[a:b, s] = x[a:b, s]
+    filled = np.where(nan, 0.0, x)
+    out = ndimage.correlate1d(filled, hat[h], axis=0, mode="constant")
+    # previous/next invalid sample -> distance to the run's ends
+    idx = np.arange(n_t)[:, None]
+    start = np.where(nan, idx + 1, 0)
+    np.maximum.accumulate(start, axis=0, out=start)  # first index of the run
+    stop = np.where(nan, idx, n_t)
+    stop = np.minimum.accumulate(stop[::-1], axis=0)[::-1]  # one past the run's last index
+    length = stop - start
+    edge = ~nan & (length >= window) & ((idx - start < h) | (stop - 1 - idx < h))
+    ti, si = np.nonzero(edge)
+    if ti.size:
+        a = np.clip(ti - h, start[ti, si], stop[ti, si] - window)
+        win = x[a[:, None] + np.arange(window)[None, :], si[:, None]]
+        out[ti, si] = np.einsum("ij,ij->i", hat[ti - a], win)
+    short = ~nan & (length < window)
+    out[short] = x[short]
+    if short.any():
+        first = short & (idx == start)
+        for n in np.unique(length[first]):
+            if n <= polyorder:
+                continue
+            ti, si = np.nonzero(first & (length == n))
+            rows = ti[:, None] + np.arange(n)[None, :]
+            out[rows, si[:, None]] = x[rows, si[:, None]] @ _hat(int(n), polyorder).T
+    out[nan] = np.nan
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["model_matrices", "kalman_smooth", "estimate_process_noise"]
+__all__ = ["model_matrices", "kalman_smooth", "estimate_process_noise", "running_nanmedian"]
 
 
 def model_matrices(dt: float, order: int, process_noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -255,3 +255,39 @@ def kalman_smooth(
     out = np.empty((z.shape[0], z.shape[1], order))
     _kalman_kernel(z, r, f, q, p0_diag, bool(smooth), out)
     return out if return_state else out[:, :, 0].copy()
+
+
+@njit(cache=True)
+def running_nanmedian(x: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Centred running median of each row of ``x`` (series, time), skipping NaN, with
+    reflected edges (``d c b | a b c d | c b a``); NaN where the centre sample is NaN."""
+    n_s, n_t = x.shape
+    h = window // 2
+    out = np.empty_like(x)
+    buf = np.empty(window)
+    for s in range(n_s):
+        for t in range(n_t):
+            if np.isnan(x[s, t]):
+                out[s, t] = np.nan
+                continue
+            m = 0
+            for k in range(t - h, t + h + 1):
+                j = k
+                if n_t > 1:
+                    while j < 0 or j >= n_t:
+                        j = -j if j < 0 else 2 * (n_t - 1) - j
+                else:
+                    j = 0
+                v = x[s, j]
+                if not np.isnan(v):
+                    i = m
+                    while i > 0 and buf[i - 1] > v:
+                        buf[i] = buf[i - 1]
+                        i -= 1
+                    buf[i] = v
+                    m += 1
+            if m % 2 == 1:
+                out[s, t] = buf[m // 2]
+            else:
+                out[s, t] = 0.5 * (buf[m // 2 - 1] + buf[m // 2])
+    return out

@@ -176,3 +176,31 @@ def test_same_values_as_movement(name: str) -> None:
     np.testing.assert_array_equal(ds.position.values, ref.position.values)
     np.testing.assert_array_equal(ds.confidence.values, ref.confidence.values)
     np.testing.assert_allclose(ds.time.values, ref.time.values)
+
+
+def test_multi_animal_unique_bodyparts_round_trip(tmp_path: Path) -> None:
+    """maDLC 'unique body parts' sit under the individual 'single' and only there."""
+    cols = [("S", ind, bp, c) for ind, bps in (("m1", ["nose", "tail"]), ("m2", ["nose", "tail"]),
+                                               ("single", ["led"])) for bp in bps
+            for c in ("x", "y", "likelihood")]
+    index = pd.MultiIndex.from_tuples(cols, names=["scorer", "individuals", "bodyparts", "coords"])
+    df = pd.DataFrame(rng.uniform(0, 1, size=(4, len(cols))), columns=index)
+    src = tmp_path / "ma.csv"
+    df.to_csv(src)
+    ds = pio.load(src)
+    assert list(ds.individual.values) == ["m1", "m2", "single"]
+    assert list(ds.keypoint.values) == ["nose", "tail", "led"]
+    assert np.isnan(ds.position.sel(individual="m1", keypoint="led").values).all()
+    out = pio.save(ds, tmp_path / "ma_out.h5")
+    back = pd.read_hdf(out)
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+
+
+def test_dataframe_helpers_are_inverse() -> None:
+    from pose.io.dlc import dataframe_to_dataset, dataset_to_dataframe
+
+    ds = _synthetic(n_ind=2)
+    df = dataset_to_dataframe(ds, scorer="me")
+    assert df.columns.names == ["scorer", "individuals", "bodyparts", "coords"]
+    back = dataframe_to_dataset(df)
+    np.testing.assert_array_equal(back.position.values, ds.position.values)

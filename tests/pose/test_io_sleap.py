@@ -79,3 +79,13 @@ def test_real_sleap_round_trip(tmp_path: Path, parts: tuple[str, str], suffix: s
     np.testing.assert_array_equal(back.position.values, ds.position.values)
     np.testing.assert_array_equal(back.confidence.values, ds.confidence.values)
     assert list(back.keypoint.values) == list(ds.keypoint.values)
+
+
+def test_analysis_file_under_a_plain_h5_name_is_sniffed(tmp_path: Path) -> None:
+    ds = _two_mice()
+    plain = tmp_path / "mice.h5"
+    pio.save(ds, tmp_path / "mice.analysis.h5").rename(plain)
+    assert pio.detect_format(plain) == "sleap_analysis"
+    back = pio.load(plain)
+    assert back.attrs["source_software"] == "SLEAP"
+    np.testing.assert_array_equal(back.position.values, ds.position.values)

@@ -238,6 +238,16 @@ def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr
     return _to_dataset(path, position, confidence, nodes, track_names, fps, video_path)
 
 
+def _warn_if_images(ds: xr.Dataset) -> None:
+    if "image" in ds.coords:
+        warnings.warn(
+            "the Dataset's 'image' coordinate (labelled-image paths) is not stored in SLEAP "
+            "files: rows are written as frames 0..n-1; use .nc or DeepLabCut files to keep it",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def dataset_to_labels(ds: xr.Dataset):
     """Build a ``sleap_io.Labels`` from a pose Dataset (one video, one skeleton).
 
@@ -249,6 +259,7 @@ def dataset_to_labels(ds: xr.Dataset):
     validate_pose(ds, context=str(ds.attrs.get("source_file") or "dataset"))
     if ds.sizes["space"] != 2:
         raise PoseValidationError("SLEAP files hold 2-D poses; this Dataset has 3-D positions")
+    _warn_if_images(ds)
     keypoints = [str(k) for k in ds.coords["keypoint"].values]
     skeleton = sio.Skeleton(keypoints)
     tracks = [sio.Track(name=str(n)) for n in ds.coords["individual"].values]
@@ -303,6 +314,7 @@ def write_analysis_h5(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         raise PoseFileError(path, "SLEAP analysis files need rows for frames 0..n-1 without gaps")
     if ds.sizes["space"] != 2:
         raise PoseFileError(path, "SLEAP files hold 2-D poses; this Dataset has 3-D positions")
+    _warn_if_images(ds)
     pos = ds["position"].values  # (time, 2, kp, ind)
     conf = ds["confidence"].values
     tracks = np.transpose(pos, (3, 1, 2, 0))

@@ -89,3 +89,9 @@ def test_analysis_file_under_a_plain_h5_name_is_sniffed(tmp_path: Path) -> None:
     back = pio.load(plain)
     assert back.attrs["source_software"] == "SLEAP"
     np.testing.assert_array_equal(back.position.values, ds.position.values)
+
+
+def test_labelled_images_warn_when_written_to_sleap(tmp_path: Path) -> None:
+    ds = _two_mice().assign_coords(image=("time", [f"img{i}.png" for i in range(6)]))
+    with pytest.warns(UserWarning, match="'image' coordinate .* is not stored in SLEAP"):
+        pio.save(ds, tmp_path / "labels.slp")

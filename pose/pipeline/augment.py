@@ -39,7 +39,7 @@ class AugmentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    crop_px: int = Field(384, ge=32, multiple_of=32)
+    crop_px: int = Field(256, ge=32, multiple_of=32)
     rotation_deg: float = Field(180.0, ge=0, le=180)
     scale_range: tuple[float, float] = (0.75, 1.25)
     flip_prob: float = Field(0.5, ge=0, le=1)

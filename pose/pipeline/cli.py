@@ -1,5 +1,195 @@
-"""CLI commands of this layer (being built)."""
+"""``ethopose pose ...``: project, frames, train, evaluate, analyze, labelled video, ONNX.
+
+Each command parses its arguments, calls one library function, and prints where the result
+went. torch is imported inside the commands only. (``outliers`` and ``merge`` are mounted on
+this app by ``pose.refine``.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    """Accept ``--bodyparts a,b --bodyparts c`` and ``--bodyparts "a b"`` alike."""
+    out: list[str] = []
+    for v in values or []:
+        out += [x for x in v.replace(",", " ").split() if x]
+    return out
+
+
+def _threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@app.command("new")
+def new(
+    project: Path = typer.Argument(..., help="Folder of the new project."),
+    bodyparts: list[str] = typer.Option(..., "--bodyparts", "-b", help="Body part names (comma-separated or repeated)."),
+    videos: list[Path] = typer.Option(None, "--videos", "-v", help="Videos of the project."),
+    skeleton: list[str] = typer.Option(None, "--skeleton", help="Edges as a-b (repeatable)."),
+    copy_videos: bool = typer.Option(False, "--copy-videos", help="Copy the videos into PROJECT/videos."),
+) -> None:
+    """Create a project folder with a DeepLabCut-compatible config.yaml."""
+    from pose.pipeline.project import create_project
+
+    edges = [e.split("-", 1) for e in _split_names(skeleton)]
+    bad = [e for e in edges if len(e) != 2]
+    if bad:
+        raise typer.BadParameter(f"skeleton edges must look like a-b, got {bad}")
+    p = create_project(project, _split_names(bodyparts), list(videos or []), skeleton=edges, copy_videos=copy_videos)
+    typer.echo(f"created project {p.root}")
+
+
+@app.command("extract-frames")
+def extract_frames_cmd(
+    project: Path = typer.Argument(..., help="Project folder."),
+    videos: list[Path] = typer.Option(None, "--video", help="Videos (default: the project's video_sets)."),
+    n_frames: int = typer.Option(20, "--n", help="Frames per video."),
+    method: str = typer.Option("kmeans", "--method", help="kmeans or uniform."),
+    start: float = typer.Option(0.0, help="Start, as a fraction of the video."),
+    stop: float = typer.Option(1.0, help="Stop, as a fraction of the video."),
+    seed: int = typer.Option(0, help="Random seed (k-means)."),
+) -> None:
+    """Pick frames to label and write them to PROJECT/labeled-data/<video>/."""
+    from pose.pipeline.frames import extract_frames
+    from pose.pipeline.project import load_project
+
+    p = load_project(project)
+    vids = list(videos or []) or [Path(v) for v in (p.raw.get("video_sets") or {})]
+    if not vids:
+        raise typer.BadParameter("no videos: pass --video or add video_sets to config.yaml")
+    if method not in ("kmeans", "uniform"):
+        raise typer.BadParameter(f"--method must be kmeans or uniform, got {method}")
+    for v in vids:
+        paths = extract_frames(v, p.labeled_data / Path(v).stem, n_frames, method=method,  # type: ignore[arg-type]
+                               start=start, stop=stop, seed=seed)
+        typer.echo(f"{v}: {len(paths)} frames -> {p.labeled_data / Path(v).stem}")
+
+
+@app.command("train")
+def train(
+    project: Path = typer.Argument(..., help="Project folder (config.yaml + labeled-data)."),
+    out: Path = typer.Option(None, "--out", help="Model folder (default PROJECT/models/<backbone>-<time>)."),
+    backbone: str = typer.Option("efficientnet_lite0", help="efficientnet_lite0, resnet50, mobilenet_v2, mobilenet_v3."),
+    epochs: int = typer.Option(200, help="Maximum number of epochs."),
+    minutes: float = typer.Option(None, help="Wall-clock training budget (drives the LR schedule)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    scale: float = typer.Option(1.0, help="Input scale (0.5 = fast half-resolution model)."),
+    test_frames: Path = typer.Option(None, "--test-frames", help="File: one test image name per line."),
+    training_fraction: float = typer.Option(None, help="Training fraction (default: config's TrainingFraction)."),
+    init_from: Path = typer.Option(None, "--from", help="Initialise from this model folder's weights."),
+    resume: bool = typer.Option(False, "--resume", help="Continue --out's checkpoint exactly."),
+    batch_size: int = typer.Option(8, help="Batch size."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW)."),
+    stride: int = typer.Option(8, help="Output stride, 4 or 8."),
+    crop_px: int = typer.Option(256, help="Training crop side in network pixels (multiple of 32)."),
+    seed: int = typer.Option(0, help="Random seed (split, augmentation, init)."),
+    pretrained: bool = typer.Option(True, help="Start from ImageNet weights when available."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+) -> None:
+    """Train a pose model; the last line printed ends with the model folder."""
+    from pose.pipeline.augment import AugmentConfig
+    from pose.pipeline.train import TrainConfig, train_model
+
+    _threads(threads)
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs --out MODEL_DIR")
+    try:
+        cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, device=device, scale=scale,  # type: ignore[arg-type]
+                          batch_size=batch_size, lr=lr, stride=stride, seed=seed, pretrained=pretrained,  # type: ignore[arg-type]
+                          augment=AugmentConfig(crop_px=crop_px))
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    model_dir = train_model(project, config=cfg, out_dir=out, test_frames=test_frames,
+                            training_fraction=training_fraction, init_from=init_from, resume=resume)
+    typer.echo(f"model: {model_dir}")
+
+
+@app.command("evaluate")
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="Trained model folder."),
+    project: Path = typer.Option(None, help="Project (default: the one the model was trained on)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    runtime: str = typer.Option("auto", help="auto, torch or onnx."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+) -> None:
+    """Train/test errors (mean, RMSE, p-cutoff, PCK@5/10) -> MODEL_DIR/evaluation.json."""
+    from pose.pipeline.evaluate import EVALUATION_JSON, evaluate_model, format_table
+
+    _threads(threads)
+    result = evaluate_model(model_dir, project=project, device=device, runtime=runtime)
+    typer.echo(format_table(result))
+    typer.echo(f"pcutoff {result['pcutoff']}; saved {model_dir / EVALUATION_JSON}")
+
+
+@app.command("analyze")
+def analyze(
+    model_dir: Path = typer.Argument(..., help="Trained model folder."),
+    videos: list[Path] = typer.Argument(..., help="Videos to analyse."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: beside each video)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos already analysed."),
+    batch_size: int = typer.Option(8, help="Frames per inference batch."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    runtime: str = typer.Option("auto", help="auto (onnxruntime on CPU), torch or onnx."),
+    threads: int = typer.Option(None, help="CPU threads."),
+    formats: str = typer.Option("h5,csv,nc", help="Output formats, comma-separated (h5, csv, nc)."),
+) -> None:
+    """Predict poses in videos -> .nc (ethopose) + .h5/.csv (DeepLabCut layout)."""
+    from pose.pipeline.inference import analyze_videos
+
+    _threads(threads)
+    for v in videos:
+        if not v.is_file():
+            raise typer.BadParameter(f"video {v} not found")
+    paths = analyze_videos(model_dir, videos, out_dir=out, overwrite=overwrite, batch_size=batch_size,
+                           device=device, runtime=runtime, formats=_split_names([formats]))  # type: ignore[arg-type]
+    for p in paths:
+        typer.echo(str(p))
+
+
+@app.command("labeled-video")
+def labeled_video(
+    model_dir: Path = typer.Argument(..., help="Trained model folder."),
+    video: Path = typer.Argument(..., help="Video (analysed first if needed)."),
+    out: Path = typer.Option(None, "--out", help="Output video (default <video>_labeled.mp4 beside the results)."),
+    pcutoff: float = typer.Option(None, help="Hide keypoints below this confidence (default: the model's)."),
+    results: Path = typer.Option(None, "--results", help="Folder of analyze's outputs (analyze --out)."),
+) -> None:
+    """Render predicted keypoints and the skeleton over a video."""
+    import pose.io
+    from pose.pipeline.frames import render_labeled_video
+    from pose.pipeline.inference import analyze_videos, output_paths
+    from pose.pipeline.modeldir import ModelInfo
+
+    info = ModelInfo.load(model_dir)
+    nc = output_paths(model_dir, video, results)["nc"]
+    if not nc.is_file():
+        analyze_videos(model_dir, [video], out_dir=results)
+    ds = pose.io.load(nc)
+    target = out or nc.with_name(f"{video.stem}_labeled.mp4")
+    render_labeled_video(video, ds, target, skeleton=info.skeleton,
+                         pcutoff=info.pcutoff if pcutoff is None else pcutoff)
+    typer.echo(str(target))
+
+
+@app.command("export-onnx")
+def export_onnx_cmd(
+    model_dir: Path = typer.Argument(..., help="Trained model folder."),
+    out: Path = typer.Option(None, "--out", help="ONNX file (default MODEL_DIR/model.onnx)."),
+) -> None:
+    """Export the model to ONNX (dynamic batch and image size)."""
+    from pose.pipeline.inference import export_onnx
+
+    typer.echo(str(export_onnx(model_dir, out)))
+
+
+if __name__ == "__main__":
+    app()

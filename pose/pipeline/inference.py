@@ -224,9 +224,10 @@ def open_video(path: str | Path):
     """``pose.video.VideoReader`` when available, else an OpenCV reader."""
     try:
         from pose.video import VideoReader
-    except ImportError:
+
+        return VideoReader(path)
+    except ImportError:  # PyAV missing: OpenCV decodes too
         return _CvReader(path)
-    return VideoReader(path)
 
 
 def _background(it: Iterator, depth: int = 4) -> Iterator:
@@ -287,40 +288,50 @@ def predict_video(
                                                 "batch_size": batch_size})
 
 
-def output_paths(model_dir: str | Path, video: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+FORMATS = ("h5", "csv", "nc")
+
+
+def output_paths(
+    model_dir: str | Path, video: str | Path, out_dir: str | Path | None = None, formats: Sequence[str] = FORMATS
+) -> dict[str, Path]:
     """Where :func:`analyze_videos` writes a video's results (DeepLabCut-style names)."""
     video = Path(video)
     folder = Path(out_dir) if out_dir else video.parent
     stem = f"{video.stem}DLC_ethopose_{Path(model_dir).resolve().name}"
-    return {s: folder / f"{stem}.{s}" for s in ("h5", "csv", "nc")}
+    bad = sorted(set(formats) - set(FORMATS))
+    if bad:
+        raise ValueError(f"unknown output formats {bad}; choose from {FORMATS}")
+    return {s: folder / f"{stem}.{s}" for s in FORMATS if s in formats}
 
 
 def analyze_videos(
     model_dir: str | Path, videos: Sequence[str | Path], *, out_dir: str | Path | None = None,
     overwrite: bool = False, batch_size: int = 8, device: str = "auto", runtime: Runtime = "auto",
+    formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
     """Predict each video and write ``.h5``/``.csv`` (DeepLabCut layout) and ``.nc``.
 
-    Videos whose three outputs exist are skipped unless ``overwrite``. Each file is written
-    atomically after the whole video is done, the ``.nc`` last, so an interrupted run never
-    leaves outputs that look complete. Returns the ``.nc`` paths.
+    Videos whose outputs (in ``formats``) all exist are skipped unless ``overwrite``. Each
+    file is written atomically after the whole video is done, the ``.nc`` last, so an
+    interrupted run never leaves outputs that look complete. Returns the last-written path
+    of each video (the ``.nc`` by default).
     """
     import pose.io
 
     pred = None
     done = []
     for video in videos:
-        paths = output_paths(model_dir, video, out_dir)
+        paths = output_paths(model_dir, video, out_dir, formats)
         if not overwrite and all(p.is_file() for p in paths.values()):
-            log.info("%s: already analysed (%s); use --overwrite to redo", video, paths["nc"])
-            done.append(paths["nc"])
+            log.info("%s: already analysed (%s); use --overwrite to redo", video, list(paths.values())[-1])
+            done.append(list(paths.values())[-1])
             continue
         pred = pred or load_predictor(model_dir, device=device, runtime=runtime)
         ds = predict_video(model_dir, video, batch_size=batch_size, predictor=pred)
         ds.attrs["scorer"] = f"ethopose_{Path(model_dir).resolve().name}"
-        for suffix in ("h5", "csv", "nc"):
-            with atomic_path(paths[suffix]) as tmp:
+        for path in paths.values():
+            with atomic_path(path) as tmp:
                 pose.io.save(ds, tmp)
-        log.info("%s -> %s", video, paths["nc"])
-        done.append(paths["nc"])
+        log.info("%s -> %s", video, list(paths.values()))
+        done.append(list(paths.values())[-1])
     return done

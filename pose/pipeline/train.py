@@ -254,6 +254,7 @@ def train_model(
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = _Schedule(optimizer, cfg.lr, cfg.warmup_fraction)
     state = {"epoch": 0, "elapsed_s": 0.0, "best_val": math.inf, "bad_epochs": 0, "curve": []}
@@ -287,6 +288,8 @@ def train_model(
         for step, batch in enumerate(loader):
             if budget_s:
                 progress = (state["elapsed_s"] + time.perf_counter() - t0) / budget_s
+                if progress >= 1.0 and losses:
+                    break  # the budget ends inside this epoch
             else:
                 progress = (epoch * steps_per_epoch + step) / max(1, total_steps)
             lr = schedule.step(progress)

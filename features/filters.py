@@ -290,35 +290,31 @@ def savgol_nan(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     samples within half a window of a run's ends, one matrix product per short-run length.
     """
     x = np.asarray(x, dtype=float)
-    n_t = x.shape[0]
+    n_t, n_s = x.shape
     h = window // 2
     hat = _hat(window, polyorder)
     nan = np.isnan(x)
-    filled = np.where(nan, 0.0, x)
-    out = ndimage.correlate1d(filled, hat[h], axis=0, mode="constant")
-    # previous/next invalid sample -> distance to the run's ends
-    idx = np.arange(n_t)[:, None]
-    start = np.where(nan, idx + 1, 0)
-    np.maximum.accumulate(start, axis=0, out=start)  # first index of the run
-    stop = np.where(nan, idx, n_t)
-    stop = np.minimum.accumulate(stop[::-1], axis=0)[::-1]  # one past the run's last index
+    out = ndimage.correlate1d(np.where(nan, 0.0, x), hat[h], axis=0, mode="constant")
+    # valid runs of every series: (series, start, stop) in one pass over the transposed mask
+    edges = np.zeros((n_s, n_t + 2), dtype=np.int8)
+    edges[:, 1:-1] = ~nan.T
+    d = np.diff(edges, axis=1)
+    col, start = np.nonzero(d == 1)
+    _, stop = np.nonzero(d == -1)
     length = stop - start
-    edge = ~nan & (length >= window) & ((idx - start < h) | (stop - 1 - idx < h))
-    ti, si = np.nonzero(edge)
-    if ti.size:
-        a = np.clip(ti - h, start[ti, si], stop[ti, si] - window)
-        win = x[a[:, None] + np.arange(window)[None, :], si[:, None]]
-        out[ti, si] = np.einsum("ij,ij->i", hat[ti - a], win)
-    short = ~nan & (length < window)
-    out[short] = x[short]
-    if short.any():
-        first = short & (idx == start)
-        for n in np.unique(length[first]):
-            if n <= polyorder:
-                continue
-            ti, si = np.nonzero(first & (length == n))
-            rows = ti[:, None] + np.arange(n)[None, :]
-            out[rows, si[:, None]] = x[rows, si[:, None]] @ _hat(int(n), polyorder).T
+    long = length >= window
+    if long.any():
+        c, a0, b0 = col[long], start[long], stop[long]
+        k = np.arange(window)[None, :]
+        left = x[a0[:, None] + k, c[:, None]]  # first window of each run
+        out[a0[:, None] + np.arange(h)[None, :], c[:, None]] = left @ hat[:h].T
+        right = x[b0[:, None] - window + k, c[:, None]]  # last window of each run
+        out[b0[:, None] - window + np.arange(window - h, window)[None, :], c[:, None]] = right @ hat[window - h:].T
+    for n in np.unique(length[~long]):
+        sel = ~long & (length == n)
+        rows = start[sel][:, None] + np.arange(n)[None, :]
+        cols = col[sel][:, None]
+        out[rows, cols] = x[rows, cols] @ _hat(int(n), polyorder).T if n > polyorder else x[rows, cols]
     out[nan] = np.nan
     return out
 

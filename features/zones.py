@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Polygon", "Circle", "ZoneSet", "open_field_zones", "epm_zones", "three_chamber_zones",
     "compute_occupancy", "detect_entries", "zone_summary", "load_zones", "save_zones",
+    "zones_from_dict", "occupancy_from_xy", "clean_occupancy",
 ]
 
 Point = tuple[float, float]
@@ -247,27 +248,33 @@ def _zone_from_dict(name: str, d: dict[str, Any]) -> Polygon | Circle:
     raise ValueError(f"zone {name!r}: unknown type {kind!r} (polygon or circle)")
 
 
+def zones_from_dict(data: dict[str, Any], *, source: str = "zones") -> ZoneSet:
+    """Build a :class:`ZoneSet` from ``{"zones": [{"name", "type", ...}]}`` or the synthetic
+    arena layout ``{"zones": {name: {"type", "vertices_px", "holes_px"}}, "px_per_mm"}``
+    (e.g. ``simulate_open_field(...).arena``). ``source`` prefixes error messages."""
+    raw = data.get("zones") if isinstance(data, dict) else None
+    if raw is None:
+        raise ValueError(f"{source}: no 'zones' key")
+    items = raw.items() if isinstance(raw, dict) else [(z.get("name"), z) for z in raw]
+    zones = []
+    for name, d in items:
+        if not name:
+            raise ValueError(f"{source}: every zone needs a 'name'")
+        try:
+            zones.append(_zone_from_dict(str(name), d))
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from e
+    return ZoneSet(zones=zones, groups=data.get("groups", {}), px_per_mm=data.get("px_per_mm"))
+
+
 def load_zones(path: str | Path) -> ZoneSet:
-    """Read zones from JSON: ``{"zones": [{"name", "type": "polygon"|"circle", ...}]}`` or the
-    synthetic arena.json layout ``{"zones": {name: {"type", "vertices_px", "holes_px"}}}``."""
+    """Read zones from a JSON file (layouts of :func:`zones_from_dict`, e.g. arena.json)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from e
-    raw = data.get("zones") if isinstance(data, dict) else None
-    if raw is None:
-        raise ValueError(f"{path}: no 'zones' key")
-    items = raw.items() if isinstance(raw, dict) else [(z.get("name"), z) for z in raw]
-    zones = []
-    for name, d in items:
-        if not name:
-            raise ValueError(f"{path}: every zone needs a 'name'")
-        try:
-            zones.append(_zone_from_dict(str(name), d))
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from e
-    return ZoneSet(zones=zones, groups=data.get("groups", {}), px_per_mm=data.get("px_per_mm"))
+    return zones_from_dict(data, source=str(path))
 
 
 def save_zones(zones: ZoneSet, path: str | Path) -> Path:

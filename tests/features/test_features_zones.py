@@ -107,3 +107,19 @@ def test_json_round_trip_and_arena_layout(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"zones": [{"name": "x", "type": "hexagon"}]}))
     with pytest.raises(ValueError, match="bad.json.*hexagon"):
         Z.load_zones(tmp_path / "bad.json")
+
+
+def test_synthetic_open_field_arena_zones_match_truth_geometry():
+    from pose.synthetic import simulate_open_field
+
+    truth = simulate_open_field(60.0, fps=30, seed=3)
+    zs = Z.zones_from_dict(truth.arena)
+    assert {"arena", "center", "periphery"} <= set(zs.names)
+    summ = Z.zone_summary(truth.pose, zs, keypoint="body_center", min_dwell_s=0.0).set_index("zone")
+    assert summ.loc["arena", "fraction"] == pytest.approx(1.0)
+    assert summ.loc["center", "fraction"] + summ.loc["periphery", "fraction"] == pytest.approx(1.0, abs=0.01)
+    # built from the arena bounds, our own open-field builder agrees with the simulator's zones
+    own = Z.open_field_zones(tuple(truth.arena["bounds_px"]), center_fraction=truth.arena["center_fraction"])
+    a = Z.compute_occupancy(truth.pose, zs).sel(zone="center").values
+    b = Z.compute_occupancy(truth.pose, own).sel(zone="center").values
+    assert (a == b).mean() > 0.999

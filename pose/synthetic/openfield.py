@@ -126,19 +126,27 @@ def _wrap(angle: float) -> float:
 _NORMALS = (np.pi, 0.0, -np.pi / 2, np.pi / 2)  # outward normals: left, right, top, bottom
 
 
-def _wall_steer(x: float, y: float, theta: float, v: float, L: float, margin: float) -> float:
-    """Angular velocity (rad/s) turning the heading away from walls ahead of the snout."""
+def _wall_steer(x: float, y: float, theta: float, v: float, L: float, margin: float
+                ) -> tuple[float, float]:
+    """Steering away from walls ahead of the snout: (angular velocity rad/s, urgency 0..1).
+
+    Urgency grows smoothly as the look-ahead point nears or crosses a wall; the caller lets
+    the wall steering override the other steering and slows down in proportion.
+    """
     look = FRONT_MM + HEAD_MM + 15 + 0.3 * v
     ax, ay = x + look * np.cos(theta), y + look * np.sin(theta)
     scale = 15.0
-    # inward push grows smoothly as the look-ahead point nears or crosses each wall
     px = np.exp((margin + 10 - ax) / scale) - np.exp((ax - (L - margin - 10)) / scale)
     py = np.exp((margin + 10 - ay) / scale) - np.exp((ay - (L - margin - 10)) / scale)
     mag = float(np.hypot(px, py))
     if mag < 1e-3:
-        return 0.0
-    desired = np.arctan2(np.sin(theta) + py, np.cos(theta) + px)
-    return float(np.clip(4.0 * _wrap(desired - theta), -6.0, 6.0) * min(1.0, mag))
+        return 0.0, 0.0
+    err = _wrap(np.arctan2(np.sin(theta) + py, np.cos(theta) + px) - theta)
+    if abs(err) > 2.0:  # facing the wall or a corner: always turn toward the arena centre
+        to_c = _wrap(np.arctan2(L / 2 - y, L / 2 - x) - theta)
+        err = abs(err) * (1.0 if to_c >= 0 else -1.0)
+    urgency = min(1.0, mag)
+    return float(np.clip(4.0 * err, -6.0, 6.0) * urgency), urgency
 
 
 def _contain_trunk(x: float, y: float, theta: float, L: float, margin: float
@@ -320,7 +328,9 @@ def simulate_open_field(
                 err = dists[k] - 22.0  # keep the flank ~2 cm from the wall
                 desired = tangent - wall_dir * np.clip(err / 40.0, -0.6, 0.6)
                 omega += 3.0 * np.sin(_wrap(desired - theta))
-            omega += _wall_steer(x, y, theta, v, L, margin)
+            w_omega, urgency = _wall_steer(x, y, theta, v, L, margin)
+            omega = (1.0 - urgency) * omega + w_omega
+            v *= 1.0 - 0.08 * urgency  # slow down while turning away from a wall
             omega = float(np.clip(omega, -np.deg2rad(400), np.deg2rad(400)))
             theta = _wrap(theta + omega * dt)
             x += v * np.cos(theta) * dt

@@ -131,3 +131,13 @@ def test_bad_parameters_are_refused():
         simulate_open_field(0)
     with pytest.raises(ValueError, match="does not fit"):
         simulate_open_field(1, px_per_mm=3.0)
+
+
+def test_mouse_is_never_trapped_and_visits_the_whole_arena(truth):
+    speed = _speed_mm_s(truth)
+    moving = np.isin(truth.states, ["walk", "run", "explore_wall"])
+    assert np.mean(speed[moving] < 20) < 0.02  # walking states really move (no corner traps)
+    cx, cy = truth.arena["centre_px"]
+    bc = truth.pose.position.sel(keypoint="body_center", individual="mouse").values
+    quadrant = (bc[:, 0] > cx).astype(int) + 2 * (bc[:, 1] > cy)
+    assert np.bincount(quadrant, minlength=4).min() > 0.05 * len(bc)

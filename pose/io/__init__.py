@@ -82,6 +82,12 @@ def load(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
     PoseFileError
         Missing file, unknown suffix, or content that is not the expected format; the
         message names the file and the row / field at fault.
+
+    Notes
+    -----
+    ``confidence`` is not comparable across tools: DeepLabCut's ``likelihood`` is a
+    sigmoid output in [0, 1], SLEAP's point score is a confidence-map peak value that can
+    exceed 1 (clipped to 1 here); human labels have NaN. Tune confidence cut-offs per tool.
     """
     path = Path(path)
     fmt = detect_format(path)

@@ -31,7 +31,8 @@ from pose.dataset import validate_pose
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["detect_step_cycles", "summarize_gait", "find_keypoint", "CYCLE_COLUMNS"]
+__all__ = ["detect_step_cycles", "summarize_gait", "compute_paw_angle", "stance_paw_angles", "find_keypoint",
+           "CYCLE_COLUMNS"]
 
 CYCLE_COLUMNS = [
     "paw", "cycle", "swing_start_s", "swing_end_s", "stance_end_s", "stride_length",
@@ -318,3 +319,35 @@ def _base_of_support(cycles: pd.DataFrame, ds: xr.Dataset, paws: list[str]) -> p
         rows.append({"left": left, "right": right, "base_of_support": float(np.median(width)),
                      "n_frames": int(both.sum())})
     return pd.DataFrame(rows)
+
+
+def compute_paw_angle(
+    ds: xr.Dataset, heel: str, toe: str, *, body_from: str = "tail_base", body_to: str = "snout"
+) -> xr.DataArray:
+    """Signed angle (deg, (-180, 180]) of the paw axis ``heel -> toe`` relative to the body
+    axis ``body_from -> body_to`` (time, individual), in image coordinates (bottom view).
+    Positive = rotated clockwise on screen (y down). NaN where a keypoint is missing."""
+    validate_pose(ds, context="compute_paw_angle")
+    pos = ds["position"]
+
+    def vec(a: str, b: str) -> xr.DataArray:
+        return pos.sel(keypoint=find_keypoint(ds, b), drop=True) - pos.sel(keypoint=find_keypoint(ds, a), drop=True)
+
+    p, b = vec(heel, toe), vec(body_from, body_to)
+    ang = np.arctan2(p.sel(space="y"), p.sel(space="x")) - np.arctan2(b.sel(space="y"), b.sel(space="x"))
+    out = np.degrees((ang + np.pi) % (2 * np.pi) - np.pi).drop_vars("space", errors="ignore")
+    out = out.where(out != -180.0, 180.0)
+    out.name = "paw_angle"
+    out.attrs = {"units": "deg", "heel": heel, "toe": toe}
+    return out
+
+
+def stance_paw_angles(cycles: pd.DataFrame, paw_angle: xr.DataArray, paw: str, *, individual: int = 0) -> pd.Series:
+    """Median paw angle (deg) over each stance (``swing_end_s`` .. ``stance_end_s``) of
+    ``paw``'s cycles; NaN for a stance without a visible paw axis."""
+    t = np.asarray(paw_angle["time"].values, float)
+    a = paw_angle.isel(individual=individual).values
+    c = cycles[cycles.paw == paw]
+    vals = [np.nanmedian(a[(t >= s) & (t <= e)]) if np.isfinite(a[(t >= s) & (t <= e)]).any() else np.nan
+            for s, e in zip(c.swing_end_s, c.stance_end_s, strict=True)]
+    return pd.Series(vals, index=c.index, name="paw_angle_deg")

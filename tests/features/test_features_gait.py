@@ -118,3 +118,23 @@ def test_cli_gait_writes_table(tmp_path):
     assert {"swing_start_s", "swing_end_s", "stance_end_s", "duty_factor"} <= set(t.columns) and len(t) >= 4
     res = CliRunner().invoke(app, ["gait", str(f), "--paw", "Hind paw tao", "--out", str(out)])
     assert res.exit_code == 1 and "--fps" in res.output
+
+
+def test_paw_angle_known_rotation():
+    from features.gait import compute_paw_angle, stance_paw_angles
+
+    n = 50
+    pos = np.zeros((n, 2, 4, 1))
+    pos[:, :, 0, 0] = [0.0, 0.0]  # tail_base
+    pos[:, :, 1, 0] = [10.0, 0.0]  # snout: body axis +x
+    pos[:, :, 2, 0] = [5.0, 5.0]  # heel
+    th = np.radians(15.0)
+    pos[:, :, 3, 0] = [5.0 + 4 * np.cos(th), 5.0 + 4 * np.sin(th)]  # toe rotated 15 deg (clockwise on screen)
+    pos[:10, :, 3, 0] = np.nan
+    ds = from_numpy(pos, keypoints=["tail_base", "snout", "heel", "toe"], fps=100.0)
+    ang = compute_paw_angle(ds, "heel", "toe")
+    assert ang.attrs["units"] == "deg"
+    np.testing.assert_allclose(ang.values[10:, 0], 15.0)
+    assert np.isnan(ang.values[:10, 0]).all()
+    cycles = pd.DataFrame({"paw": ["toe", "toe"], "swing_end_s": [0.0, 0.2], "stance_end_s": [0.05, 0.4]})
+    np.testing.assert_allclose(stance_paw_angles(cycles, ang, "toe").to_numpy(), [np.nan, 15.0])

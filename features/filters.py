@@ -376,8 +376,8 @@ def filter_kalman(
         Standard deviation of the position measurement at confidence 1, in px.
     process_noise
         Standard deviation of the white-noise acceleration (constant velocity, px/s^2) or
-        jerk (constant acceleration, px/s^3). ``None`` estimates it from the data (robust
-        spread of the second/third differences of each series, median over series).
+        jerk (constant acceleration, px/s^3). ``None`` estimates it from the data by
+        maximum likelihood (see :func:`features.kalman.estimate_process_noise`).
     min_confidence
         Samples below this confidence are not used.
     max_gap_s
@@ -414,7 +414,7 @@ def filter_kalman(
         raise ValueError(f"model must be 'constant_velocity' or 'constant_acceleration', got {model!r}")
     z = np.where(conf >= min_confidence, mat, np.nan)
     r = measurement_noise_px**2 / np.maximum(conf, min_confidence) ** 2
-    q = estimate_process_noise(z, dt, order, measurement_noise_px**2) if process_noise is None else float(process_noise)
+    q = estimate_process_noise(z, r, dt, order) if process_noise is None else float(process_noise)
     est = kalman_smooth(z, r, dt=dt, order=order, process_noise=q, smooth=smooth)
     valid = ~np.isnan(z)
     _, _, gap = _gap_lengths(valid)

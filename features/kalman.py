@@ -38,23 +38,38 @@ def model_matrices(dt: float, order: int, process_noise: float) -> tuple[np.ndar
     return f, q * process_noise**2
 
 
-def estimate_process_noise(z: np.ndarray, dt: float, order: int, measurement_var: float = 0.0) -> float:
-    """Robust guess of the process-noise std from a (time, series) matrix of measurements.
+def estimate_process_noise(
+    z: np.ndarray, r: np.ndarray | float, dt: float, order: int, *, max_samples: int = 200_000
+) -> float:
+    """Maximum-likelihood process-noise std for a (time, series) matrix of measurements.
 
-    The ``order``-th differences of consecutive measurements estimate acceleration (order 2)
-    or jerk (order 3) times ``dt**order`` plus measurement noise, whose share
-    (``C(2 order, order) * measurement_var``: 6 or 20 times R) is subtracted from their pooled
-    robust variance (1.4826 x MAD, squared; floored at 1 % of it). Returns the std in
-    px/s^order.
+    The causal filter's innovation log-likelihood is evaluated on a log-spaced grid of
+    process-noise values around a difference-based guess (robust spread of the ``order``-th
+    differences / ``dt**order``), refined once on a finer grid; at most ``max_samples``
+    measurements (a block of frames, all series) are used. Returns px/s^order.
     """
-    d = np.diff(z, n=order, axis=0)
+    z = np.asarray(z, dtype=float)
+    r = np.broadcast_to(np.asarray(r, dtype=float), z.shape)
+    n_rows = max(50, min(z.shape[0], max_samples // max(z.shape[1], 1)))
+    zs, rs = np.ascontiguousarray(z[:n_rows]), np.ascontiguousarray(r[:n_rows])
+    d = np.diff(zs, n=order, axis=0)
     d = d[np.isfinite(d)]
     if d.size < 10:
         return 1.0 / dt**order
-    var = (1.4826 * np.median(np.abs(d - np.median(d)))) ** 2
-    noise_share = {2: 6.0, 3: 20.0}[order] * measurement_var
-    var = max(var - noise_share, 0.01 * var, 1e-12)
-    return float(np.sqrt(var) / dt**order)
+    guess = max(1.4826 * np.median(np.abs(d - np.median(d))), 1e-9) / dt**order
+    p0 = np.array([0.0, 1e3**2, 1e5**2][:order])
+    out = np.empty((n_rows, z.shape[1], order))
+    ll = np.empty(z.shape[1])
+
+    def score(q: float) -> float:
+        f, qm = model_matrices(dt, order, q)
+        _kalman_kernel(zs, rs, f, qm, p0, False, out, ll)
+        return float(ll.sum())
+
+    grid = guess * np.logspace(-4, 1, 11)
+    best = grid[int(np.argmax([score(q) for q in grid]))]
+    fine = best * np.logspace(-0.5, 0.5, 7)
+    return float(fine[int(np.argmax([score(q) for q in fine]))])
 
 
 @njit(cache=True, inline="always")
@@ -106,7 +121,7 @@ def _fpft_q(f, p, q, tmp, out):  # pragma: no cover - compiled; out = F P F' + Q
 
 
 @njit(cache=True)
-def _kalman_kernel(z, r, f, q, p0_diag, smooth, out_state):  # pragma: no cover - compiled
+def _kalman_kernel(z, r, f, q, p0_diag, smooth, out_state, loglik):  # pragma: no cover - compiled
     n_t, n_s = z.shape
     d = f.shape[0]
     xf = np.empty((n_t, d))
@@ -122,6 +137,7 @@ def _kalman_kernel(z, r, f, q, p0_diag, smooth, out_state):  # pragma: no cover 
     dx = np.empty(d)
     pinv = np.empty((d, d))
     for s in range(n_s):
+        loglik[s] = 0.0
         k0 = -1
         for t in range(n_t):
             if not np.isnan(z[t, s]):
@@ -157,6 +173,8 @@ def _kalman_kernel(z, r, f, q, p0_diag, smooth, out_state):  # pragma: no cover 
                 for i in range(d):
                     kg[i] = p[i, 0] / sv
                 y = zt - x[0]
+                if t > k0:  # innovation log-likelihood (the first sample only initialises)
+                    loglik[s] += -0.5 * (np.log(2.0 * np.pi * sv) + y * y / sv)
                 for i in range(d):
                     x[i] += kg[i] * y
                 # Joseph form, as filterpy: P = (I - K H) P (I - K H)' + K R K'
@@ -253,7 +271,7 @@ def kalman_smooth(
         p0_diag = np.array([0.0, 1e3**2, 1e5**2][:order])
     p0_diag = np.asarray(p0_diag, dtype=float)
     out = np.empty((z.shape[0], z.shape[1], order))
-    _kalman_kernel(z, r, f, q, p0_diag, bool(smooth), out)
+    _kalman_kernel(z, r, f, q, p0_diag, bool(smooth), out, np.empty(z.shape[1]))
     return out if return_state else out[:, :, 0].copy()
 
 

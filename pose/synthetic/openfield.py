@@ -126,27 +126,29 @@ def _wrap(angle: float) -> float:
 _NORMALS = (np.pi, 0.0, -np.pi / 2, np.pi / 2)  # outward normals: left, right, top, bottom
 
 
-def _wall_steer(x: float, y: float, theta: float, v: float, L: float, margin: float
-                ) -> tuple[float, float]:
+def _wall_steer(x: float, y: float, theta: float, v: float, L: float, margin: float,
+                hug: bool = False) -> tuple[float, float]:
     """Steering away from walls ahead of the snout: (angular velocity rad/s, urgency 0..1).
 
     Urgency grows smoothly as the look-ahead point nears or crosses a wall; the caller lets
-    the wall steering override the other steering and slows down in proportion.
+    the wall steering override the other steering and slows down in proportion. A mouse
+    hugging the wall (``hug``) looks less far ahead, so it can run along it.
     """
-    look = FRONT_MM + HEAD_MM + 15 + 0.3 * v
+    look = FRONT_MM + HEAD_MM + (5.0 if hug else 15 + 0.3 * v)
     ax, ay = x + look * np.cos(theta), y + look * np.sin(theta)
-    scale = 15.0
-    px = np.exp((margin + 10 - ax) / scale) - np.exp((ax - (L - margin - 10)) / scale)
-    py = np.exp((margin + 10 - ay) / scale) - np.exp((ay - (L - margin - 10)) / scale)
+    scale, edge = (5.0, margin + 2) if hug else (9.0, margin + 5)
+    px = np.exp((edge - ax) / scale) - np.exp((ax - (L - edge)) / scale)
+    py = np.exp((edge - ay) / scale) - np.exp((ay - (L - edge)) / scale)
     mag = float(np.hypot(px, py))
     if mag < 1e-3:
         return 0.0, 0.0
-    err = _wrap(np.arctan2(np.sin(theta) + py, np.cos(theta) + px) - theta)
-    if abs(err) > 2.0:  # facing the wall or a corner: always turn toward the arena centre
+    # turn toward the inward push; facing a wall or a corner head-on, toward the centre
+    err = _wrap(np.arctan2(py, px) - theta)
+    if abs(err) > 2.0:
         to_c = _wrap(np.arctan2(L / 2 - y, L / 2 - x) - theta)
         err = abs(err) * (1.0 if to_c >= 0 else -1.0)
     urgency = min(1.0, mag)
-    return float(np.clip(4.0 * err, -6.0, 6.0) * urgency), urgency
+    return float(np.clip(4.0 * np.clip(err, -1.5, 1.5), -6.0, 6.0) * urgency), urgency
 
 
 def _contain_trunk(x: float, y: float, theta: float, L: float, margin: float
@@ -319,18 +321,20 @@ def simulate_open_field(
                 to_c = np.arctan2(L / 2 - y, L / 2 - x)
                 omega += 3.0 * (center_preference - 0.3) * np.sin(_wrap(to_c - theta))
             elif state == "explore_wall":
+                # the wall nearest a point ahead, so that the mouse turns corners smoothly
+                hx, hy = x + 45.0 * np.cos(theta), y + 45.0 * np.sin(theta)
+                k = int(np.argmin([hx, L - hx, hy, L - hy]))
                 dists = np.array([x, L - x, y, L - y])
-                k = int(np.argmin(dists))
                 normal = _NORMALS[k]  # outward normal of the nearest wall
                 if t_state == 0.0:  # circulate in the direction the mouse already faces
                     wall_dir = 1.0 if np.sin(_wrap(theta - normal)) >= 0 else -1.0
                 tangent = normal + wall_dir * np.pi / 2
-                err = dists[k] - 22.0  # keep the flank ~2 cm from the wall
-                desired = tangent - wall_dir * np.clip(err / 40.0, -0.6, 0.6)
+                err = dists[k] - 18.0  # keep the body centre ~18 mm from the wall (flank at it)
+                desired = tangent - wall_dir * np.clip(err / 30.0, -0.5, 0.5)
                 omega += 3.0 * np.sin(_wrap(desired - theta))
-            w_omega, urgency = _wall_steer(x, y, theta, v, L, margin)
+            w_omega, urgency = _wall_steer(x, y, theta, v, L, margin, state == "explore_wall")
             omega = (1.0 - urgency) * omega + w_omega
-            v *= 1.0 - 0.08 * urgency  # slow down while turning away from a wall
+            v *= 1.0 - 0.04 * urgency  # slow down while turning away from a wall
             omega = float(np.clip(omega, -np.deg2rad(400), np.deg2rad(400)))
             theta = _wrap(theta + omega * dt)
             x += v * np.cos(theta) * dt

@@ -63,7 +63,7 @@ with right:
         for j, k in enumerate(kps):
             cf.add_trace(go.Scattergl(x=t, y=conf[:, j], mode="lines", name=k, line={"width": 1}))
         cf.add_vline(x=t[frame], line_dash="dot")
-        cf.update_layout(height=400, yaxis_title="confidence", xaxis_title="time (s)", margin={"t": 20})
+        cf.update_layout(height=400, yaxis_title="confidence", yaxis_range=[0, 1.05], xaxis_title="time (s)", margin={"t": 20})
         st.plotly_chart(cf, key="qc_conf")
         st.caption(f"mean confidence: {np.nanmean(conf):.3f}; NaN positions after filtering: "
                    f"{np.isnan(pos[:, 0]).mean() * 100:.1f} %")

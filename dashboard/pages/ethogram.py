@@ -40,6 +40,8 @@ for ci, c in enumerate(show):
             xs += [t[s], t[min(e, len(t) - 1)], None]
             ys += [f"{a.key} · {c}"] * 2 + [None]
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 12, "color": palette[ci % len(palette)]}, name=c))
+order = [f"{a.key} · {c}" for a in animals for c in show]
+fig.update_yaxes(categoryorder="array", categoryarray=order[::-1])
 fig.update_layout(height=max(300, 28 * len(animals) * len(show) + 120), xaxis_title="time (s)",
                   margin={"l": 10, "r": 10, "t": 20})
 st.plotly_chart(fig, key="eth_fig")

@@ -18,7 +18,7 @@ root = get_root()
 st.markdown("Runs `ethopose run` in a separate process: the page stays responsive and shows the "
             "animals as they finish. Re-running into the same folder resumes.")
 protocols = builtin_protocols() + [f for f in list_files(root, (".yaml", ".yml")) if not f.endswith("protocol.yaml")]
-protocol = st.selectbox("Protocol", protocols, key="run_protocol")
+protocol = st.selectbox("Protocol", protocols, key="run_protocol", index=protocols.index("open_field"))
 cohorts = list_files(root, (".csv",))
 if not cohorts:
     st.info("No cohort csv under the root (columns subject_id, group, dose, sex, session, pose_path).")

@@ -20,7 +20,9 @@ st.markdown(
     "(`subject_id`, `session`, `frame`, and 0/1 behaviour columns such as `freezing`: Cohen's kappa "
     "per animal)."
 )
-candidates = [f for f in list_files(root, (".csv",)) if not f.startswith(rel.rstrip("/") + "/") or "human" in f]
+own = rel.rstrip("/") + "/" if rel != "." else "\0"
+candidates = sorted((f for f in list_files(root, (".csv",)) if not f.startswith(own) or "human" in f),
+                    key=lambda f: ("human" not in f.lower() and "scor" not in f.lower(), f))
 if not candidates:
     st.info("No csv files under the root to compare with.")
     st.stop()

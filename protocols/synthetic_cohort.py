@@ -18,10 +18,10 @@ import pandas as pd
 
 from pose.atomic import atomic_path, write_text_atomic
 
-#: Default groups: the "treated" mice move 1.6x faster and prefer the centre.
+#: Default groups: the "treated" mice move faster (speed_scale 1.5) and prefer the centre.
 DEFAULT_GROUPS: dict[str, dict[str, float]] = {
-    "control": {"speed_scale": 1.0, "speed_factor": 1.0, "center_preference": 0.1, "dose": 0.0},
-    "treated": {"speed_scale": 1.6, "speed_factor": 1.6, "center_preference": 0.9, "dose": 1.0},
+    "control": {"speed_scale": 1.0, "center_preference": 0.2, "dose": 0.0},
+    "treated": {"speed_scale": 1.5, "center_preference": 0.6, "dose": 1.0},
 }
 
 
@@ -72,7 +72,7 @@ def write_synthetic_cohort(
         ``speed_scale`` and ``center_preference`` go to
         :func:`pose.synthetic.openfield.simulate_open_field`; ``speed_factor`` plays the
         simulated session back that many times faster (frame rate times the factor), which
-        multiplies every speed exactly. Default :data:`DEFAULT_GROUPS`.
+        multiplies every speed exactly (default 1). Default :data:`DEFAULT_GROUPS`.
     seed
         Base seed; animal ``i`` uses ``seed + i``.
 
@@ -81,10 +81,6 @@ def write_synthetic_cohort(
     The true speed is measured on the exact track after a centred moving average over
     0.1 s: the virtual mouse's body centre carries a frame-to-frame oscillation (lag-1
     autocorrelation of its steps about -0.5) that raw frame differences count as speed.
-
-    ``speed_factor`` exists because the simulator's ``speed_scale`` changes the commanded
-    speed but, with the mouse often held at the walls, hardly changes the speed of the
-    body-centre track (measured: 33 vs 37 mm/s for speed_scale 1 vs 2 in a 400 mm arena).
     ``truth.csv`` is always measured on the exact track that is written.
 
     Returns

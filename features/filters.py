@@ -294,13 +294,16 @@ def savgol_nan(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     h = window // 2
     hat = _hat(window, polyorder)
     nan = np.isnan(x)
-    out = ndimage.correlate1d(np.where(nan, 0.0, x), hat[h], axis=0, mode="constant")
+    # interior samples of runs >= window are exact here; samples near a NaN or an end of the
+    # recording are wrong/NaN here and recomputed below
+    out = ndimage.correlate1d(x, hat[h], axis=0, mode="constant")
     # valid runs of every series: (series, start, stop) in one pass over the transposed mask
     edges = np.zeros((n_s, n_t + 2), dtype=np.int8)
     edges[:, 1:-1] = ~nan.T
     d = np.diff(edges, axis=1)
-    col, start = np.nonzero(d == 1)
-    _, stop = np.nonzero(d == -1)
+    cc, tt = np.nonzero(d)
+    rising = d[cc, tt] == 1
+    col, start, stop = cc[rising], tt[rising], tt[~rising]
     length = stop - start
     long = length >= window
     if long.any():
@@ -315,7 +318,6 @@ def savgol_nan(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
         rows = start[sel][:, None] + np.arange(n)[None, :]
         cols = col[sel][:, None]
         out[rows, cols] = x[rows, cols] @ _hat(int(n), polyorder).T if n > polyorder else x[rows, cols]
-    out[nan] = np.nan
     return out
 
 

@@ -113,8 +113,8 @@ def build_label_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces, in order: the image, the click grid (``customdata`` = -1), skeleton
-        lines, machine labels, human labels (``customdata`` = body-part index).
+        Traces, in order: the image, skeleton lines, machine labels, human labels
+        (``customdata`` = body-part index), the click grid (``customdata`` = -1).
     """
     import plotly.graph_objects as go
 
@@ -124,14 +124,6 @@ def build_label_figure(
     fig = go.Figure()
     fig.add_trace(go.Image(source=_png_data_uri(crop), x0=view.x0, y0=view.y0, dx=1, dy=1,
                            hoverinfo="skip", name="frame"))
-    step = grid_step_px(view)
-    gx, gy = np.meshgrid(np.arange(view.x0, view.x1, step), np.arange(view.y0, view.y1, step))
-    fig.add_trace(go.Scatter(
-        x=gx.ravel(), y=gy.ravel(), mode="markers", name=GRID_TRACE,
-        marker={"size": max(2, step), "opacity": 0.0, "color": "white"},
-        customdata=np.full(gx.size, -1), hovertemplate="(%{x}, %{y})<extra></extra>",
-        showlegend=False,
-    ))
     names = list(keypoints)
     for a, b in skeleton:
         if a in names and b in names:
@@ -165,6 +157,15 @@ def build_label_figure(
                          "width": [3 if k == current else 1 for k in placed]}},
         customdata=placed, text=[names[k] for k in placed],
         hovertemplate="%{text} (%{x:.1f}, %{y:.1f})<extra></extra>",
+    ))
+    step = grid_step_px(view)
+    gx, gy = np.meshgrid(np.arange(view.x0, view.x1, step), np.arange(view.y0, view.y1, step))
+    # last: on a tie (a click right on a label) plotly picks the label, not the grid
+    fig.add_trace(go.Scatter(
+        x=gx.ravel(), y=gy.ravel(), mode="markers", name=GRID_TRACE,
+        marker={"size": max(2, step), "opacity": 0.0, "color": "white"},
+        customdata=np.full(gx.size, -1), hovertemplate="(%{x}, %{y})<extra></extra>",
+        showlegend=False,
     ))
     fig.update_xaxes(range=[view.x0 - 0.5, view.x1 - 0.5], showgrid=False, zeroline=False,
                      constrain="domain")

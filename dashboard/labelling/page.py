@@ -5,8 +5,11 @@
 which saves DeepLabCut's ``CollectedData_<scorer>.h5``/``.csv`` after every change.
 
 Using it: pick the body part (sidebar; the current one is highlighted on the frame), click
-on the frame to place it (the next unlabelled body part is then selected). Click an
-existing label to make that body part current, then click where it should go to move it.
+on the frame to place it (the next unlabelled body part is then selected). To move a label,
+click it (its body part becomes current) and click where it should go. A true mouse drag is
+not available: Streamlit forwards plotly selections, not drags, in point-selection mode
+(box selections are handled by ``_on_drag``: a box from a label moves it, any other box
+zooms to it, for clients that send them).
 Buttons (and keys): previous/next frame (←/→), not visible (N), clear (X), zoom. Model
 predictions to correct (from ``ethopose pose outliers``) are open diamonds, low-confidence
 ones small crosses; "accept predictions" copies the confident ones into the labels.
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from dashboard.labelling.figure import GRID_TRACE, build_label_figure, compute_view, draw_skeleton
+from dashboard.labelling.figure import build_label_figure, compute_view, draw_skeleton, grid_step_px
 from pose.refine.labels import LabelStore, ProjectInfo, read_project_info
 
 ZOOMS = [1, 2, 4, 8]
@@ -67,20 +70,64 @@ def _place(x: float, y: float) -> None:
     _S["lab_message"] = f"placed {store.keypoints[kp]} at ({x:.1f}, {y:.1f})"
 
 
+def _selection(event) -> dict:
+    if event is None:
+        return {}
+    sel = event.get("selection") if hasattr(event, "get") else getattr(event, "selection", None)
+    return dict(sel or {})
+
+
 def _on_canvas_select() -> None:
     key = f"lab_canvas_{_S['lab_canvas_n']}"
-    event = _S.get(key)
-    points = (event or {}).get("selection", {}).get("points", []) if event is not None else []
+    sel = _selection(_S.get(key))
     _S["lab_canvas_n"] += 1  # a fresh chart next run: no stale selection
+    boxes = sel.get("box") or []
+    if boxes:
+        _on_drag(boxes[0]["x"], boxes[0]["y"])
+        return
+    points = sel.get("points") or []
     if not points:
         return
     p = points[0]
     custom = p.get("customdata")
     custom = custom[0] if isinstance(custom, list) else custom
+    x, y = float(p["x"]), float(p["y"])
+    if custom is None or int(custom) < 0:  # a grid point: on top of another label?
+        custom = _label_at(x, y)
     if custom is not None and int(custom) >= 0 and int(custom) != _S["lab_kp"]:
-        _S["lab_kp"] = int(custom)  # clicked an existing label: make it current (to move it)
+        _S["lab_kp"] = int(custom)  # clicked an existing label: make it current
         return
-    _place(float(p["x"]), float(p["y"]))
+    _place(x, y)
+
+
+def _label_at(x: float, y: float) -> int | None:
+    """The placed body part within 1.5 grid steps of ``(x, y)``, if any (nearest)."""
+    store = _store()
+    labels = store.xy[store.index_of(_image())]
+    d = np.hypot(labels[:, 0] - x, labels[:, 1] - y)
+    d[~np.isfinite(d)] = np.inf
+    k = int(np.argmin(d))
+    return k if d[k] <= 1.5 * _S.get("lab_grid_step", 1) else None
+
+
+def _on_drag(xs: list[float], ys: list[float]) -> None:
+    """A drag (plotly box selection): from a label = move it; elsewhere = zoom to the box."""
+    store = _store()
+    i = store.index_of(_image())
+    corners = np.array([(xs[a], ys[b]) for a in (0, 1) for b in (0, 1)], dtype=float)
+    labels = store.xy[i]
+    placed = np.flatnonzero(np.isfinite(labels[:, 0]))
+    tol = max(4.0, 3.0 * _S.get("lab_grid_step", 1))
+    if placed.size:
+        d = np.linalg.norm(labels[placed][:, None, :] - corners[None], axis=-1)  # (label, corner)
+        k, c = np.unravel_index(np.argmin(d), d.shape)
+        if d[k, c] <= tol:
+            target = corners[3 - c]  # the opposite corner is where the drag ended
+            _S["lab_kp"] = int(placed[k])
+            _place(float(target[0]), float(target[1]))
+            _S["lab_kp"] = int(placed[k])
+            return
+    _S["lab_box"] = (min(xs), max(xs), min(ys), max(ys))
 
 
 def _on_place_typed() -> None:
@@ -105,9 +152,14 @@ def _on_accept_machine() -> None:
     _S["lab_message"] = f"copied {n} predictions into the labels"
 
 
+def _on_reset_zoom() -> None:
+    _S.pop("lab_box", None)
+
+
 def _on_step(delta: int) -> None:
     n = len(_store().images)
     _S["lab_frame"] = int(np.clip(_S["lab_frame"] + delta, 0, n - 1))
+    _S.pop("lab_box", None)
     _S["lab_kp"] = _next_open_keypoint(_store(), _image(), -1)
     _S["lab_canvas_n"] += 1
 
@@ -147,8 +199,10 @@ def _label_view(info: ProjectInfo, store: LabelStore) -> None:
         c1, c2 = st.columns(2)
         c1.button("Not visible", key="lab_btn_hidden", on_click=_on_not_visible, shortcut="n")
         c2.button("Clear", key="lab_btn_clear", on_click=_on_clear, shortcut="x")
-        zoom = st.segmented_control("Zoom", ZOOMS, default=1, key="lab_zoom",
+        zoom = st.segmented_control("Zoom", ZOOMS, default=1, key="lab_zoom", on_change=_on_reset_zoom,
                                     format_func=lambda z: f"{z}x") or 1
+        if "lab_box" in _S:
+            st.button("Reset zoom", key="lab_btn_unzoom", on_click=_on_reset_zoom)
         with st.expander("Type coordinates"):
             st.number_input("x (px)", key="lab_x", value=0.0, step=1.0)
             st.number_input("y (px)", key="lab_y", value=0.0, step=1.0)
@@ -171,6 +225,11 @@ def _label_view(info: ProjectInfo, store: LabelStore) -> None:
     if not np.isfinite(center).all() and machine is not None:
         center = machine[0][kp]
     view = compute_view(rgb.shape[1], rgb.shape[0], float(zoom), tuple(center))
+    if "lab_box" in _S:  # dragged a box on empty image: zoom to it
+        x0, x1, y0, y1 = _S["lab_box"]
+        box_zoom = max(1.0, min(rgb.shape[1] / max(x1 - x0, 8), rgb.shape[0] / max(y1 - y0, 8)))
+        view = compute_view(rgb.shape[1], rgb.shape[0], box_zoom, ((x0 + x1) / 2, (y0 + y1) / 2))
+    _S["lab_grid_step"] = grid_step_px(view)
     fig = build_label_figure(
         rgb, store.keypoints, store.xy[i], current=kp,
         machine_xy=None if machine is None else machine[0],
@@ -179,8 +238,8 @@ def _label_view(info: ProjectInfo, store: LabelStore) -> None:
     )
     st.plotly_chart(fig, key=f"lab_canvas_{_S['lab_canvas_n']}", on_select=_on_canvas_select,
                     selection_mode="points", config={"displayModeBar": False})
-    st.caption(f"click to place **{store.keypoints[kp]}** · grid trace '{GRID_TRACE}' "
-               f"· labels saved to {store.h5_path.name}")
+    st.caption(f"click to place **{store.keypoints[kp]}** · to move a label: click it, then click "
+               f"where it goes · labels saved to {store.h5_path.name}")
 
 
 def _check_view(info: ProjectInfo, store: LabelStore) -> None:

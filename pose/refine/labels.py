@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -262,6 +263,20 @@ class LabelStore:
         self.save()
 
     move_point = set_point
+
+    def set_points(self, image: str, xy: np.ndarray, *, not_visible: Sequence[str] = ()) -> None:
+        """Replace every label of ``image`` at once and save once.
+
+        ``xy`` is (n_bodyparts, 2) px in the project's body-part order, NaN = none; body
+        parts named in ``not_visible`` are recorded as not visible.
+        """
+        xy = np.asarray(xy, dtype=float)
+        if xy.shape != (len(self.keypoints), 2):
+            raise ValueError(f"labels of {image} must have shape ({len(self.keypoints)}, 2), got {xy.shape}")
+        i = self.index_of(image)
+        self.xy[i] = xy
+        self.not_visible[self.images[i]] = {self.keypoints[self._kp(k)] for k in not_visible}
+        self.save()
 
     def clear_point(self, image: str, keypoint: str) -> None:
         """Remove the label of ``keypoint`` on ``image`` (back to "not labelled") and save."""

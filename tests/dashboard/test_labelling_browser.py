@@ -80,15 +80,38 @@ class _Cdp:
             time.sleep(0.05)
 
 
-_PIXEL_JS = """
+_PLOT_JS = "var _plot = () => Array.from(document.querySelectorAll('.js-plotly-plot')).pop();"
+_PIXEL_JS = _PLOT_JS + """
 (() => {
-  const gd = document.querySelector('.js-plotly-plot');
+  const gd = _plot();
   if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) return null;
   const fl = gd._fullLayout, r = gd.getBoundingClientRect();
   return [r.left + fl.xaxis._offset + fl.xaxis.l2p(%f),
           r.top + fl.yaxis._offset + fl.yaxis.l2p(%f)];
 })()
 """
+
+
+_LABELS_JS = _PLOT_JS + """
+(() => {
+  const gd = _plot();
+  const t = gd && gd._fullData && gd._fullData.find(d => d.name === 'labels');
+  return t ? Array.from(t.x).map((x, i) => [t.customdata[i], x, t.y[i]]) : null;
+})()
+"""
+
+
+def _wait_for_labels(cdp: _Cdp, n: int, timeout_s: float = 60) -> list:
+    """Wait until the redrawn figure shows ``n`` labels; return them ([index, x, y])."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        got = cdp.eval(_LABELS_JS)
+        if got is not None and len(got) == n:
+            cdp.eval(_PLOT_JS + "_plot().scrollIntoView({block: 'center'})")
+            time.sleep(1.0)  # let the chart settle (layout, hover layer)
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"the figure never showed {n} labels (last: {got})")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
@@ -126,37 +149,40 @@ def test_click_in_headless_chromium_saves_label(tmp_path: Path) -> None:
                 proc.kill()
 
 
+def _row(project: Path):
+    h5 = project / "labeled-data" / "vidA" / "CollectedData_tester.h5"
+    return pd.read_hdf(h5).loc[("labeled-data", "vidA", "img000.png"), "tester"]
+
+
 def _click_and_check(cdp: _Cdp, port: int, project: Path) -> None:
     cdp.call("Page.enable")
     cdp.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
-    want = (60.0, 40.0)
-    xy = None
     end = time.time() + 90
-    while xy is None and time.time() < end:
+    while cdp.eval(_PIXEL_JS % (0.0, 0.0)) is None and time.time() < end:
         time.sleep(0.5)
-        cdp.eval("document.querySelector('.js-plotly-plot')?.scrollIntoView({block: 'center'})")
-        xy = cdp.eval(_PIXEL_JS % want)
-    assert xy is not None, "the labelling figure never appeared in the page"
-    time.sleep(1.0)
-    xy = cdp.eval(_PIXEL_JS % want)
-    cdp.click(*xy)
+        cdp.eval(_PLOT_JS + "_plot()?.scrollIntoView({block: 'center'})")
+    _wait_for_labels(cdp, 0)
+    # 1. a click places the current body part (snout) at the clicked pixel
+    cdp.click(*cdp.eval(_PIXEL_JS % (60.0, 40.0)))
+    _wait_for_labels(cdp, 1)
     h5 = project / "labeled-data" / "vidA" / "CollectedData_tester.h5"
-    end = time.time() + 30
-    while not h5.exists() and time.time() < end:
-        time.sleep(0.3)
     assert h5.exists(), "clicking the frame saved no CollectedData file"
-    df = pd.read_hdf(h5)
-    got = df.loc[("labeled-data", "vidA", "img000.png"), "tester"]["snout"]
-    assert np.hypot(got["x"] - want[0], got["y"] - want[1]) <= 1.5, got
-    # the next body part (left_ear) is now current: a second click places it
-    time.sleep(1.5)
-    xy = cdp.eval(_PIXEL_JS % (100.0, 80.0))
-    cdp.click(*xy)
-    end = time.time() + 30
-    while time.time() < end:
-        time.sleep(0.3)
-        row = pd.read_hdf(h5).loc[("labeled-data", "vidA", "img000.png"), "tester"]
-        if np.isfinite(row["left_ear"]["x"]):
-            break
+    row = _row(project)
+    assert np.hypot(row["snout"]["x"] - 60, row["snout"]["y"] - 40) <= 1.5, row
+    # 2. the next body part (left_ear) is now current: a second click places it
+    cdp.click(*cdp.eval(_PIXEL_JS % (100.0, 80.0)))
+    _wait_for_labels(cdp, 2)
+    row = _row(project)
     assert np.hypot(row["left_ear"]["x"] - 100, row["left_ear"]["y"] - 80) <= 1.5, row
-    assert np.hypot(row["snout"]["x"] - want[0], row["snout"]["y"] - want[1]) <= 1.5, row
+    # 3. move the snout: click its label (snout becomes current), then click the new place
+    cdp.click(*cdp.eval(_PIXEL_JS % (row["snout"]["x"], row["snout"]["y"])))
+    time.sleep(2.0)
+    _wait_for_labels(cdp, 2)
+    cdp.click(*cdp.eval(_PIXEL_JS % (30.0, 90.0)))
+    end = time.time() + 30
+    while time.time() < end and abs(_row(project)["snout"]["x"] - 60) < 3:
+        time.sleep(0.3)
+    row = _row(project)
+    assert np.hypot(row["snout"]["x"] - 30, row["snout"]["y"] - 90) <= 1.5, row
+    assert np.hypot(row["left_ear"]["x"] - 100, row["left_ear"]["y"] - 80) <= 1.5, row
+    assert np.isnan(row["right_ear"]["x"]) and np.isnan(row["tail_base"]["x"]), row

@@ -126,3 +126,14 @@ def test_reads_deeplabcut_demo_labels(shared_data: Path, tmp_path: Path) -> None
     first = "/".join(ref.index[0]) if isinstance(ref.index[0], tuple) else ref.index[0]
     x = ref.iloc[0][(info.scorer, "snout", "x")]
     assert store.point(first.split("/")[-1], "snout")[0] == pytest.approx(x)
+
+
+def test_set_points_replaces_a_whole_frame(project: Path) -> None:
+    store = LabelStore(read_project_info(project), "vidA")
+    xy = np.array([[1.0, 2.0], [3.0, 4.0], [np.nan, np.nan], [7.0, 8.0]])
+    store.set_points("img002.png", xy, not_visible=["right_ear"])
+    again = LabelStore(read_project_info(project), "vidA")
+    np.testing.assert_array_equal(again.xy[2], xy)
+    assert again.is_not_visible("img002.png", "right_ear") and again.n_done("img002.png") == 4
+    with pytest.raises(ValueError, match=r"must have shape \(4, 2\)"):
+        store.set_points("img002.png", xy[:2])

@@ -178,7 +178,11 @@ def detect_step_cycles(
         a, b, t_off, t_on, _ = swings[k]
         a2, _, t_off2, _, _ = swings[k + 1]
         if not valid[b:a2].all():
-            continue  # stance interrupted by a gap
+            # a tracking gap in stance: keep the cycle only if the paw did not move across it
+            seg = xy[b:a2 + 1]
+            seg = seg[np.isfinite(seg).all(axis=1)]
+            if len(seg) < 2 or np.hypot(*(seg - seg[0]).T).max() > min_stride_fraction * med_disp:
+                continue
         p0, p1 = _interp_xy(t, xy, t_off), _interp_xy(t, xy, t_off2)
         disp = p1 - p0
         disp[0] -= belt_speed_px_s * (t_off2 - t_off)

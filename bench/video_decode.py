@@ -118,13 +118,10 @@ def reference_digests(path: Path, indices: np.ndarray) -> list[str]:
     return [found.get(int(i), "") for i in indices]
 
 
-def best_rate(fn: Callable[[], int], repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        n = fn()
-        rates.append(n / (time.perf_counter() - t0))
-    return max(rates)
+def rate(fn: Callable[[], int]) -> float:
+    t0 = time.perf_counter()
+    n = fn()
+    return n / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -139,19 +136,23 @@ def main() -> None:
         desc = f"{args.video.name}: {video.width}x{video.height}, {n_frames} frames, {video.fps:.2f} fps"
     indices = np.random.default_rng(args.seed).integers(0, n_frames, args.n_random)
     reference = reference_digests(args.video, indices)
-    rows = []
-    for name, seq, rnd in [
+    readers = [
         ("pose.video.VideoReader", seq_ours, rand_ours),
         ("cv2.VideoCapture (raw)", seq_cv2, rand_cv2),
         ("PyAV (raw)", seq_pyav, rand_pyav),
-    ]:
-        digests: list = []
-        seq_rate = best_rate(lambda f=seq: f(args.video), args.repeats)
-        rnd_rate = best_rate(lambda f=rnd, d=digests: f(args.video, indices, d), args.repeats)
-        correct = sum(d == r for d, r in zip(digests[: len(indices)], reference, strict=True))
-        rows.append((name, seq_rate, rnd_rate, correct))
+    ]
+    seq_rates: dict[str, list[float]] = {name: [] for name, _, _ in readers}
+    rnd_rates: dict[str, list[float]] = {name: [] for name, _, _ in readers}
+    exact: dict[str, int] = {}
+    for _ in range(args.repeats):  # interleaved, so that a change in machine load hits all alike
+        for name, seq, rnd in readers:
+            seq_rates[name].append(rate(lambda f=seq: f(args.video)))
+            digests: list = []
+            rnd_rates[name].append(rate(lambda f=rnd, d=digests: f(args.video, indices, d)))
+            exact[name] = sum(d == r for d, r in zip(digests, reference, strict=True))
+    rows = [(name, max(seq_rates[name]), max(rnd_rates[name]), exact[name]) for name, _, _ in readers]
     print(desc)
-    print(f"random access: {args.n_random} frames (seed {args.seed}), best of {args.repeats} runs")
+    print(f"random access: {args.n_random} frames (seed {args.seed}); best of {args.repeats} interleaved runs")
     header = f"{'reader':<26}{'sequential fps':>16}{'ratio':>8}{'random reads/s':>17}{'ratio':>8}"
     print(header + f"{'random frames exact':>21}")
     seq0, rnd0 = rows[0][1], rows[0][2]

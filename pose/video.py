@@ -58,7 +58,7 @@ class VideoReader:
     path
         Video file (anything FFmpeg reads: mp4, avi, mkv, mov...).
     threads
-        Decoder threads; 0 lets FFmpeg choose.
+        Decoder threads; 0 keeps FFmpeg's choice.
 
     Attributes
     ----------
@@ -203,7 +203,8 @@ class VideoReader:
         self._container = av.open(str(self.path))
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        self._stream.codec_context.thread_count = self._threads
+        if self._threads:
+            self._stream.codec_context.thread_count = self._threads
         self._stream.codec_context.options = {"err_detect": "explode"}
         # Decode the first frame before any seek: FFmpeg learns stream-wide facts from the
         # first packet (e.g. the x264 build in its SEI, which switches on workarounds for
@@ -313,7 +314,7 @@ class VideoReader:
         return self.read(index)
 
     def iter_batches(
-        self, batch_size: int = 32, start: int = 0, stop: int | None = None, *, prefetch: int = 2
+        self, batch_size: int = 32, start: int = 0, stop: int | None = None, *, prefetch: int = 0
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Decode frames ``start..stop-1`` in order, in batches.
 
@@ -325,6 +326,8 @@ class VideoReader:
             Frame range (``stop=None``: to the end).
         prefetch
             Batches decoded ahead in a background thread (0: decode in the caller).
+            Worth it when the caller's own work releases the GIL (e.g. model inference);
+            FFmpeg already decodes on several threads, so on few cores leave it at 0.
 
         Yields
         ------

@@ -52,8 +52,14 @@ def gait(
     p_cutoff: float = typer.Option(0.5, "--p-cutoff", help="Drop samples below this confidence."),
     belt_speed_px_s: float = typer.Option(0.0, "--belt-speed-px-s", help="Treadmill belt velocity along +x (px/s)."),
     individual: int = typer.Option(0, "--individual", help="Index of the individual."),
+    summary: str | None = typer.Option(None, "--summary", help="Also write the gait summary (.json)."),
 ) -> None:
-    """Detect step cycles (toe-off, touch-down, next toe-off) of each paw and write a table."""
+    """Detect step cycles (toe-off, touch-down, next toe-off) of each paw and write a table.
+
+    Columns: paw, cycle, swing_start_s (toe-off), swing_end_s (touch-down), stance_end_s
+    (next toe-off), stride_length, stride_time_s, cadence_hz, swing_s, stance_s,
+    duty_factor, speed, length_unit.
+    """
     import pandas as pd
 
     from features.gait import detect_step_cycles, summarize_gait
@@ -84,9 +90,16 @@ def gait(
     for p in paws:
         n = int((cycles.paw == p.strip()).sum()) if not cycles.empty else 0
         typer.echo(f"{p.strip()}: {n} step cycles")
-    if len(paws) > 1 and not cycles.empty:
-        summ = summarize_gait(cycles)
+    if not cycles.empty and (len(paws) > 1 or summary):
+        summ = summarize_gait(cycles, ds)
         typer.echo(summ["per_paw"].to_string(index=False))
+        if summary:
+            from pose.atomic import write_text_atomic
+
+            payload = {k: json.loads(v.to_json(orient="records")) for k, v in summ.items()}
+            payload.update(pose_file=pose_file, fps=ds.attrs.get("fps"), paws=paws)
+            write_text_atomic(summary, json.dumps(payload, indent=2))
+            typer.echo(f"wrote {summary}")
     typer.echo(f"wrote {out}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,8 +114,11 @@ def test_cli_gait_writes_table(tmp_path):
     path = shared_path("autogaita-beam")
     (f,) = path.glob("PCCD3_Mouse14_*.csv")
     out = tmp_path / "steps.csv"
-    res = CliRunner().invoke(app, ["gait", str(f), "--fps", "100", "--paw", "Hind paw tao", "--out", str(out)])
+    res = CliRunner().invoke(app, ["gait", str(f), "--fps", "100", "--paw", "Hind paw tao", "--paw", "Front paw tao ",
+                                   "--out", str(out), "--summary", str(tmp_path / "gait.json")])
     assert res.exit_code == 0, res.output
+    summ = json.loads((tmp_path / "gait.json").read_text())
+    assert {p["paw"] for p in summ["per_paw"]} == {"Hind paw tao", "Front paw tao"}
     t = pd.read_csv(out)
     assert {"swing_start_s", "swing_end_s", "stance_end_s", "duty_factor"} <= set(t.columns) and len(t) >= 4
     res = CliRunner().invoke(app, ["gait", str(f), "--paw", "Hind paw tao", "--out", str(out)])

@@ -30,7 +30,8 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px s
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 .sig{background:#e4f4e4;font-weight:600} .note{color:#555;font-size:.9em}
 pre{background:#f7f7f7;padding:.7em;overflow-x:auto;font-size:.8em} img{max-width:100%}
-details{margin:.3em 0}
+details{margin:.3em 0} .scroll{overflow-x:auto}
+table.prov td{text-align:left}
 """
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -48,7 +49,7 @@ def _img(fig: Any, alt: str) -> str:
 def _table_html(df: pd.DataFrame, *, highlight: str | None = None, digits: int = 3) -> str:
     if df is None or df.empty:
         return '<p class="note">(none)</p>'
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr>"]
+    out = ["<div class='scroll'><table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr>"]
     for _, r in df.iterrows():
         sig = highlight is not None and highlight in df and pd.notna(r[highlight]) and r[highlight] < 0.05
         cells = []
@@ -59,7 +60,7 @@ def _table_html(df: pd.DataFrame, *, highlight: str | None = None, digits: int =
                 txt = html.escape(str(v))
             cells.append(f"<td>{txt}</td>")
         out.append(f'<tr{" class=sig" if sig else ""}>' + "".join(cells) + "</tr>")
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
 
 
 def _group_colours(groups: list[str]) -> dict[str, str]:
@@ -203,7 +204,7 @@ def plot_ethograms(animals: list[AnimalResult]) -> str:
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.set_xlabel("time (s)")
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[c]) for c in cols], labels=cols,
-              loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(animals) > 3 else -0.35), ncol=min(6, len(cols)), fontsize=8)
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="state")
     fig.tight_layout()
     return _img(fig, "ethograms")
 
@@ -230,7 +231,7 @@ def plot_gait(animals: list[AnimalResult], table: pd.DataFrame, colours: dict[st
 def _provenance(protocol: Protocol, run_info: dict[str, Any], animals: list[AnimalResult]) -> str:
     filt = [f.model_dump() for f in protocol.filters]
     parts = [
-        "<table>",
+        "<table class='prov'>",
         f"<tr><td>ethopose version</td><td>{html.escape(str(run_info.get('ethopose_version', '?')))}</td></tr>",
         f"<tr><td>pose model</td><td>{html.escape(str(run_info.get('model_dir') or 'none (pose files given)'))}</td></tr>",
         f"<tr><td>protocol</td><td>{html.escape(protocol.name)} ({protocol.assay})</td></tr>",

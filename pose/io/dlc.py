@@ -164,7 +164,13 @@ def _read_csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
 
 
 def _is_data_row(row: list[str], n_index: int) -> bool:
-    """A csv row is data when every cell after the index column(s) is a number or empty."""
+    """A csv row is data when its first cell looks like a row index (a frame number or an
+    image path) or every cell after the index column(s) is a number or empty."""
+    first = row[0].strip() if row else ""
+    if first.isdigit() or first == "labeled-data" or "/" in first or "\\" in first:
+        return True
+    if first.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")):
+        return True
     for cell in row[n_index:]:
         if cell.strip() == "":
             continue

@@ -94,9 +94,10 @@ def test_truncated_row(tmp_path: Path) -> None:
         pio.load(_write(tmp_path, "short.csv", text))
 
 
-def test_non_numeric_value_names_row_and_column(tmp_path: Path) -> None:
-    text = GOOD_CSV.replace("1,1.5,2.5", "1,1.5,oops")
-    with pytest.raises(PoseFileError, match=r"text\.csv: non-numeric value 'oops' in data row 2.*'nose', 'y'"):
+@pytest.mark.parametrize(("old", "new", "row"), [("1,1.5,2.5", "1,1.5,oops", 2), ("0,1.0,2.0", "0,1.0,oops", 1)])
+def test_non_numeric_value_names_row_and_column(tmp_path: Path, old: str, new: str, row: int) -> None:
+    text = GOOD_CSV.replace(old, new)
+    with pytest.raises(PoseFileError, match=rf"text\.csv: non-numeric value 'oops' in data row {row}.*'nose', 'y'"):
         pio.load(_write(tmp_path, "text.csv", text))
 
 

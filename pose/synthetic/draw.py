@@ -102,6 +102,15 @@ def _tail_curve(tail_base: np.ndarray, tail_tip: np.ndarray, body_center: np.nda
     return _bezier(tail_base, tail_base + axis * 0.45 * length, tail_tip, n)
 
 
+def _draw_tail(img: np.ndarray, curve: np.ndarray, root_half_px: float, colour: BGR) -> None:
+    """A smooth tapered tail along ``curve`` (root first), with a round tip at the last point."""
+    tip_half = max(1.0, 0.3 * root_half_px)
+    half = np.linspace(max(root_half_px, 1.0), tip_half, len(curve))
+    cv2.fillPoly(img, [_fix(_outline(curve, half))], colour, cv2.LINE_AA, 4)
+    cv2.circle(img, tuple(int(v) for v in _fix(curve[-1])), int(round(tip_half * 16)), colour, -1,
+               cv2.LINE_AA, 4)
+
+
 def _fix(p: np.ndarray, shift: int = 4) -> np.ndarray:
     """Fixed-point integer coordinates for OpenCV sub-pixel drawing."""
     return np.round(np.asarray(p) * (1 << shift)).astype(np.int32)
@@ -213,11 +222,8 @@ def draw_mouse_top(
         return box
 
     # tail first (the body covers its root): tapered strokes along a Bezier curve
-    tail = _tail_curve(k["tail_base"], k["tail_tip"], k["body_center"])
-    thick = np.linspace(4.0, 1.2, len(tail) - 1) * px_per_mm
-    for i in range(len(tail) - 1):
-        cv2.line(roi, tuple(_fix(tail[i])), tuple(_fix(tail[i + 1])), palette.tail,
-                 max(2, int(round(thick[i]))), cv2.LINE_AA, 4)
+    _draw_tail(roi, _tail_curve(k["tail_base"], k["tail_tip"], k["body_center"], 20),
+               2.0 * px_per_mm, palette.tail)
 
     spine = _catmull_rom(np.stack([k["tail_base"], k["body_center"], k["neck"], k["snout"]]), 8)
     seg = np.r_[0, np.cumsum(np.linalg.norm(np.diff(spine, axis=0), axis=1))]
@@ -273,11 +279,8 @@ def draw_mouse_side(
                       max(2, int(3.6 * ppm)), cv2.LINE_AA, 4)
         _ellipse(roi, k[paw], (2.8 * ppm, 1.4 * ppm), 0, far_paw)
     tail = _bezier(k["tail_base"], k["tail_base"] + np.array([-30 * ppm, 4 * ppm]),
-                   k["tail_tip"], 14)
-    thick = np.linspace(3.2, 1.0, len(tail) - 1) * ppm
-    for i in range(len(tail) - 1):
-        cv2.line(roi, tuple(_fix(tail[i])), tuple(_fix(tail[i + 1])), palette.tail,
-                 max(2, int(round(thick[i]))), cv2.LINE_AA, 4)
+                   k["tail_tip"], 20)
+    _draw_tail(roi, tail, 1.7 * ppm, palette.tail)
     # trunk: dorsal arc above and belly below the spine
     spine = _catmull_rom(np.stack([k["tail_base"], k["body_center"], k["neck"], k["snout"]]), 8)
     seg = np.r_[0, np.cumsum(np.linalg.norm(np.diff(spine, axis=0), axis=1))]

@@ -198,3 +198,18 @@ def test_variable_frame_rate_warns(tmp_path: Path) -> None:
         assert video.n_frames == 100
         assert video.fps == pytest.approx(100 / 6.9, rel=0.02)  # 100 frames over 6.9 s
         assert _frame_number(video.read(75)) == 75
+
+
+@pytest.mark.parametrize(("fourcc", "suffix"), [("MJPG", ".avi"), ("XVID", ".avi"), ("FFV1", ".mkv")])
+def test_other_containers_and_codecs(tmp_path: Path, fourcc: str, suffix: str) -> None:
+    path = tmp_path / f"clip{suffix}"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (W, H))
+    if not writer.isOpened():
+        pytest.skip(f"this OpenCV build cannot write {fourcc}")
+    for i in range(40):
+        writer.write(cv2.cvtColor(_frame_image(i), cv2.COLOR_RGB2BGR))
+    writer.release()
+    with VideoReader(path) as video:
+        assert video.n_frames == 40 and video.fps == pytest.approx(FPS)
+        assert [_frame_number(f) for _, b in video.iter_batches(16) for f in b] == list(range(40))
+        assert [_frame_number(video.read(i)) for i in (30, 3, 39, 0)] == [30, 3, 39, 0]

@@ -16,6 +16,11 @@ class Level(str, Enum):
     heavy = "heavy"
 
 
+class CoatName(str, Enum):
+    black = "black"
+    agouti = "agouti"
+
+
 class GaitName(str, Enum):
     walk = "walk"
     trot = "trot"
@@ -53,13 +58,15 @@ def open_field(
     speed_scale: float = typer.Option(1.0, min=0.1, help="Multiplies locomotor speeds."),
     center_preference: float = typer.Option(0.3, min=0.0, max=1.0,
                                             help="0 hugs the walls, 1 seeks the centre."),
+    coat: CoatName = typer.Option(CoatName.black, help="Coat colour (black: C57BL/6)."),
 ) -> None:
     """Top-view open-field session: video, truth.nc/.h5, behavior.csv, arena.json, labels."""
     from pose.synthetic.render import render_open_field
 
     session = render_open_field(out, seconds, seed, width, height, fps,
                                 _nuisances(nuisance, no_nuisance), n_label_frames,
-                                speed_scale=speed_scale, center_preference=center_preference)
+                                speed_scale=speed_scale, center_preference=center_preference,
+                                coat=coat.value)
     _report(session)
 
 

@@ -142,3 +142,143 @@ def icc(
     for r in res.itertuples():
         typer.echo(f"{r.type:6s} {r.icc:7.4f} {r.F:9.3f} {r.df1:5d} {r.df2:6d} {r.pval:10.3g}  "
                    f"[{r.ci_low:6.3f}, {r.ci_high:6.3f}]  {r.description}")
+
+
+@app.command("validation-report")
+def validation_report(
+    reference: Path = typer.Argument(..., exists=True, dir_okay=False, help="Reference scoring (human)."),
+    methods: list[Path] = typer.Argument(..., help="Scorings to validate (per-frame csv, .mat, BORIS)."),
+    behavior: str = typer.Option("freezing", "--behavior", "-b"),
+    fps: float = typer.Option(..., "--fps", help="Frame rate of the scorings."),
+    rater: list[Path] = typer.Option(None, "--rater", help="Human rater files for the inter-rater section."),
+    block_s: float = typer.Option(20.0, help="Block length for % time, Bland-Altman and ICC."),
+    out: Path = typer.Option(Path("validation_report.html"), "--out", "-o"),
+) -> None:
+    """Self-contained HTML report: kappa, confusion matrices, Bland-Altman, ICC, inter-rater."""
+    from behavior.annotations import AnnotationError, load_labels, select_behavior
+    from behavior.report import write_validation_report
+
+    def vec(p: Path):
+        try:
+            return select_behavior(load_labels(p, fps=fps), behavior).to_numpy()
+        except AnnotationError as err:
+            raise typer.BadParameter(str(err)) from err
+
+    ref = vec(reference)
+    meths = {p.stem: vec(p) for p in methods}
+    raters = {p.stem: vec(p) for p in rater} if rater else None
+    write_validation_report(out, reference=ref, methods=meths, fps=fps, behavior=behavior,
+                            reference_name=reference.stem, raters=raters, block_s=block_s)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("train")
+def train(
+    pose_files: list[Path] = typer.Argument(..., help="Pose files, one per video."),
+    labels: list[Path] = typer.Option(..., "--labels", "-l", help="Scoring per pose file, same order."),
+    behavior: str = typer.Option(..., "--behavior", "-b", help="Behaviour column to learn."),
+    fps: float = typer.Option(None, "--fps"),
+    px_per_cm: float = typer.Option(None, "--px-per-cm"),
+    out: Path = typer.Option(Path("behavior_model.joblib"), "--out", "-o"),
+    window_s: list[float] = typer.Option([0.3, 1.0], "--window-s", help="Temporal windows (s)."),
+    min_bout_s: float = typer.Option(0.0, help="Drop predicted bouts shorter than this."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train a classifier of one behaviour; prints leave-one-video-out CV when >= 2 videos."""
+    import numpy as np
+    import pandas as pd
+
+    from behavior.annotations import align_to_pose, load_labels, select_behavior
+    from behavior.classifier import BehaviorClassifier, cross_validate_grouped, save_model
+    from behavior.pose_features import compute_pose_features
+
+    if len(labels) != len(pose_files):
+        raise typer.BadParameter(f"{len(pose_files)} pose files but {len(labels)} label files")
+    Xs, ys, gs, rate = [], [], [], None
+    for i, (pf, lf) in enumerate(zip(pose_files, labels, strict=True)):
+        ds = _load_pose(pf, fps, px_per_cm)
+        if rate is not None and abs(ds.attrs["fps"] - rate) > 1e-6:
+            raise typer.BadParameter(f"{pf}: {ds.attrs['fps']} fps, the first video has {rate}")
+        rate = ds.attrs["fps"]
+        lab = align_to_pose(load_labels(lf, fps=ds.attrs["fps"]), ds)
+        Xs.append(compute_pose_features(ds))
+        ys.append(select_behavior(lab, behavior).to_numpy().astype(int))
+        gs.append(np.full(len(ys[-1]), i))
+    X = pd.concat(Xs, ignore_index=True)
+    y, g = np.concatenate(ys), np.concatenate(gs)
+    windows = tuple(sorted({1, *(max(3, int(round(w * rate)) | 1) for w in window_s)}))
+    clf = BehaviorClassifier(windows_frames=windows, min_bout_frames=int(round(min_bout_s * rate)),
+                             random_state=seed)
+    if len(pose_files) >= 2:
+        cv = cross_validate_grouped(clf, X, y, g)
+        typer.echo(cv.to_string(index=False))
+    clf.fit(X, y)
+    save_model(clf, out, feature_names=list(X.columns), fps=rate, notes=f"behavior={behavior}")
+    typer.echo(f"wrote {out} ({X.shape[1]} features, {len(y)} frames, windows {windows} frames)")
+
+
+@app.command("predict")
+def predict(
+    model_file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    pose_file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    fps: float = typer.Option(None, "--fps"),
+    px_per_cm: float = typer.Option(None, "--px-per-cm"),
+    out: Path = typer.Option(Path("predicted.csv"), "--out", "-o"),
+) -> None:
+    """Label a pose file with a trained classifier; one row per frame."""
+    from behavior.classifier import ModelMismatchError, load_model, predict_with_model
+    from behavior.pose_features import compute_pose_features
+
+    payload = load_model(model_file)
+    ds = _load_pose(pose_file, fps, px_per_cm)
+    X = compute_pose_features(ds)
+    try:
+        pred = predict_with_model(payload, X, fps=ds.attrs["fps"])
+    except ModelMismatchError as err:
+        raise typer.BadParameter(f"{model_file} vs {pose_file}: {err}") from err
+    name = payload.get("notes", "").removeprefix("behavior=") or "label"
+    _write_frame_table(_frame_table(ds, {name: pred}), out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("discover")
+def discover(
+    pose_files: list[Path] = typer.Argument(..., help="Pose files (same fps and calibration)."),
+    fps: float = typer.Option(None, "--fps"),
+    px_per_cm: float = typer.Option(None, "--px-per-cm"),
+    out_dir: Path = typer.Option(Path("discovery"), "--out-dir", "-o"),
+    seed: int = typer.Option(0, "--seed"),
+    fit_subsample: int = typer.Option(20000, help="Frames embedded with UMAP."),
+) -> None:
+    """B-SOiD-style clusters: labels per frame, usage, bouts, transitions, example clips."""
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    from behavior import discovery as dsc
+    from behavior.pose_features import compute_pose_features
+    from pose.atomic import atomic_path
+
+    dss = [_load_pose(p, fps, px_per_cm) for p in pose_files]
+    feats = [compute_pose_features(d, feature_set="all") for d in dss]
+    X = pd.concat(feats, ignore_index=True)
+    model = dsc.BehaviorDiscovery(fit_subsample=fit_subsample, random_state=seed).fit(X)
+    rate = dss[0].attrs["fps"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for p, d, f in zip(pose_files, dss, feats, strict=True):
+        lab = model.labels_[start:start + len(f)]
+        start += len(f)
+        _write_frame_table(_frame_table(d, {"cluster": lab}), out_dir / f"{p.stem}_clusters.csv")
+    labels = model.labels_
+    for name, table in (("usage", dsc.cluster_usage(labels, fps=rate)),
+                        ("bouts", dsc.cluster_bouts(labels, fps=rate)),
+                        ("example_clips", dsc.example_clips(labels, fps=rate))):
+        _write_frame_table(table, out_dir / f"{name}.csv")
+    tm = dsc.transition_matrix(labels)
+    with atomic_path(out_dir / "transitions.csv") as tmp:
+        tm.to_csv(tmp)
+    with atomic_path(out_dir / "model.joblib") as tmp:
+        joblib.dump({"model": model, "feature_names": list(X.columns), "fps": rate}, tmp)
+    typer.echo(f"{model.n_clusters_} clusters in {len(labels)} frames -> {out_dir} "
+               f"(largest: {np.bincount(labels).max() / len(labels):.0%})")

@@ -39,7 +39,7 @@ def model_matrices(dt: float, order: int, process_noise: float) -> tuple[np.ndar
 
 
 def estimate_process_noise(
-    z: np.ndarray, r: np.ndarray | float, dt: float, order: int, *, max_samples: int = 200_000
+    z: np.ndarray, r: np.ndarray | float, dt: float, order: int, *, max_samples: int = 100_000
 ) -> float:
     """Maximum-likelihood process-noise std for a (time, series) matrix of measurements.
 
@@ -66,9 +66,9 @@ def estimate_process_noise(
         _kalman_kernel(zs, rs, f, qm, p0, False, out, ll)
         return float(ll.sum())
 
-    grid = guess * np.logspace(-4, 1, 11)
+    grid = guess * np.logspace(-4, 1, 9)
     best = grid[int(np.argmax([score(q) for q in grid]))]
-    fine = best * np.logspace(-0.5, 0.5, 7)
+    fine = best * np.logspace(-0.6, 0.6, 7)
     return float(fine[int(np.argmax([score(q) for q in fine]))])
 
 

@@ -60,39 +60,29 @@ class ProjectInfo:
 
 
 def read_project_info(project_dir: str | Path) -> ProjectInfo:
-    """Read scorer, body parts, skeleton and iteration from ``<project>/config.yaml``.
+    """Scorer, body parts, skeleton and iteration of a project (via :mod:`pose.pipeline.project`).
 
     Raises
     ------
     FileNotFoundError
         No ``config.yaml`` in the folder.
     ValueError
-        ``bodyparts`` missing or empty, or multi-animal (``multianimalproject: true``).
+        An invalid config (the message names the key), or a multi-animal project.
     """
-    import yaml
+    from pose.pipeline.project import load_project
 
-    project_dir = Path(project_dir)
-    cfg_path = project_dir / "config.yaml"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path}: no project config (is {project_dir} a project folder?)")
-    cfg = yaml.safe_load(cfg_path.read_text()) or {}
-    if cfg.get("multianimalproject"):
-        raise ValueError(f"{cfg_path}: multi-animal projects are not supported by the labelling page")
-    bodyparts = cfg.get("bodyparts")
-    if not isinstance(bodyparts, list) or not bodyparts:
-        raise ValueError(f"{cfg_path}: 'bodyparts' must be a non-empty list, got {bodyparts!r}")
-    skeleton = [
-        (str(a), str(b))
-        for pair in cfg.get("skeleton") or []
-        if isinstance(pair, (list, tuple)) and len(pair) == 2
-        for a, b in [pair]
-    ]
+    project = load_project(project_dir)
+    if project.raw.get("multianimalproject"):
+        raise ValueError(
+            f"{project.root / 'config.yaml'}: multi-animal projects are not supported by the labelling page"
+        )
+    skeleton = [(str(p[0]), str(p[1])) for p in project.config.skeleton or [] if len(p) == 2]
     return ProjectInfo(
-        project_dir=project_dir,
-        scorer=str(cfg.get("scorer") or "ethopose"),
-        bodyparts=[str(b) for b in bodyparts],
+        project_dir=Path(project_dir),
+        scorer=str(project.raw.get("scorer") or "ethopose"),
+        bodyparts=[str(b) for b in project.config.bodyparts],
         skeleton=skeleton,
-        iteration=int(cfg.get("iteration") or 0),
+        iteration=int(project.raw.get("iteration") or 0),
     )
 
 

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pose.atomic import write_text_atomic
@@ -131,26 +130,6 @@ def merge_refined_labels(
     return MergeResult(new_iteration - 1, new_iteration, images, accepted, test_file)
 
 
-def score_predictions(predicted_xy: np.ndarray, true_xy: np.ndarray) -> dict[str, float]:
-    """Errors of predictions against labels: mean and RMS Euclidean error (px), PCK@5/10 px.
-
-    ``predicted_xy`` and ``true_xy`` are (n_images, n_keypoints, 2); points unlabelled in
-    ``true_xy`` (NaN) are skipped; a missing prediction of a labelled point counts as a miss
-    for PCK and is skipped by the mean errors.
-    """
-    err = np.linalg.norm(np.asarray(predicted_xy) - np.asarray(true_xy), axis=-1)
-    labelled = np.isfinite(true_xy).all(axis=-1)
-    e = err[labelled]
-    found = e[np.isfinite(e)]
-    return {
-        "n_points": int(labelled.sum()),
-        "mean_px": float(found.mean()) if found.size else float("nan"),
-        "rmse_px": float(np.sqrt((found**2).mean())) if found.size else float("nan"),
-        "pck5": float(np.mean(np.nan_to_num(e, nan=np.inf) <= 5)) if e.size else float("nan"),
-        "pck10": float(np.mean(np.nan_to_num(e, nan=np.inf) <= 10)) if e.size else float("nan"),
-    }
-
-
 def compare_iterations(
     project_dir: str | Path,
     model_dirs: Sequence[str | Path],
@@ -158,6 +137,9 @@ def compare_iterations(
     test_images: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Errors of several models on one common set of labelled frames (a table).
+
+    Metrics are those of ``ethopose pose evaluate`` (:func:`pose.pipeline.evaluate.compute_metrics`),
+    computed for every model on the same images against the project's current labels.
 
     Parameters
     ----------
@@ -171,32 +153,32 @@ def compare_iterations(
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``model_dir``, ``n_images``, ``n_points``, ``mean_px``,
-        ``rmse_px``, ``pck5``, ``pck10``.
+        One row per model: ``model_dir``, ``n_images``, ``n``, ``mean_px``, ``rmse_px``,
+        ``pck5``, ``pck10``.
     """
+    from pose.pipeline.evaluate import compute_metrics
     from pose.pipeline.inference import predict_images  # torch: lazily
+    from pose.pipeline.modeldir import ModelInfo
+    from pose.pipeline.project import load_labels, load_project
 
-    project_dir = Path(project_dir)
-    info = read_project_info(project_dir)
+    project = load_project(project_dir)
+    labels = load_labels(project)
     if test_images is None:
         test_images = json.loads((Path(model_dirs[0]) / "split.json").read_text())["test"]
     if not test_images:
         raise ValueError("no test images to compare the models on")
-    stores: dict[str, LabelStore] = {}
-    truth = []
-    for image in test_images:
-        video = Path(image).parent.name
-        store = stores.setdefault(video, LabelStore(info, video))
-        truth.append(store.xy[store.index_of(image)])
-    truth_xy = np.asarray(truth)
+    index = {im: i for i, im in enumerate(labels.images)}
+    missing = [im for im in test_images if im not in index]
+    if missing:
+        raise ValueError(f"{project_dir}: test images without labels: {missing[:3]}")
+    truth = labels.keypoints[[index[im] for im in test_images]]
     rows = []
     for model_dir in model_dirs:
-        ds = predict_images(model_dir, [project_dir / im for im in test_images])
-        names = [str(k) for k in ds.coords["keypoint"].values]
-        pred = np.full_like(truth_xy, np.nan)
-        for k, kp in enumerate(info.bodyparts):
-            if kp in names:
-                pred[:, k] = ds["position"].values[:, :2, names.index(kp), 0]
+        ds = predict_images(model_dir, [project.root / im for im in test_images])
+        pos = ds["position"].values[:, :2]  # (time, 2, keypoint, individual)
+        pred = pos.transpose(0, 3, 2, 1).reshape(len(test_images), -1, 2)
+        conf = ds["confidence"].values.transpose(0, 2, 1).reshape(len(test_images), -1)
+        m = compute_metrics(pred, conf, truth, labels.names, ModelInfo.load(model_dir).pcutoff)
         rows.append({"model_dir": str(model_dir), "n_images": len(test_images),
-                     **score_predictions(pred, truth_xy)})
+                     **{k: m[k] for k in ("n", "mean_px", "rmse_px", "pck5", "pck10")}})
     return pd.DataFrame(rows)

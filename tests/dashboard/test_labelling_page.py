@@ -73,7 +73,7 @@ def test_check_labels_view_renders_labelled_frames(tmp_path: Path, monkeypatch) 
 
 def test_bad_project_shows_clear_error(tmp_path: Path, monkeypatch) -> None:
     at = _open(tmp_path / "missing", monkeypatch)
-    assert "no project config" in at.error[0].value
+    assert "no config.yaml in project folder" in at.error[0].value
 
 
 def test_figure_grid_maps_clicks_to_pixels() -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pose.refine.extract import extract_outlier_frames, read_frames
 from pose.refine.labels import LabelStore, read_project_info
-from pose.refine.merge import merge_refined_labels, score_predictions
+from pose.refine.merge import merge_refined_labels
 from pose.refine.state import load_state
 
 _spec = importlib.util.spec_from_file_location("refine_helpers", Path(__file__).with_name("refine_helpers.py"))
@@ -86,15 +86,6 @@ def test_merge_bookkeeping(setup, tmp_path: Path) -> None:
     # the next extraction belongs to iteration 1
     res2 = extract_outlier_frames(project, ds, video, method="uncertain", n_frames=2)
     assert res2.machine_labels.name == "machinelabels-iter1.h5"
-
-
-def test_score_predictions_known_answer() -> None:
-    truth = np.array([[[0.0, 0.0], [10.0, 10.0], [np.nan, np.nan]]])
-    pred = np.array([[[3.0, 4.0], [10.0, 22.0], [5.0, 5.0]]])
-    s = score_predictions(pred, truth)
-    assert s["n_points"] == 2 and s["mean_px"] == pytest.approx(8.5)
-    assert s["rmse_px"] == pytest.approx(np.sqrt((25 + 144) / 2))
-    assert s["pck5"] == 0.5 and s["pck10"] == 0.5
 
 
 def test_cli_outliers_and_merge(setup, tmp_path: Path) -> None:

@@ -60,3 +60,34 @@ def test_symlinks_escaping_refused(root: Path, tmp_path: Path):
 def test_missing_root(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         resolve_inside(tmp_path / "nope", "x")
+
+
+def test_video_frames_only_from_inside_the_root(root: Path, tmp_path: Path):
+    import cv2
+    import numpy as np
+
+    from dashboard.data import read_video_frame, video_inside_root
+    from protocols.results import AnimalResult
+
+    def write_video(path: Path) -> None:
+        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+        for i in range(5):
+            w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+        w.release()
+
+    inside, outside = root / "results" / "m1.avi", tmp_path / "m2.avi"
+    write_video(inside)
+    write_video(outside)
+
+    def animal(video: Path) -> AnimalResult:
+        return AnimalResult("m_1", {"video_path": str(video), "pose_path": str(root / "results" / "p.nc")},
+                            {}, None, {}, [], 10.0, root / "results")
+
+    found = video_inside_root(root, animal(inside), {"video_path": None})
+    assert found == inside.resolve()
+    frame = read_video_frame(str(found), 3)
+    assert frame.shape == (48, 64, 3) and abs(float(frame.mean()) - 120) < 10
+    assert video_inside_root(root, animal(outside), {"video_path": None}) is None
+    rel = AnimalResult("m_1", {"pose_path": str(root / "results" / "p.nc")}, {}, None, {}, [], 10.0, root)
+    assert video_inside_root(root, rel, {"video_path": "m1.avi"}) == inside.resolve()
+    assert video_inside_root(root, rel, {"video_path": "../../m2.avi"}) is None

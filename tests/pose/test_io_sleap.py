@@ -95,3 +95,50 @@ def test_labelled_images_warn_when_written_to_sleap(tmp_path: Path) -> None:
     ds = _two_mice().assign_coords(image=("time", [f"img{i}.png" for i in range(6)]))
     with pytest.warns(UserWarning, match="'image' coordinate .* is not stored in SLEAP"):
         pio.save(ds, tmp_path / "labels.slp")
+
+
+def test_user_instance_wins_over_prediction_and_untracked_files(tmp_path: Path) -> None:
+    sio = pytest.importorskip("sleap_io")
+    skeleton = sio.Skeleton(["head", "tail"])
+    video = sio.Video(filename="v.mp4", open_backend=False)
+    pred = sio.PredictedInstance.from_numpy(
+        np.array([[1.0, 2.0], [3.0, 4.0]]), skeleton, point_scores=np.array([0.9, 1.2]), score=1.0
+    )
+    user = sio.Instance.from_numpy(np.array([[10.0, 20.0], [30.0, 40.0]]), skeleton)
+    other = sio.PredictedInstance.from_numpy(
+        np.array([[5.0, 6.0], [7.0, 8.0]]), skeleton, point_scores=np.array([0.5, 0.25]), score=0.4
+    )
+    frames = [
+        sio.LabeledFrame(video=video, frame_idx=0, instances=[pred, other]),
+        sio.LabeledFrame(video=video, frame_idx=2, instances=[user]),
+    ]
+    labels = sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton])
+    path = tmp_path / "untracked.slp"
+    sio.save_slp(labels, str(path), verbose=False)
+    ds = pio.load(path)
+    # No tracks: individuals by instance order; frames 0..2 with frame 1 empty.
+    assert list(ds.individual.values) == ["track_0", "track_1"]
+    assert ds.sizes["time"] == 3
+    np.testing.assert_array_equal(ds.position.values[0, :, :, 0], [[1.0, 3.0], [2.0, 4.0]])
+    np.testing.assert_array_equal(ds.confidence.values[0, :, 0], [0.9, 1.0])  # 1.2 clipped
+    np.testing.assert_array_equal(ds.confidence.values[0, :, 1], [0.5, 0.25])
+    assert np.isnan(ds.position.values[1]).all()
+    np.testing.assert_array_equal(ds.position.values[2, :, :, 0], [[10.0, 30.0], [20.0, 40.0]])
+    assert np.isnan(ds.confidence.values[2, :, 0]).all()  # user labels: no score
+
+
+def test_user_instance_replaces_prediction_of_its_track(tmp_path: Path) -> None:
+    sio = pytest.importorskip("sleap_io")
+    skeleton = sio.Skeleton(["head", "tail"])
+    video = sio.Video(filename="v.mp4", open_backend=False)
+    track = sio.Track(name="mouse")
+    pred = sio.PredictedInstance.from_numpy(np.array([[1.0, 2.0], [3.0, 4.0]]), skeleton,
+                                            point_scores=np.array([0.9, 0.8]), score=0.85, track=track)
+    user = sio.Instance.from_numpy(np.array([[10.0, 20.0], [30.0, 40.0]]), skeleton, track=track)
+    labels = sio.Labels(labeled_frames=[sio.LabeledFrame(video=video, frame_idx=0, instances=[user, pred])],
+                        videos=[video], skeletons=[skeleton], tracks=[track])
+    sio.save_slp(labels, str(tmp_path / "both.slp"), verbose=False)
+    ds = pio.load(tmp_path / "both.slp")
+    assert list(ds.individual.values) == ["mouse"]
+    np.testing.assert_array_equal(ds.position.values[0, :, :, 0], [[10.0, 30.0], [20.0, 40.0]])
+    assert np.isnan(ds.confidence.values[0, :, 0]).all()

@@ -76,6 +76,12 @@ class VideoReader:
     VideoError
         Missing, empty or unreadable file, or a file without a video stream.
 
+    Notes
+    -----
+    One reader holds one decoder: it is not thread-safe (use one reader per thread).
+    Random access costs decoding from the keyframe before the frame (frames nothing
+    refers to are skipped); reading frames in increasing order never seeks.
+
     Warns
     -----
     UserWarning

@@ -91,3 +91,21 @@ def test_figure_grid_maps_clicks_to_pixels() -> None:
     assert grid_step_px(compute_view(640, 480, 1, None)) == 6
     with pytest.raises(ValueError, match="zoom must be >= 1"):
         compute_view(640, 480, 0.5, None)
+
+
+def test_label_command_serves_on_localhost(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from dashboard.labelling.cli import label, label_command
+
+    project = fixtures.make_project(tmp_path)
+    cmd = label_command(project, 8765, browser=False)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--server.port") + 1] == "8765"
+    assert cmd[cmd.index("--server.headless") + 1] == "true"
+    assert cmd[-1] == str(project.resolve()) and cmd[-2] == "--"
+    app = typer.Typer()
+    app.command()(label)
+    r = CliRunner().invoke(app, [str(tmp_path / "nowhere"), "--no-browser"])
+    assert r.exit_code == 2 and "no config.yaml" in r.output

@@ -76,16 +76,16 @@ class VideoReader:
     VideoError
         Missing, empty or unreadable file, or a file without a video stream.
 
+    Warns
+    -----
+    UserWarning
+        Truncated file (fewer frames than the header lists) or variable frame rate.
+
     Notes
     -----
     One reader holds one decoder: it is not thread-safe (use one reader per thread).
     Random access costs decoding from the keyframe before the frame (frames nothing
     refers to are skipped); reading frames in increasing order never seeks.
-
-    Warns
-    -----
-    UserWarning
-        Truncated file (fewer frames than the header lists) or variable frame rate.
     """
 
     def __init__(self, path: str | os.PathLike, *, threads: int = 0) -> None:

@@ -109,3 +109,28 @@ def test_label_command_serves_on_localhost(tmp_path: Path) -> None:
     app.command()(label)
     r = CliRunner().invoke(app, [str(tmp_path / "nowhere"), "--no-browser"])
     assert r.exit_code == 2 and "no config.yaml" in r.output
+
+
+def test_refining_machine_labels_shown_and_accepted(tmp_path: Path, monkeypatch) -> None:
+    from pose.refine.extract import extract_outlier_frames
+
+    project = fixtures.make_project(tmp_path)
+    ds, bad, _ = fixtures.make_predictions(n_frames=120, n_bad=8)
+    ds = ds.isel(keypoint=slice(0, 4))
+    video = fixtures.write_video(tmp_path / "session2.mp4", 120)
+    res = extract_outlier_frames(project, ds, video, method="jump", n_frames=3, threshold=15)
+    at = _open(project, monkeypatch)
+    at.selectbox(key="lab_video").set_value("session2").run()
+    assert not at.exception, at.exception
+    at.slider(key="lab_pcut").set_value(0.5).run()
+    at.button(key="lab_btn_accept").click().run()
+    assert not at.exception, at.exception
+    store = LabelStore(read_project_info(project), "session2")
+    frame = int(res.frames[0])
+    conf = ds["confidence"].values[frame, :, 0]
+    for k in range(4):
+        got = store.xy[store.index_of(res.images[0]), k]
+        if conf[k] >= 0.5:
+            np.testing.assert_allclose(got, ds["position"].values[frame, :, k, 0])
+        else:  # low-confidence predictions are not taken
+            assert np.isnan(got).all()

@@ -253,6 +253,8 @@ class Protocol(_Strict):
     zones: list[Zone] = Field(default_factory=list)
     scale: Scale = Scale()
     filters: list[FilterStep] = Field(default_factory=list)
+    #: Feature families the protocol relies on (recorded with the results; the endpoints
+    #: of the assay decide what is computed).
     features: list[Literal["speed", "distance", "heading", "zones", "gait"]] = Field(default_factory=list)
     behaviours: list[Behaviour] = Field(default_factory=list)
     epochs: list[Epoch] = Field(default_factory=list)

@@ -107,6 +107,26 @@ def test_run_page_and_refusal(root: Path, monkeypatch: pytest.MonkeyPatch):
     assert not (root.parent / "outside").exists()
 
 
+def test_run_page_starts_a_background_job_with_progress(root: Path, monkeypatch: pytest.MonkeyPatch):
+    import time
+
+    at = _app(root, monkeypatch, "run.py")
+    at.text_input(key="run_out").set_value("bg_results").run()
+    at.number_input(key="run_workers").set_value(0).run()
+    at.button(key="run_start").click().run()
+    assert not at.exception
+    proc = at.session_state["run_proc"]
+    bar = at.get("progress")[0]
+    assert "of 4 animals finished" in bar.proto.text  # the fragment shows the job's progress
+    proc.wait(timeout=180)
+    time.sleep(0.2)
+    at.run()
+    texts = [str(e.value) for e in at.caption]
+    assert any("finished with exit code 0" in t for t in texts), texts
+    assert (root / "bg_results" / "report.html").is_file()
+    assert len(list((root / "bg_results" / "animals").glob("*/done"))) == 4
+
+
 def test_labelling_page(root: Path, monkeypatch: pytest.MonkeyPatch):
     at = _app(root, monkeypatch, "labelling.py")
     txt = _text(at)

@@ -87,11 +87,13 @@ def measure_inference(model: Path, video: Path, runtime: str, device: str, batch
 
     pred = load_predictor(model, device=device, runtime=runtime)
     predict_video(model, video, batch_size=batch, predictor=pred, stop=2 * batch)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = predict_video(model, video, batch_size=batch, predictor=pred, stop=frames)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    return {"frames": int(ds.sizes["time"]), "seconds": wall, "fps": ds.sizes["time"] / wall, "peak_rss_gb": rss_gb}
+    n = int(ds.sizes["time"])
+    return {"frames": n, "seconds": wall, "fps": n / wall, "cpu_seconds": cpu, "frames_per_cpu_s": n / cpu,
+            "peak_rss_gb": rss_gb}
 
 
 def stage_train(a, log) -> None:
@@ -102,9 +104,12 @@ def stage_train(a, log) -> None:
     for name in a.runs:
         split, scale = RUNS[name]
         model = work / f"{name}-{a.device}"
-        args = ["train", str(a.project), "--out", str(model), "--minutes", str(a.minutes), "--epochs", "100000",
+        budget = "--cpu-minutes" if a.cpu_budget else "--minutes"
+        args = ["train", str(a.project), "--out", str(model), budget, str(a.minutes), "--epochs", "100000",
                 "--device", a.device, "--scale", str(scale), "--seed", "0"]
         args += ["--test-frames", str(test_file)] if split == "95" else ["--training-fraction", "0.5"]
+        if a.resume:
+            args = ["train", str(a.project), "--out", str(model), "--resume"]
         r = run_step(args, taskset=a.taskset, threads=a.threads, log=log)
         last = r["out"].strip().splitlines()[-1]
         (model / "bench_train.json").write_text(json.dumps({"cmd": r["cmd"], "wall_s": r["wall_s"], "last_line": last,
@@ -126,9 +131,11 @@ def stage_report(a, log) -> list[dict]:
         curve = list(csv.DictReader((model / "training_curve.csv").open()))
         epochs = len(curve)
         elapsed = float(curve[-1]["elapsed_s"]) if curve else float("nan")
+        cpu_s = float(curve[-1].get("cpu_s") or "nan") if curve else float("nan")
         row = {"run": name, "device": a.device, "train_cmd": train_info["cmd"], "eval_cmd": ev_step["cmd"],
                "train_peak_rss_gb": train_info["peak_rss_gb"],
                "epochs": epochs, "train_min": elapsed / 60, "s_per_epoch": elapsed / max(1, epochs),
+               "train_cpu_min": cpu_s / 60, "cpu_s_per_epoch": cpu_s / max(1, epochs),
                "test": {k: ev["test"].get(k) for k in ("mean_px", "rmse_px", "mean_px_pcutoff", "pck5", "pck10", "n")},
                "train": {k: ev["train"].get(k) for k in ("mean_px", "rmse_px")},
                "test_images": ev["split"]["test_images"] if name.endswith("95") else f"{len(ev['split']['test_images'])} images",
@@ -163,12 +170,15 @@ def stage_report(a, log) -> list[dict]:
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'run':<8}{'dev':<5}{'epochs':>7}{'min':>6}{'s/ep':>7}{'test mean':>10}{'test RMSE':>10}"
-             f"{'mean@p':>8}{'PCK5':>6}{'PCK10':>6}{'train mean':>11}  inference fps (peak RSS GB)"]
+    lines = [f"{'run':<8}{'dev':<5}{'epochs':>7}{'min':>6}{'cpu min':>8}{'s/ep':>7}{'cpu s/ep':>9}{'test mean':>10}"
+             f"{'test RMSE':>10}{'mean@p':>8}{'PCK5':>6}{'PCK10':>6}{'train mean':>11}"
+             "  inference: fps wall / frames per CPU-s (peak RSS GB)"]
     for r in rows:
         t = r["test"]
-        inf = ", ".join(f"{k}: {v['fps']:.1f} ({v['peak_rss_gb']:.2f})" for k, v in r["inference"].items())
-        lines.append(f"{r['run']:<8}{r['device']:<5}{r['epochs']:>7}{r['train_min']:>6.1f}{r['s_per_epoch']:>7.2f}"
+        inf = ", ".join(f"{k}: {v['fps']:.1f} / {v['frames_per_cpu_s']:.1f} ({v['peak_rss_gb']:.2f})"
+                        for k, v in r["inference"].items())
+        lines.append(f"{r['run']:<8}{r['device']:<5}{r['epochs']:>7}{r['train_min']:>6.1f}{r['train_cpu_min']:>8.1f}"
+                     f"{r['s_per_epoch']:>7.2f}{r['cpu_s_per_epoch']:>9.2f}"
                      f"{t['mean_px']:>10.2f}{t['rmse_px']:>10.2f}{(t['mean_px_pcutoff'] or float('nan')):>8.2f}"
                      f"{t['pck5']:>6.2f}{t['pck10']:>6.2f}{r['train']['mean_px']:>11.2f}  {inf}")
     lines.append("")
@@ -185,6 +195,9 @@ def main() -> None:
     p.add_argument("--stage", choices=["all", "train", "report", "infer"], default="all")
     p.add_argument("--runs", default="full95,fast95,full50", help=f"comma list of {list(RUNS)}")
     p.add_argument("--minutes", type=float, default=12.0, help="training budget per run")
+    p.add_argument("--resume", action="store_true", help="continue the trainings in --workdir")
+    p.add_argument("--cpu-budget", action="store_true",
+                   help="the budget is process CPU time (--cpu-minutes), not wall-clock: for shared machines")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--taskset", default=None, help="CPU list for taskset, e.g. 0,1")

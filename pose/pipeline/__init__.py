@@ -1,0 +1,30 @@
+"""Pose-estimation pipeline: DeepLabCut-style projects, training, evaluation, video analysis.
+
+A short user story::
+
+    ethopose pose new PROJECT --bodyparts snout,left_ear,right_ear,tail_base --videos v.mp4
+    ethopose pose extract-frames PROJECT --n 20 --method kmeans
+    (label the frames: ethopose label PROJECT)
+    ethopose pose train PROJECT --minutes 15            # last line: "model: MODEL_DIR"
+    ethopose pose evaluate MODEL_DIR                    # -> MODEL_DIR/evaluation.json
+    ethopose pose analyze MODEL_DIR v.mp4 --out results # -> .nc + DeepLabCut .h5/.csv
+    ethopose pose labeled-video MODEL_DIR v.mp4 --results results
+
+Python API (stable names, used by ``pose.refine``):
+
+- ``pose.pipeline.project``: ``load_project(path) -> Project``, ``load_labels(project) ->
+  LabelSet``, ``create_project(...)``.
+- ``pose.pipeline.split``: ``split_by_fraction`` (DeepLabCut's rule), ``split_by_test_frames``.
+- ``pose.pipeline.train``: ``train_model(project, *, config=TrainConfig(...), out_dir=None,
+  test_frames=None, training_fraction=None, init_from=None, resume=False) -> Path``
+  (``init_from=MODEL_DIR`` starts from a previous model's weights).
+- ``pose.pipeline.evaluate``: ``evaluate_model(model_dir) -> dict`` with ``train``/``test``
+  ``mean_px``, ``rmse_px``, ``pck5``, ``pck10``, p-cutoff variants, ``per_bodypart``.
+- ``pose.pipeline.inference``: ``predict_video(model_dir, video) -> Dataset``,
+  ``predict_images(model_dir, images) -> Dataset`` (``image`` coordinate),
+  ``load_predictor``, ``analyze_videos``, ``export_onnx``.
+
+Only ``model``, ``train`` and ``inference`` import torch, and only when called or imported
+themselves; importing this package, ``project``, ``split``, ``augment``, ``frames`` or
+``evaluate`` does not.
+"""

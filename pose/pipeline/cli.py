@@ -81,6 +81,7 @@ def train(
     backbone: str = typer.Option("efficientnet_lite0", help="efficientnet_lite0, resnet50, mobilenet_v2, mobilenet_v3."),
     epochs: int = typer.Option(200, help="Maximum number of epochs."),
     minutes: float = typer.Option(None, help="Wall-clock training budget (drives the LR schedule)."),
+    cpu_minutes: float = typer.Option(None, help="Budget in process CPU time instead (for shared machines)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     scale: float = typer.Option(1.0, help="Input scale (0.5 = fast half-resolution model)."),
     test_frames: Path = typer.Option(None, "--test-frames", help="File: one test image name per line."),
@@ -103,7 +104,7 @@ def train(
     if resume and out is None:
         raise typer.BadParameter("--resume needs --out MODEL_DIR")
     try:
-        cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, device=device, scale=scale,  # type: ignore[arg-type]
+        cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, cpu_minutes=cpu_minutes, device=device, scale=scale,  # type: ignore[arg-type]
                           batch_size=batch_size, lr=lr, stride=stride, seed=seed, pretrained=pretrained,  # type: ignore[arg-type]
                           augment=AugmentConfig(crop_px=crop_px))
     except ValueError as err:

@@ -38,7 +38,9 @@ class TrainConfig(BaseModel):
     """Training parameters (saved as ``train_config.json``).
 
     ``epochs`` bounds the number of passes; ``minutes`` (when set) bounds the wall-clock
-    training time and drives the learning-rate schedule by elapsed time instead.
+    training time and drives the learning-rate schedule by elapsed time instead;
+    ``cpu_minutes`` does the same with the process's CPU time (all its threads), a budget
+    that does not depend on how busy a shared machine is.
     ``scale`` resizes images before the network (0.5 = the fast half-resolution mode).
     """
 
@@ -50,6 +52,9 @@ class TrainConfig(BaseModel):
     neck_channels: int = Field(96, ge=8)
     epochs: int = Field(200, ge=1)
     minutes: float | None = Field(None, gt=0)
+    cpu_minutes: float | None = Field(
+        None, gt=0, description="budget in process CPU time (all threads), for shared machines"
+    )
     batch_size: int = Field(8, ge=1)
     repeats: int = Field(1, ge=1, description="passes over the training frames per epoch")
     lr: float = Field(1e-3, gt=0)
@@ -270,13 +275,20 @@ def train_model(
     workers = cfg.num_workers if cfg.num_workers is not None else (6 if device.type == "cuda" else 0)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
-    budget_s = cfg.minutes * 60 if cfg.minutes else None
+    if cfg.minutes and cfg.cpu_minutes:
+        raise ValueError("give at most one of minutes and cpu_minutes")
+    budget_s = (cfg.minutes or cfg.cpu_minutes or 0) * 60 or None
+    clock = time.process_time if cfg.cpu_minutes else time.perf_counter
+    state.setdefault("budget_used_s", 0.0)
     sigma = cfg.sigma_px or float(cfg.stride)
     bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="train", unit="epoch")
     stop_reason = "epochs done"
     while state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
         t0 = time.perf_counter()
+        c0 = clock()
+        p0 = time.process_time()
+        state.setdefault("cpu_s", 0.0)
         data.epoch = epoch
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         loader = torch.utils.data.DataLoader(
@@ -287,7 +299,7 @@ def train_model(
         losses = []
         for step, batch in enumerate(loader):
             if budget_s:
-                progress = (state["elapsed_s"] + time.perf_counter() - t0) / budget_s
+                progress = (state["budget_used_s"] + clock() - c0) / budget_s
                 if progress >= 1.0 and losses:
                     break  # the budget ends inside this epoch
             else:
@@ -305,10 +317,13 @@ def train_model(
             losses.append(loss.item())
         val_loss = _validate(model, [images[i] for i in val_idx], kps[val_idx], cfg.stride, sigma, device)
         state["elapsed_s"] += time.perf_counter() - t0
+        state["budget_used_s"] += clock() - c0
         state["epoch"] = epoch + 1
         train_loss = float(np.mean(losses))
         state["curve"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                               "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)})
+                               "lr": lr, "elapsed_s": round(state["elapsed_s"], 3),
+                               "cpu_s": round(state["cpu_s"] + time.process_time() - p0, 3)})
+        state["cpu_s"] += time.process_time() - p0
         improved = val_loss is None or val_loss < state["best_val"]
         if improved:
             state["best_val"] = val_loss if val_loss is not None else math.inf
@@ -323,8 +338,8 @@ def train_model(
         if state["bad_epochs"] >= cfg.patience:
             stop_reason = f"early stop: no validation improvement in {cfg.patience} epochs"
             break
-        if budget_s and state["elapsed_s"] >= budget_s:
-            stop_reason = f"time budget of {cfg.minutes} min reached"
+        if budget_s and state["budget_used_s"] >= budget_s:
+            stop_reason = f"time budget of {cfg.minutes or cfg.cpu_minutes} min reached"
             break
         if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
             stop_reason = f"stopped after epoch {stop_after_epoch}"
@@ -425,7 +440,7 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, state) -> None:
 
 def _write_curve(model_dir: Path, curve: list[dict]) -> None:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["epoch", "train_loss", "val_loss", "lr", "elapsed_s"])
+    writer = csv.DictWriter(out, fieldnames=["epoch", "train_loss", "val_loss", "lr", "elapsed_s", "cpu_s"])
     writer.writeheader()
     writer.writerows(curve)
     write_text_atomic(model_dir / "training_curve.csv", out.getvalue())

@@ -18,6 +18,9 @@ video_path   the two   paths are relative to the csv's folder
 dose         no        numeric dose (enables the dose-response analysis)
 sex          no        free text
 session      no        session label (default ``1``)
+fps          no        frame rate, for pose files that do not record it (DeepLabCut)
+px_per_mm    no        calibration of this video (used by protocols whose scale
+                       source is ``pose_attrs``)
 ============ ========= ==========================================================
 
 Results layout (``DIR``)::
@@ -71,7 +74,7 @@ from protocols.schema import Protocol, load_protocol, protocol_yaml
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("subject_id", "group")
-OPTIONAL_COLUMNS = ("dose", "sex", "session", "pose_path", "video_path")
+OPTIONAL_COLUMNS = ("dose", "sex", "session", "pose_path", "video_path", "fps", "px_per_mm")
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -102,8 +105,9 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``subject_id, group, dose (float, NaN if absent), sex, session, pose_path,
-        video_path`` (absolute paths or ``""``), ``key``, ``line`` (the csv line number).
+        Columns ``subject_id, group, dose, fps, px_per_mm`` (floats, NaN if absent), ``sex,
+        session, pose_path, video_path`` (absolute paths or ``""``), ``key``, ``line`` (the
+        csv line number).
 
     Raises
     ------
@@ -144,13 +148,19 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
             errors.append(f"{where}, column 'session': {session!r} may only use letters, digits, '.', '_', '-'")
         if not group:
             errors.append(f"{where}, column 'group': empty")
-        dose = np.nan
-        dose_txt = str(r.get("dose", "")).strip()
-        if dose_txt:
+        numbers = {}
+        for col in ("dose", "fps", "px_per_mm"):
+            numbers[col] = np.nan
+            txt = str(r.get(col, "")).strip()
+            if not txt:
+                continue
             try:
-                dose = float(dose_txt)
+                numbers[col] = float(txt)
             except ValueError:
-                errors.append(f"{where}, column 'dose': {dose_txt!r} is not a number")
+                errors.append(f"{where}, column '{col}': {txt!r} is not a number")
+                continue
+            if col != "dose" and not numbers[col] > 0:
+                errors.append(f"{where}, column '{col}': must be positive, got {txt}")
         files = {}
         for col in ("pose_path", "video_path"):
             txt = str(r.get(col, "")).strip()
@@ -164,7 +174,8 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
         elif "pose_path" not in files and not need_model:
             errors.append(f"{where}, column 'video_path': a video needs a pose model (--model MODEL_DIR)")
         extra = {c: r[c] for c in unknown}
-        rows.append({"subject_id": sid, "group": group, "dose": dose,
+        rows.append({"subject_id": sid, "group": group, "dose": numbers["dose"],
+                     "fps": numbers["fps"], "px_per_mm": numbers["px_per_mm"],
                      "sex": str(r.get("sex", "")).strip(), "session": session,
                      "pose_path": files.get("pose_path", ""), "video_path": files.get("video_path", ""),
                      "key": animal_key(sid, session), "line": line, **extra})
@@ -201,12 +212,14 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
 
         if row.get("pose_path"):
             pose_path = Path(row["pose_path"])
-            ds = load(pose_path)
+            ds = load(pose_path, fps=None if pd.isna(row.get("fps", np.nan)) else float(row["fps"]))
         else:
             from pose.pipeline.inference import predict_video
 
             pose_path = Path(row["video_path"])
             ds = predict_video(model_dir, pose_path)
+        if not pd.isna(row.get("px_per_mm", np.nan)):
+            ds.attrs["px_per_mm"] = float(row["px_per_mm"])
         res = analyse_session(ds, protocol, pose_path=pose_path)
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -48,6 +48,8 @@ def test_read_cohort_errors_name_line_and_column(cohort: Path):
     assert "lines [2, 5]: subject/session 'm1_1' appears more than once" in msg
     with pytest.raises(CohortError, match="a video needs a pose model"):
         read_cohort(_write(d / "v.csv", "subject_id,group,video_path\nm1,a,cont01/pose.nc\n"))
+    with pytest.raises(CohortError, match="line 2, column 'fps': must be positive, got -3"):
+        read_cohort(_write(d / "f.csv", "subject_id,group,fps,pose_path\nm1,a,-3,cont01/pose.nc\n"))
     with pytest.raises(CohortError, match="cohort file not found"):
         read_cohort(d / "nope.csv")
 

@@ -134,6 +134,22 @@ def test_labelling_page(root: Path, monkeypatch: pytest.MonkeyPatch):
     assert "ethopose pose train" in txt
 
 
+def test_labelling_page_shows_a_project_inside_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import cv2
+    import numpy as np
+    import yaml
+
+    folder = tmp_path / "proj" / "labeled-data" / "vid1"
+    folder.mkdir(parents=True)
+    (tmp_path / "proj" / "config.yaml").write_text(yaml.safe_dump(
+        {"Task": "t", "scorer": "me", "bodyparts": ["snout", "tail_base"], "skeleton": [], "iteration": 0,
+         "video_sets": {}}))
+    cv2.imwrite(str(folder / "img000.png"), np.full((60, 80, 3), 128, np.uint8))
+    at = _app(tmp_path, monkeypatch, "labelling.py")
+    assert at.selectbox(key="lab_project").value == "proj"
+    assert any("Labelling" in t.value and "proj" in t.value for t in at.title)
+
+
 def test_empty_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     at = _app(tmp_path, monkeypatch)
     assert "No 'ethopose run' results" in _text(at)

@@ -79,7 +79,8 @@ def main() -> None:
     m["gap interpolation"] = lambda: mf.interpolate_over_time(pos_m, max_gap=max_gap)
     pos_m_i = m["gap interpolation"]()
     m["rolling median"] = lambda: mf.rolling_filter(pos_m_i, w_med, statistic="median")
-    m["Savitzky-Golay"] = lambda: mf.savgol_filter(pos_m_i, w_sg, polyorder=2)
+    # mode="nearest": scipy >= 1.17 refuses NaN in the edge windows of mode="interp"
+    m["Savitzky-Golay"] = lambda: mf.savgol_filter(pos_m_i, w_sg, polyorder=2, mode="nearest")
     pos_m_s = m["Savitzky-Golay"]()
     m["velocity+speed+accel"] = lambda: (mk.compute_velocity(pos_m_s), mk.compute_speed(pos_m_s),
                                          mk.compute_acceleration(pos_m_s))

@@ -113,3 +113,25 @@ def test_rebuild_report_with_human_endpoints(cohort: Path, tmp_path: Path):
     path = rebuild_report(out, human_scoring=tmp_path / "human.csv")
     html = path.read_text()
     assert "Validation against human scoring" in html and "icc2" in html
+
+
+def test_gait_cohort_recovers_stride_length_per_group(tmp_path: Path):
+    from pose.io import save
+    from pose.synthetic.gait import simulate_gait
+
+    rows = []
+    for i, (group, stride) in enumerate((("short", 50.0), ("short", 50.0), ("long", 70.0), ("long", 70.0))):
+        tr = simulate_gait(3.0, fps=100, seed=i, speed_mm_s=140, stride_length_mm=stride)
+        save(tr.pose, tmp_path / f"g{i}.nc")
+        rows.append({"subject_id": f"g{i}", "group": group, "dose": stride, "pose_path": f"g{i}.nc"})
+    pd.DataFrame(rows).to_csv(tmp_path / "gait.csv", index=False)
+    res = run_cohort("gait", tmp_path / "gait.csv", tmp_path / "out", n_workers=0, progress=False)
+    assert not res.failed
+    by_group = res.endpoints.groupby("group")["stride_length_mm"].mean()
+    assert by_group["short"] == pytest.approx(50, rel=0.03) and by_group["long"] == pytest.approx(70, rel=0.03)
+    cad = res.endpoints.set_index("subject_id")["cadence_hz"]
+    assert cad["g0"] == pytest.approx(140 / 50, rel=0.03) and cad["g3"] == pytest.approx(140 / 70, rel=0.03)
+    dr = pd.read_csv(tmp_path / "out" / "dose_response.csv").set_index("endpoint")
+    assert dr.loc["stride_length_mm", "slope"] == pytest.approx(1.0, rel=0.05)  # mm of stride per mm of "dose"
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>Gait</h2>" in html and "stride_length_mm" in html

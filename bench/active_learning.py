@@ -99,6 +99,54 @@ def train(project: Path, out: Path, minutes: float, *, init_from: Path | None, t
     return train_model(project, config=cfg, out_dir=out, init_from=init_from, test_frames=test_frames)
 
 
+def precision_table(pred, bad: np.ndarray, video: Path, n_frames: int, seed: int,
+                    rng: np.random.Generator | None = None) -> dict:
+    """Precision of "frame has an error > 10 px" among the frames each method selects.
+
+    Each method keeps the frames above its threshold (jump/fit: 20 px, uncertain: a body part
+    below confidence 0.6), then ``n_frames`` of them spread by k-means on appearance; the
+    baseline is ``n_frames`` random frames (mean over 200 draws).
+    """
+    from pose.refine.extract import compute_appearance
+
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    n_total = len(bad)
+    random_prec = float(np.mean([bad[rng.choice(n_total, n_frames, replace=False)].mean()
+                                 for _ in range(200)]))
+    out = {"random": {"selected": n_frames, "precision": random_prec,
+                      "candidates": n_total, "candidate_precision": float(bad.mean())}}
+    all_frames = read_frames(video, range(n_total))
+    for method, thr in (("jump", 20.0), ("fit", 20.0), ("uncertain", 0.4)):
+        scores = compute_outlier_scores(pred, method)
+        cand = detect_outlier_frames(scores, thr)
+        top = cand[:400]
+        app = compute_appearance([all_frames[int(i)] for i in top]) if len(top) else None
+        sel = select_diverse_frames(top, scores.values[top], app, n_frames, random_state=seed) if len(top) else top
+        out[method] = {"selected": int(len(sel)),
+                       "precision": float(bad[sel].mean()) if len(sel) else float("nan"),
+                       "candidates": int(len(cand)),
+                       "candidate_precision": float(bad[cand].mean()) if len(cand) else float("nan")}
+    return out
+
+
+def precision_on_session(model: Path, session: Path, n_frames: int, seed: int) -> dict:
+    """:func:`precision_table` of a trained model on a rendered session folder (``video.mp4``, ``truth.nc``)."""
+    import cv2
+
+    from pose.pipeline.inference import predict_video
+
+    truth = pose_io.load(session / "truth.nc")
+    cap = cv2.VideoCapture(str(session / "video.mp4"))
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.release()
+    pred = predict_video(model, session / "video.mp4")
+    err_max, err_mean = frame_errors(pred, truth, w, h)
+    table = precision_table(pred, err_max > ERROR_BOUND_PX, session / "video.mp4", n_frames, seed)
+    return {"model": str(model), "session": str(session), "frames": len(err_max),
+            "mean_px": float(np.nanmean(err_mean)), "bad_fraction": float(np.mean(err_max > ERROR_BOUND_PX)),
+            "precision_err_gt10px": table}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("/tmp/ethopose_al"))
@@ -112,8 +160,15 @@ def main() -> None:
     ap.add_argument("--retrain-minutes", type=float, default=2.0)
     ap.add_argument("--scale", type=float, default=0.5, help="network input scale (0.5 = half size)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision-only", nargs=2, metavar=("MODEL_DIR", "SESSION_DIR"), type=Path,
+                    help="only the precision table of a trained model on a rendered session")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.precision_only:
+        res = precision_on_session(*args.precision_only, args.n_frames, args.seed)
+        _print_precision(res["precision_err_gt10px"])
+        print(json.dumps(res, indent=1))
+        return
     results = run(args)
     print(json.dumps(results["summary"], indent=1))
 
@@ -151,24 +206,8 @@ def run(args: argparse.Namespace) -> dict:
     n_total = len(err_max0)
 
     # precision of each method's selection vs random selection
-    from pose.refine.extract import compute_appearance
-
     rng = np.random.default_rng(args.seed)
-    random_prec = float(np.mean([bad[rng.choice(n_total, args.n_frames, replace=False)].mean()
-                                 for _ in range(200)]))
-    precision = {"random": {"selected": args.n_frames, "precision": random_prec,
-                            "candidates": n_total, "candidate_precision": float(bad.mean())}}
-    all_frames = read_frames(video_b, range(n_total))
-    for method, thr in (("jump", 20.0), ("fit", 20.0), ("uncertain", 0.4)):
-        scores = compute_outlier_scores(pred0, method)
-        cand = detect_outlier_frames(scores, thr)
-        top = cand[:400]
-        app = compute_appearance([all_frames[int(i)] for i in top]) if len(top) else None
-        sel = select_diverse_frames(top, scores.values[top], app, args.n_frames) if len(top) else top
-        precision[method] = {"selected": int(len(sel)), "precision": float(bad[sel].mean()) if len(sel) else float("nan"),
-                             "candidates": int(len(cand)),
-                             "candidate_precision": float(bad[cand].mean()) if len(cand) else float("nan")}
-
+    precision = precision_table(pred0, bad, video_b, args.n_frames, args.seed, rng)
     # the loop: outliers -> corrected from truth -> merge -> retrain from model 0
     res = extract_outlier_frames(project, pred0, video_b, method=args.method, n_frames=args.n_frames,
                                  threshold=0.4 if args.method == "uncertain" else 20.0)
@@ -222,15 +261,19 @@ def run(args: argparse.Namespace) -> dict:
     return {"summary": summary}
 
 
-def _print_tables(s: dict) -> None:
-    print(f"\nB: {s['frames_B']} frames; model 0 has an error > {ERROR_BOUND_PX:g} px on "
-          f"{100 * s['bad_frames_B_model0']:.1f}% of them")
+def _print_precision(table: dict) -> None:
     print(f"{'selection':<12}{'n':>5}{'precision':>11}{'vs random':>11}{'candidates':>12}{'cand. prec.':>13}")
-    rnd = s["precision_err_gt10px"]["random"]["precision"]
-    for k, v in s["precision_err_gt10px"].items():
+    rnd = table["random"]["precision"]
+    for k, v in table.items():
         ratio = v["precision"] / rnd if rnd > 0 else float("inf")
         print(f"{k:<12}{v['selected']:>5}{v['precision']:>11.2f}{ratio:>10.2f}x{v['candidates']:>12}"
               f"{v['candidate_precision']:>13.2f}")
+
+
+def _print_tables(s: dict) -> None:
+    print(f"\nB: {s['frames_B']} frames; model 0 has an error > {ERROR_BOUND_PX:g} px on "
+          f"{100 * s['bad_frames_B_model0']:.1f}% of them")
+    _print_precision(s["precision_err_gt10px"])
     print(f"\nerror on {s['held_out_B_frames']} held-out B frames")
     print(f"{'model':<40}{'mean px':>9}{'median px':>11}{'frames >10px':>14}{'ratio':>8}")
     for k, v in s["error_on_B"].items():

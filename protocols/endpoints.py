@@ -8,6 +8,9 @@ rule-based behaviours from ``behavior.rules``), and then the assay's endpoint fu
 - :func:`open_field_endpoints`, :func:`elevated_plus_maze_endpoints`,
   :func:`three_chamber_endpoints`, :func:`gait_endpoints`, :func:`fear_conditioning_endpoints`.
 
+For gait, the per-frame table also gets ``stance_<paw>`` columns, so the ethogram of a gait
+session is its footfall (Hildebrand) diagram.
+
 Each endpoint function is pure: it takes the per-frame table (and for gait the pose) and
 returns ``{endpoint name: float}`` in the units its name says.
 """
@@ -263,32 +266,46 @@ def three_chamber_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float
             "distance_mm": _distance_mm(frames)}
 
 
-def gait_endpoints(ds: xr.Dataset, protocol: Protocol, px_per_mm: float) -> dict[str, float]:
-    """Gait endpoints from :func:`features.gait.detect_step_cycles` of the protocol's paws.
+def gait_cycles(ds: xr.Dataset, protocol: Protocol) -> pd.DataFrame:
+    """Step cycles of the protocol's paws (:func:`features.gait.detect_step_cycles`), stacked."""
+    from features.gait import detect_step_cycles
+
+    assert protocol.gait is not None
+    cycles = [detect_step_cycles(ds, paw).assign(paw=paw) for paw in protocol.gait.paws]
+    cycles = [c for c in cycles if len(c)]
+    return pd.concat(cycles, ignore_index=True) if cycles else pd.DataFrame()
+
+
+def stance_columns(cycles: pd.DataFrame, time_s: np.ndarray, paws: list[str]) -> dict[str, np.ndarray]:
+    """Boolean ``stance_<paw>`` per frame: from touch-down to the next toe-off of a cycle."""
+    out = {}
+    for paw in paws:
+        v = np.zeros(time_s.size, bool)
+        sub = cycles[cycles["paw"] == paw] if len(cycles) else cycles
+        for on, off in zip(sub.get("swing_end_s", []), sub.get("stance_end_s", []), strict=True):
+            v |= (time_s >= on) & (time_s < off)
+        out[f"stance_{paw}"] = v
+    return out
+
+
+def gait_endpoints(cycles: pd.DataFrame, protocol: Protocol, px_per_mm: float) -> dict[str, float]:
+    """Gait endpoints from the step cycles of :func:`gait_cycles`.
 
     Stride length (mm), cadence (Hz), duty factor and speed (mm/s) are means over all
     complete cycles of all listed paws; ``symmetry_index`` is ``2 |L - R| / (L + R)`` of
     the mean stride lengths of the first two paws (0 = symmetric; features.gait reports
     the signed ``200 (L - R) / (L + R)`` %).
     """
-    from features.gait import detect_step_cycles
-
     assert protocol.gait is not None
-    cycles = []
-    for paw in protocol.gait.paws:
-        c = detect_step_cycles(ds, paw)
-        if len(c):
-            cycles.append(c.assign(paw=paw))
-    table = pd.concat(cycles, ignore_index=True) if cycles else pd.DataFrame()
     nan = float("nan")
-    if table.empty:
+    if cycles.empty:
         return {"stride_length_mm": nan, "cadence_hz": nan, "duty_factor": nan, "speed_mm_s": nan,
                 "n_strides": 0.0, "symmetry_index": nan}
-    out = {"stride_length_mm": float(table["stride_length"].mean() / px_per_mm),
-           "cadence_hz": float(table["cadence_hz"].mean()), "duty_factor": float(table["duty_factor"].mean()),
-           "speed_mm_s": float(table["speed"].mean() / px_per_mm), "n_strides": float(len(table))}
+    out = {"stride_length_mm": float(cycles["stride_length"].mean() / px_per_mm),
+           "cadence_hz": float(cycles["cadence_hz"].mean()), "duty_factor": float(cycles["duty_factor"].mean()),
+           "speed_mm_s": float(cycles["speed"].mean() / px_per_mm), "n_strides": float(len(cycles))}
     paws = protocol.gait.paws[:2]
-    lens = [float(table.loc[table.paw == p, "stride_length"].mean()) for p in paws]
+    lens = [float(cycles.loc[cycles.paw == p, "stride_length"].mean()) for p in paws]
     out["symmetry_index"] = (float(2 * abs(lens[0] - lens[1]) / (lens[0] + lens[1]))
                              if len(lens) == 2 and np.all(np.isfinite(lens)) else nan)
     return out
@@ -351,7 +368,10 @@ def analyse_session(
     elif protocol.assay == "three_chamber":
         ep = three_chamber_endpoints(frames, fps)
     elif protocol.assay == "gait":
-        ep = gait_endpoints(ds, protocol, px_per_mm)
+        cycles = gait_cycles(ds, protocol)
+        ep = gait_endpoints(cycles, protocol, px_per_mm)
+        for col, v in stance_columns(cycles, frames["time_s"].to_numpy(), protocol.gait.paws).items():
+            frames[col] = v
     else:
         ep = fear_conditioning_endpoints(frames, protocol, fps)
     wanted = set(protocol.endpoints)

@@ -135,3 +135,13 @@ def test_gait_cohort_recovers_stride_length_per_group(tmp_path: Path):
     assert dr.loc["stride_length_mm", "slope"] == pytest.approx(1.0, rel=0.05)  # mm of stride per mm of "dose"
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<h2>Gait</h2>" in html and "stride_length_mm" in html
+
+
+def test_any_scheduler_address(cohort: Path, tmp_path: Path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        res = run_cohort("open_field", cohort, tmp_path / "out", scheduler=cluster.scheduler_address,
+                         progress=False, report=False)
+    assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"] and not res.failed
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["scheduler"] == cluster.scheduler_address

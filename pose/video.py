@@ -348,6 +348,13 @@ class VideoReader:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if stop is not None and stop > self.n_frames:
+            warnings.warn(
+                f"{self.path}: stop={stop} is past the last frame ({self.n_frames} frames); "
+                f"reading frames {start}..{self.n_frames - 1}",
+                UserWarning,
+                stacklevel=2,
+            )
         stop = self.n_frames if stop is None else min(int(stop), self.n_frames)
         start = self._check_index(start) if start < self.n_frames else start
         if start >= stop:

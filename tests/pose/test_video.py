@@ -74,6 +74,8 @@ def test_batches_cover_every_frame_in_order(numbered: Path) -> None:
         assert seen == list(range(N))
         starts = [(f, len(b)) for f, b in video.iter_batches(batch_size=16, start=50, stop=90)]
         assert starts == [(50, 16), (66, 16), (82, 8)]
+        with pytest.warns(UserWarning, match=rf"numbered\.mp4: stop=500 is past the last frame \({N} frames\)"):
+            assert sum(len(b) for _, b in video.iter_batches(64, start=100, stop=500)) == N - 100
 
 
 def test_rgb_channel_order(numbered: Path) -> None:

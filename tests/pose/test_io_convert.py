@@ -104,3 +104,18 @@ def test_cli_convert_bad_input(tmp_path: Path, args: list[str], message: str) ->
 
 def test_shared_data_folder_known() -> None:
     assert SHARED_DATA.name == "data"
+
+
+def test_cli_labels_csv_to_h5_equals_deeplabcuts_own_h5(tmp_path: Path) -> None:
+    """DeepLabCut saved the same labels as csv and h5: converting one gives the other."""
+    import pandas as pd
+
+    from ethopose.cli import app
+
+    folder = shared_path("dlc-openfield", "labeled-data", "m4s1")
+    out = tmp_path / "CollectedData_Pranav.h5"
+    result = CliRunner().invoke(app, ["convert", str(folder / "CollectedData_Pranav.csv"), str(out)])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_hdf(out), pd.read_hdf(folder / "CollectedData_Pranav.h5"), check_exact=True)
+    with pd.HDFStore(out, "r") as store:
+        assert store.keys() == ["/df_with_missing"]

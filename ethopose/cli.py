@@ -18,7 +18,7 @@ from features.cli import app as features_app
 from pose._version import __version__
 from pose.io.cli import convert
 from pose.pipeline.cli import app as pose_app
-from pose.refine.cli import merge, outliers
+from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
 from protocols.cli import report, run
 
@@ -56,6 +56,7 @@ def main(
 
 pose_app.command("outliers")(outliers)
 pose_app.command("merge")(merge)
+pose_app.command("compare")(compare)
 app.add_typer(pose_app, name="pose", help="Pose pipeline: project, frames, train, evaluate, analyze, refine.")
 app.add_typer(synth_app, name="synth", help="Render the virtual mouse: videos with exact ground truth.")
 app.add_typer(features_app, name="features", help="Filtering, kinematics, zones and gait.")

@@ -182,6 +182,7 @@ def train(
     out: Path = typer.Option(Path("behavior_model.joblib"), "--out", "-o"),
     window_s: list[float] = typer.Option([0.3, 1.0], "--window-s", help="Temporal windows (s)."),
     min_bout_s: float = typer.Option(0.0, help="Drop predicted bouts shorter than this."),
+    max_iter: int = typer.Option(200, help="Boosting iterations."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train a classifier of one behaviour; prints leave-one-video-out CV when >= 2 videos."""
@@ -208,7 +209,7 @@ def train(
     y, g = np.concatenate(ys), np.concatenate(gs)
     windows = tuple(sorted({1, *(max(3, int(round(w * rate)) | 1) for w in window_s)}))
     clf = BehaviorClassifier(windows_frames=windows, min_bout_frames=int(round(min_bout_s * rate)),
-                             random_state=seed)
+                             max_iter=max_iter, random_state=seed)
     if len(pose_files) >= 2:
         cv = cross_validate_grouped(clf, X, y, g)
         typer.echo(cv.to_string(index=False))

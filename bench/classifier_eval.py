@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the project, not bench/<name>.py, for `import features`
 DEMO1 = ROOT.parent / "shared" / "data" / "behaviordepot-freezing" / "demo1"
 TRAIN_SEEDS, TEST_SEEDS = (0, 1, 2, 3), (4, 5)
 SECONDS, FPS = 300.0, 30.0

@@ -10,7 +10,7 @@ coordinates, heading angular velocity, body length; smoothed 0.1 s), true states
   frame, HDBSCAN (min cluster size 1 % of the frames); noise frames then labelled by a
   k-nearest-neighbour classifier trained on the clustered ones (B-SOiD uses a random
   forest; k-NN is cheaper, which favours the baseline), so both label every frame.
-- ethopose: :class:`behavior.discovery.BehaviorDiscovery` (PCA 95 %, UMAP of a 20k-frame
+- ethopose: :class:`behavior.discovery.BehaviorDiscovery` (standardise, UMAP of a 20k-frame
   subsample with 30 neighbours, HDBSCAN 1 %, k-NN classifier labels all frames).
 
 Both are scored against the true states with the adjusted Rand index and V-measure.
@@ -23,8 +23,12 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the project, not bench/<name>.py, for `import features`
 
 FEATURES_24 = (
     [f"speed_{k}" for k in ("snout", "left_ear", "right_ear", "neck", "body_center", "tail_base",

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the project, not bench/<name>.py, for `import features`
 DEMO1 = ROOT.parent / "shared" / "data" / "behaviordepot-freezing" / "demo1"
 
 

@@ -50,3 +50,42 @@ def test_agreement_refuses_different_lengths(tmp_path):
     pd.DataFrame({"freezing": [0, 1, 1]}).to_csv(b, index=False)
     res = runner.invoke(app, ["agreement", str(a), str(b)])
     assert res.exit_code != 0 and "has 3" in res.output
+
+
+@pytest.fixture
+def one_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+def test_train_predict_on_virtual_mouse(tmp_path, one_thread):
+    synth = pytest.importorskip("pose.synthetic")
+    import pose.io
+
+    files = []
+    for seed in (0, 1):
+        truth = synth.simulate_open_field(60, fps=30, seed=seed)
+        pf = tmp_path / f"s{seed}.nc"
+        pose.io.save(truth.pose, pf)
+        lf = tmp_path / f"s{seed}_labels.csv"
+        pd.DataFrame({"groom": (truth.states == "groom").astype(int)}).to_csv(lf, index=False)
+        files.append((pf, lf))
+    model = tmp_path / "groom.joblib"
+    res = runner.invoke(app, ["train", str(files[0][0]), str(files[1][0]), "-l", str(files[0][1]),
+                              "-l", str(files[1][1]), "-b", "groom", "--max-iter", "20",
+                              "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    assert "test_groups" in res.output and model.exists()
+    out = tmp_path / "pred.csv"
+    res = runner.invoke(app, ["predict", str(model), str(files[1][0]), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["frame", "time_s", "groom"] and len(pred) == 1800
+    # a pose file with other keypoints is refused with the feature names
+    ds = pose.io.load(files[1][0])
+    other = tmp_path / "other.nc"
+    pose.io.save(ds.drop_sel(keypoint=["left_forepaw"]), other)
+    res = runner.invoke(app, ["predict", str(model), str(other), "--out", str(out)])
+    assert res.exit_code != 0 and "left_forepaw" in res.output

@@ -7,6 +7,7 @@ imports (torch, streamlit, dask) happen inside the commands, so ``ethopose --hel
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 
@@ -50,6 +51,9 @@ def main(
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not verbose:  # dask's scheduler/worker chatter is noise for a user
+        # distributed sets its own logger levels from its config when it is imported
+        # (also in worker processes), so quieten it through that config.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
         for name in ("distributed", "bokeh", "tornado"):
             logging.getLogger(name).setLevel(logging.WARNING)
 

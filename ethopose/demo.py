@@ -64,6 +64,8 @@ def train_and_analyse(session: Any, model_out: Path, minutes: float) -> tuple[An
     cfg = TrainConfig(minutes=minutes, epochs=10_000, scale=0.5, patience=10_000, device="auto")
     model_dir = train_model(session.out_dir, config=cfg, out_dir=model_out)
     pred = predict_video(model_dir, session.video_path)
+    # the model knows pixels only; the calibration comes from the arena (arena.json)
+    pred.attrs["px_per_mm"] = float(session.scene["px_per_mm"])
     truth = session.pose
     n = min(pred.sizes["time"], truth.sizes["time"])
     kp = [k for k in truth.keypoint.values if k in pred.keypoint.values]
@@ -147,7 +149,7 @@ def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
     seconds: float = typer.Option(40.0, "--seconds", help="Length of the rendered session."),
     train_minutes: float = typer.Option(
-        2.0, "--train-minutes", help="Pose-model training budget (0: skip training, use the truth)."
+        2.5, "--train-minutes", help="Pose-model training budget (0: skip training, use the truth)."
     ),
     cohort_seconds: float = typer.Option(60.0, "--cohort-seconds", help="Session length of the cohort mice."),
     workers: int = typer.Option(2, "--workers", help="Worker processes for the cohort run (0: serial)."),

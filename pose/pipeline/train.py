@@ -449,12 +449,10 @@ def _write_curve(model_dir: Path, curve: list[dict]) -> None:
 def _plot_curve(model_dir: Path, curve: list[dict]) -> None:
     if not curve:
         return
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ep = [c["epoch"] for c in curve]
     ax.plot(ep, [c["train_loss"] for c in curve], label="train")
     if curve[0]["val_loss"] is not None:
@@ -466,4 +464,3 @@ def _plot_curve(model_dir: Path, curve: list[dict]) -> None:
     fig.tight_layout()
     with atomic_path(model_dir / "training_curve.png") as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)

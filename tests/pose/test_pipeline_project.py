@@ -63,7 +63,6 @@ def test_augmentation_keeps_labels_on_the_blobs(tmp_path):
     cfg = AugmentConfig(crop_px=96, brightness_contrast_prob=0, noise_prob=0, occlusion_prob=0, motion_blur_prob=0,
                         flip_prob=0.5, scale_range=(0.8, 1.2))
     rng = np.random.default_rng(1)
-    flips = 0
     for _ in range(12):
         s = augment_sample(img, kps[0], cfg, rng, flip_pairs=[(0, 1)])
         for j, (x, y) in enumerate(s.keypoints):
@@ -72,9 +71,8 @@ def test_augmentation_keeps_labels_on_the_blobs(tmp_path):
                 xi, yi = int(round(x)), int(round(y))
                 patch = s.image[yi - 1 : yi + 2, xi - 1 : xi + 2]
                 assert patch.max() > 120, (j, x, y)
-        flips += int(s.image[..., 0].sum() != 0)
     out = save_augmented_samples([img], kps[:1], tmp_path / "aug.png", cfg=cfg, n_samples=4)
-    assert cv2.imread(str(out)).shape == (2 * 96 // 2 * 1, 4 * 96, 3) or out.is_file()
+    assert cv2.imread(str(out)).shape == (96, 4 * 96, 3)  # one row of four labelled samples
 
 
 def test_flip_swaps_left_and_right():

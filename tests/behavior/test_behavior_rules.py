@@ -97,9 +97,9 @@ def test_freezing_demo1_against_human():
 
 
 def test_states_on_virtual_mouse():
-    """Measured (300 s, seed 1): rearing kappa 0.89, grooming 0.74, locomotion 0.44,
-    freezing recall 0.77 (precision is low: the simulator's rear / wall bouts contain
-    completely still stretches, which the rule calls freezing)."""
+    """Measured (300 s, seed 1): rearing kappa 0.92, grooming 0.77, locomotion (walk, run,
+    wall exploration) 0.79, freezing recall 0.85 (precision is low: the simulator's other
+    states contain completely still stretches, which the rule calls freezing)."""
     from behavior.agreement import frame_scores
 
     synth = pytest.importorskip("pose.synthetic")
@@ -108,5 +108,5 @@ def test_states_on_virtual_mouse():
     assert frame_scores(truth.states == "freeze", states["freezing"].values)["recall"] > 0.7
     assert cohen_kappa(truth.states == "rear", states["rearing"].values) > 0.8
     assert cohen_kappa(truth.states == "groom", states["grooming"].values) > 0.65
-    loco_true = np.isin(truth.states, ["walk", "run"])
-    assert cohen_kappa(loco_true, states["locomotion"].values) > 0.35
+    loco_true = np.isin(truth.states, ["walk", "run", "explore_wall"])
+    assert cohen_kappa(loco_true, states["locomotion"].values) > 0.65

@@ -202,7 +202,8 @@ def build_validation_report(
             pw = ag.pairwise_agreement(rv)
             fk = ag.fleiss_kappa(np.stack([v.astype(int) for v in rv.values()], axis=1))
             n = next(iter(lengths))
-            parts += [f"<p>{len(rv)} raters, {n} frames. Fleiss' kappa (all raters): <b>{fk:.3f}</b> "
+            parts += [f"<p>{len(rv)} raters, {n} frames (their own recording when it differs in "
+                      f"length from the one above). Fleiss' kappa (all raters): <b>{fk:.3f}</b> "
                       f"({kappa_band(fk)}).</p>", _table(pw),
                       "<p class='note'>Human-human agreement is the ceiling for any automatic "
                       "method: a method agreeing with a human as well as two humans agree with "

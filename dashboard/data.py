@@ -194,6 +194,24 @@ def selected_results(root: Path) -> str | None:
     return found[0] if found else None
 
 
+def require_results(root: Path) -> str:
+    """The selected results folder; stop the page with a note when there is none."""
+    rel = selected_results(root)
+    if rel is None:
+        st.info("No results folder selected.")
+        st.stop()
+    return rel
+
+
+def require_animals(root: Path, rel: str) -> list[str]:
+    """The finished animals of ``rel``; stop the page with a warning when there are none."""
+    keys = animals_of(root, rel)
+    if not keys:
+        st.warning("No finished animals in this results folder.")
+        st.stop()
+    return keys
+
+
 def _remember_results() -> None:
     st.session_state["results_choice"] = st.session_state["results_widget"]
 

@@ -7,26 +7,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.data import (
-    animals_of,
     get_root,
     open_animal,
     open_pose,
     read_video_frame,
-    selected_results,
+    require_animals,
+    require_results,
     video_inside_root,
 )
 from protocols.report import occupancy_histogram
 
 st.title("Animal QC")
 root = get_root()
-rel = selected_results(root)
-if rel is None:
-    st.info("No results folder selected.")
-    st.stop()
-keys = animals_of(root, rel)
-if not keys:
-    st.warning("No finished animals in this results folder.")
-    st.stop()
+rel = require_results(root)
+keys = require_animals(root, rel)
 key = st.selectbox("Animal", keys, key="qc_animal")
 animal = open_animal(root, rel, key)
 pose = open_pose(root, animal)

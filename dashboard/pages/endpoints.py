@@ -5,15 +5,12 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from dashboard.data import get_root, open_results, selected_results
+from dashboard.data import get_root, open_results, require_results
 from protocols.stats import endpoint_columns
 
 st.title("Endpoints by group")
 root = get_root()
-rel = selected_results(root)
-if rel is None:
-    st.info("No results folder selected.")
-    st.stop()
+rel = require_results(root)
 res = open_results(root, rel)
 if res.table.empty:
     st.warning("No animal finished in this results folder.")

@@ -6,19 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.data import animals_of, get_root, open_animal, selected_results
+from dashboard.data import get_root, open_animal, require_animals, require_results
 from protocols.report import ethogram_columns
 
 st.title("Ethogram")
 root = get_root()
-rel = selected_results(root)
-if rel is None:
-    st.info("No results folder selected.")
-    st.stop()
-keys = animals_of(root, rel)
-if not keys:
-    st.warning("No finished animals in this results folder.")
-    st.stop()
+rel = require_results(root)
+keys = require_animals(root, rel)
 chosen = st.multiselect("Animals", keys, default=keys[: min(8, len(keys))], key="eth_animals")
 animals = [open_animal(root, rel, k) for k in chosen]
 cols = sorted({c for a in animals for c in ethogram_columns(a.frames)})

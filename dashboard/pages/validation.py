@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.data import get_root, list_files, open_results, selected_results
+from dashboard.data import get_root, list_files, open_results, require_results
 from dashboard.paths import resolve_inside
 
 st.title("Validation against human scoring")
 root = get_root()
-rel = selected_results(root)
-if rel is None:
-    st.info("No results folder selected.")
-    st.stop()
+rel = require_results(root)
 res = open_results(root, rel)
 st.markdown(
     "A human scoring csv (inside the root) is either **per animal** (`subject_id`, `session`, and "

@@ -13,15 +13,15 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.browser_support import free_port, wait_http
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +43,6 @@ PAGES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Browser:
@@ -55,14 +51,14 @@ class _Browser:
     def __init__(self, tmp: Path) -> None:
         from websockets.sync.client import connect
 
-        port = _free_port()
+        port = free_port()
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
              f"--remote-debugging-port={port}", f"--user-data-dir={tmp / 'chromium'}",
              "--window-size=1280,900", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        targets = json.loads(_get(f"http://127.0.0.1:{port}/json/list", 30))
+        targets = json.loads(wait_http(f"http://127.0.0.1:{port}/json/list", 30))
         self._conn = connect(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"],
                              max_size=2**26)
         self.ws = self._conn.__enter__()
@@ -106,16 +102,6 @@ class _Browser:
         self.proc.wait(timeout=20)
 
 
-def _get(url: str, timeout_s: float) -> bytes:
-    end = time.time() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            if time.time() > end:
-                raise
-            time.sleep(0.3)
 
 
 def _non_blank(png: Path) -> tuple[float, float]:
@@ -128,7 +114,7 @@ def _non_blank(png: Path) -> tuple[float, float]:
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
 def test_every_page_in_chromium(tmp_path: Path):
     root = fixtures.make_results_root(tmp_path / "root")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ETHOPOSE_DASHBOARD_ROOT=str(root))
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
@@ -140,7 +126,7 @@ def test_every_page_in_chromium(tmp_path: Path):
     browser = None
     try:
         base = f"http://127.0.0.1:{port}/"
-        assert _get(base + "_stcore/health", 90) == b"ok"
+        assert wait_http(base + "_stcore/health", 90) == b"ok"
         browser = _Browser(tmp_path)
         for page, texts in PAGES.items():
             png = shots / f"dashboard_{page or 'overview'}.png"

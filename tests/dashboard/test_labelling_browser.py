@@ -11,16 +11,16 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.browser_support import free_port, wait_http
 
 pytestmark = pytest.mark.browser
 
@@ -34,22 +34,8 @@ fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait_http(url: str, timeout_s: float) -> bytes:
-    end = time.time() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            if time.time() > end:
-                raise
-            time.sleep(0.3)
 
 
 class _Cdp:
@@ -119,7 +105,7 @@ def test_click_in_headless_chromium_saves_label(tmp_path: Path) -> None:
     from websockets.sync.client import connect
 
     project = fixtures.make_project(tmp_path, size=(160, 120))
-    port, cdp_port = _free_port(), _free_port()
+    port, cdp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "ETHOPOSE_LABEL_PROJECT"}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
@@ -134,9 +120,9 @@ def test_click_in_headless_chromium_saves_label(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        _wait_http(f"http://127.0.0.1:{cdp_port}/json/version", 30)
-        targets = json.loads(_wait_http(f"http://127.0.0.1:{cdp_port}/json/list", 10))
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        wait_http(f"http://127.0.0.1:{cdp_port}/json/version", 30)
+        targets = json.loads(wait_http(f"http://127.0.0.1:{cdp_port}/json/list", 10))
         page = next(t for t in targets if t["type"] == "page")
         with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=20) as ws:
             _click_and_check(_Cdp(ws), port, project)

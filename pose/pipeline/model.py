@@ -26,13 +26,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pose.pipeline.augment import IMAGENET_MEAN
+
 log = logging.getLogger(__name__)
 
 Backbone = Literal["efficientnet_lite0", "resnet50", "mobilenet_v2", "mobilenet_v3"]
 BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "resnet50", "mobilenet_v2", "mobilenet_v3")
 
 # ImageNet normalisation, applied inside the network (its input is RGB 0-255, NCHW float).
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
@@ -204,7 +205,7 @@ class PoseNet(nn.Module):
         n_keypoints: int,
         *,
         backbone: Backbone = "efficientnet_lite0",
-        stride: Literal[4, 8] = 8,
+        stride: Literal[4, 8] = 4,
         neck_channels: int = 96,
         pretrained: bool = True,
     ) -> None:
@@ -230,7 +231,7 @@ class PoseNet(nn.Module):
         nn.init.constant_(self.heatmap.bias, -4.0)  # start with low scores (prior ~2%)
         nn.init.normal_(self.offsets.weight, std=1e-3)
         nn.init.zeros_(self.offsets.bias)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pose.pipeline.augment import AugmentConfig, augment_sample, save_augmented_samples
+from pose.pipeline.augment import (
+    FILL_RGB,
+    AugmentConfig,
+    augment_sample,
+    auto_crop_px,
+    pad_to_multiple,
+    save_augmented_samples,
+)
 from pose.pipeline.cli import app
 from pose.pipeline.frames import select_frames
 from pose.pipeline.project import load_labels, load_project
@@ -73,6 +80,42 @@ def test_augmentation_keeps_labels_on_the_blobs(tmp_path):
                 assert patch.max() > 120, (j, x, y)
     out = save_augmented_samples([img], kps[:1], tmp_path / "aug.png", cfg=cfg, n_samples=4)
     assert cv2.imread(str(out)).shape == (96, 4 * 96, 3)  # one row of four labelled samples
+
+
+def test_auto_crop_follows_the_labelled_animal_size():
+    rng = np.random.default_rng(0)
+    centre = rng.uniform(200, 400, (50, 1, 2))
+
+    def animals(length: float) -> np.ndarray:  # snout, middle and tail base of a straight animal
+        along = np.array([[-0.5, 0.0], [0.0, 0.0], [0.5, 0.0]]) * length
+        return centre + along[None]
+
+    assert auto_crop_px(animals(60), (480, 640)) == 160  # small animal: the minimum
+    assert auto_crop_px(animals(117), (480, 640)) == 192  # 1.6 x 117 = 187 -> 192
+    assert auto_crop_px(animals(200), (480, 640)) == 320
+    assert auto_crop_px(animals(200), (240, 256)) == 256  # never more than the image
+    kps = animals(117)
+    kps[:10] = np.nan  # unlabelled frames do not count
+    kps[10:20, 0] = np.nan  # nor do missing keypoints widen the extent
+    assert auto_crop_px(kps, (480, 640)) == 192
+    with pytest.raises(ValueError, match="crop_px is None"):
+        augment_sample(np.zeros((64, 64, 3), np.uint8), kps[20], AugmentConfig(), rng)
+
+
+def test_outside_the_image_is_the_mean_colour_in_training_and_inference():
+    # Outside the frame must look the same to the network in training crops and at inference
+    # (where the convolutions zero-pad, i.e. the mean colour after normalisation): a black fill
+    # put false keypoints near the frame edges of real videos.
+    img = np.full((60, 80, 3), 200, np.uint8)
+    cfg = AugmentConfig(crop_px=160, brightness_contrast_prob=1.0, noise_prob=1.0, motion_blur_prob=0.0,
+                        occlusion_prob=0.0, random_crop=False, rotation_deg=30)
+    s = augment_sample(img, np.array([[40.0, 30.0]]), cfg, np.random.default_rng(3))
+    is_fill = (s.image == FILL_RGB).all(axis=2)
+    assert is_fill[0, 0] and is_fill[-1, -1] and not is_fill[80, 80]  # corners outside, centre inside
+    assert 0.6 < is_fill.mean() < 0.9  # 60x80 of 160x160 is inside, the rest is fill
+    assert FILL_RGB == (124, 116, 104)
+    padded = pad_to_multiple(img[:50, :70], 32)
+    assert padded.shape == (64, 96, 3) and (padded[50:] == FILL_RGB).all() and (padded[:, 70:] == FILL_RGB).all()
 
 
 def test_flip_swaps_left_and_right():

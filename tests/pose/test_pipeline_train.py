@@ -102,7 +102,7 @@ def test_resume_continues_exactly(tmp_path):
     from pose.pipeline.train import TrainConfig, train_model
 
     root, _ = make_blob_project(tmp_path / "proj", n_frames=6, size_px=64)
-    cfg = TrainConfig(pretrained=False, epochs=2, batch_size=2, neck_channels=16, stride=8, val_fraction=0.0,
+    cfg = TrainConfig(pretrained=False, epochs=2, batch_size=2, repeats=1, neck_channels=16, stride=8, val_fraction=0.0,
                       augment=_noaug().model_copy(update={"rotation_deg": 90.0, "noise_prob": 0.5}))
     straight = train_model(root, config=cfg, out_dir=tmp_path / "a", training_fraction=1.0)
     train_model(root, config=cfg, out_dir=tmp_path / "b", training_fraction=1.0, stop_after_epoch=1)
@@ -122,7 +122,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
 
     root, _ = make_blob_project(tmp_path / "proj", n_frames=3)
     monkeypatch.setattr(train_mod, "pose_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
-    cfg = train_mod.TrainConfig(pretrained=False, epochs=1, batch_size=3, neck_channels=16, val_fraction=0.0,
+    cfg = train_mod.TrainConfig(pretrained=False, epochs=1, batch_size=3, repeats=1, neck_channels=16, val_fraction=0.0,
                                 augment=_noaug())
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1"):
         train_mod.train_model(root, config=cfg, out_dir=tmp_path / "m", training_fraction=1.0)
@@ -133,7 +133,7 @@ def test_cli_train_prints_model_dir_last_and_init_from(overfit, tmp_path):
 
     root, model_dir, _ = overfit
     out = tmp_path / "m2"
-    res = CliRunner().invoke(app, ["train", str(root), "--out", str(out), "--epochs", "1", "--crop-px", "64",
+    res = CliRunner().invoke(app, ["train", str(root), "--out", str(out), "--epochs", "1", "--crop-px", "64", "--repeats", "1",
                                    "--batch-size", "2", "--from", str(model_dir), "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert res.output.strip().splitlines()[-1].endswith(str(out))
@@ -173,3 +173,47 @@ def test_cli_evaluate_analyze_labeled_video_export(overfit, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "m.onnx").is_file()
     res = runner.invoke(app, ["analyze", str(model_dir), str(tmp_path / "missing.avi")])
     assert res.exit_code != 0 and "missing.avi" in res.output
+
+
+class _FixedMaps(torch.nn.Module):
+    """Stand-in network whose score maps are given (logits), to test the hard-negative search."""
+
+    def __init__(self, logits: np.ndarray) -> None:
+        super().__init__()
+        self.logits = torch.from_numpy(logits)[None]
+
+    def forward(self, x):
+        return self.logits, torch.zeros(1, 2 * self.logits.shape[1], *self.logits.shape[2:])
+
+
+def test_find_false_detections_reports_stray_peaks_only():
+    from pose.pipeline.model import cell_centres
+    from pose.pipeline.train import find_false_detections
+
+    stride, sigma = 4, 4.0
+    logits = np.full((4, 16, 16), -8.0, np.float32)  # 64x64 image, 4 channels
+    logits[0, 2, 13] = 3.0  # channel 0: stray peak far from its label -> reported
+    logits[1, 8, 8] = 3.0  # channel 1: peak on its label -> nothing
+    logits[2, 2, 2] = -3.0  # channel 2: stray but weak (p = 0.05) -> nothing
+    logits[3, 2, 2] = 3.0  # channel 3: unlabelled -> nothing
+    labels = np.array([[33.5, 33.5], [33.5, 33.5], [33.5, 33.5], [np.nan, np.nan]])
+    image = np.zeros((64, 64, 3), np.uint8)
+    found = find_false_detections(_FixedMaps(logits), [image], labels[None], stride, sigma, torch.device("cpu"))
+    centres = cell_centres(16, stride)
+    np.testing.assert_allclose(found[0], [[centres[13], centres[2]]])
+
+
+def test_crops_centre_on_mined_false_detections():
+    from pose.pipeline.augment import random_affine
+
+    cfg = _noaug().model_copy(update={"random_crop": True, "hard_negative_prob": 1.0, "crop_px": 64})
+    rng = np.random.default_rng(0)
+    hard = np.array([[500.0, 40.0]])
+    for _ in range(20):
+        m, _ = random_affine((480, 640), np.array([[100.0, 300.0]]), 64, cfg, rng, hard)
+        centre = np.linalg.solve(m[:, :2], np.array([31.5, 31.5]) - m[:, 2])  # crop centre in the image
+        assert np.abs(centre - hard[0]).max() <= 0.25 * 64 + 1e-6
+    off = cfg.model_copy(update={"hard_negative_prob": 0.0, "centre_on_animal_prob": 1.0})
+    m, _ = random_affine((480, 640), np.array([[100.0, 300.0]]), 64, off, rng, hard)
+    centre = np.linalg.solve(m[:, :2], np.array([31.5, 31.5]) - m[:, 2])
+    assert np.abs(centre - [100.0, 300.0]).max() <= 0.3 * 64 + 1e-6

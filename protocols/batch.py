@@ -312,6 +312,26 @@ def write_tables(out_dir: Path, table: pd.DataFrame, protocol: Protocol) -> dict
     return stats
 
 
+def _remove_stale_temp_folders(animals: Path) -> None:
+    """Delete ``.tmp-<key>-<pid>`` folders left by a killed run (their process is gone)."""
+    for tmp in animals.glob(".tmp-*"):
+        pid = tmp.name.rpartition("-")[2]
+        if pid.isdigit() and _pid_alive(int(pid)):
+            continue  # another run writing into the same folder right now
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger.info("removed %s, left by an interrupted run", tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_cohort(
     protocol: str | Path | Protocol,
     cohort_csv: str | Path,
@@ -352,6 +372,7 @@ def run_cohort(
     out = Path(out_dir)
     cohort = read_cohort(cohort_csv, need_model=model_dir is not None)
     (out / "animals").mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_folders(out / "animals")
     write_text_atomic(out / "protocol.yaml", protocol_yaml(proto))
     with atomic_path(out / "cohort.csv") as tmp:
         cohort.drop(columns=["line"]).to_csv(tmp, index=False)

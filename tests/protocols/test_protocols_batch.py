@@ -145,3 +145,22 @@ def test_any_scheduler_address(cohort: Path, tmp_path: Path):
                          progress=False, report=False)
     assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"] and not res.failed
     assert json.loads((tmp_path / "out" / "run.json").read_text())["scheduler"] == cluster.scheduler_address
+
+
+def test_stale_temp_folders_of_killed_runs_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from protocols.batch import _remove_stale_temp_folders
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".tmp-m1-{dead.pid}"
+    live = tmp_path / f".tmp-m2-{os.getpid()}"  # a run writing right now (this process)
+    finished = tmp_path / "m3"
+    for d in (stale, live, finished):
+        d.mkdir()
+        (d / "pose.nc").write_text("x")
+    _remove_stale_temp_folders(tmp_path)
+    assert not stale.exists() and live.exists() and finished.exists()

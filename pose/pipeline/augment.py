@@ -119,7 +119,7 @@ def auto_crop_px(keypoints: np.ndarray, image_hw: tuple[int, int], *, factor: fl
     ``factor`` x the 90th percentile of the labelled keypoints' extent (bounding-box diagonal
     of the visible keypoints of a frame), so a rotated, zoomed, off-centre animal still fits,
     at least ``minimum`` and at most the image (rounded up to 32). Smaller crops train faster:
-    on 2 CPU cores a 192-px crop runs ~1.6x the samples/s of a 256-px one.
+    on 2 CPU cores a 192-px crop runs ~1.8x the samples/s of a 256-px one.
 
     Parameters
     ----------

@@ -90,7 +90,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue --out's checkpoint exactly."),
     batch_size: int = typer.Option(8, help="Batch size."),
     lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW)."),
-    stride: int = typer.Option(4, help="Output stride, 4 or 8 (8: ~1.3x faster inference, less precise)."),
+    stride: int = typer.Option(4, help="Output stride, 4 or 8 (8: up to ~1.2x faster inference, less precise)."),
     crop_px: int = typer.Option(None, help="Training crop side in network pixels (multiple of 32); "
                                 "default: from the labelled animals' size."),
     repeats: int = typer.Option(None, help="Passes over the training frames per epoch (default: ~256 samples)."),

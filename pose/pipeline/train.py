@@ -159,12 +159,16 @@ class _TrainData(torch.utils.data.Dataset):
         return (img, *(torch.from_numpy(t) for t in targets))
 
 
+def _full_image_tensor(image: np.ndarray) -> torch.Tensor:
+    """An un-augmented image, padded as at inference, as a ``(1, 3, H, W)`` uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(pad_to_multiple(image, 32).transpose(2, 0, 1)))[None]
+
+
 def _full_image_batch(image: np.ndarray, keypoints: np.ndarray, stride: int, sigma: float):
     """Un-augmented, padded full image and its targets (validation)."""
-    img = pad_to_multiple(image, 32)
-    hw = (img.shape[0] // stride, img.shape[1] // stride)
+    x = _full_image_tensor(image)
+    hw = (x.shape[2] // stride, x.shape[3] // stride)
     t = make_targets(keypoints, hw, stride, sigma_px=sigma, locref_radius_px=2.0 * stride)
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
     return (x, *(torch.from_numpy(a)[None] for a in t))
 
 
@@ -422,8 +426,7 @@ def find_false_detections(
     out = []
     radius = max(4.0 * sigma, 2.0 * stride)
     for image, kp in zip(images, keypoints, strict=True):
-        x = torch.from_numpy(np.ascontiguousarray(pad_to_multiple(image, 32).transpose(2, 0, 1)))[None]
-        x = x.to(device).float().contiguous(memory_format=torch.channels_last)
+        x = _full_image_tensor(image).to(device).float().contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits, _ = model(x)
         prob = torch.sigmoid(logits[0].float()).cpu().numpy()

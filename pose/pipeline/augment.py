@@ -23,8 +23,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 # Fill for regions outside the image (training crops past the image edge, padding to a
 # multiple of 32): the mean colour, so "outside" looks the same in training and inference.
 # (A black fill taught the network that image edges are black; on real frames, whose edges
-# are not, it then put false keypoints on arena corners near the edges: 5 of 116 frames on
-# DeepLabCut's openfield data, errors of ~500 px.)
+# are not, it then put false keypoints on arena corners near the edges of DeepLabCut's openfield
+# frames. The fill alone did not remove them all: see the hard-negative mining in
+# pose.pipeline.train.)
 FILL_RGB = tuple(round(255 * m) for m in IMAGENET_MEAN)
 
 
@@ -132,7 +133,9 @@ def auto_crop_px(keypoints: np.ndarray, image_hw: tuple[int, int], *, factor: fl
     kps = kps[np.isfinite(kps).all(axis=2).any(axis=1)]  # frames with a visible keypoint
     extent = np.hypot(*(np.nanmax(kps, axis=1) - np.nanmin(kps, axis=1)).T)
     size = factor * float(np.percentile(extent, 90)) if extent.size else 0.0
-    ceil32 = lambda v: int(math.ceil(v / 32.0) * 32)  # noqa: E731
+    def ceil32(v: float) -> int:
+        return int(math.ceil(v / 32.0) * 32)
+
     return max(32, min(ceil32(max(size, minimum)), ceil32(max(image_hw))))
 
 

@@ -3,9 +3,10 @@
 Trains with a fixed wall-clock budget on DeepLabCut's 95% split (its 6 test frames, given to
 ``ethopose pose train`` with ``--test-frames``) and on a 50% split (``--training-fraction 0.5``,
 seed 0), in full resolution and in the fast half-resolution mode (``--scale 0.5``); evaluates
-(test mean error, true RMSE, PCK), measures training s/epoch, and inference fps on
-``videos/m3v1mp4.mp4`` (decode included) with torch and onnxruntime, and peak RSS. Prints a
-table with DeepLabCut's reference numbers beside.
+(test mean error, true RMSE, PCK; on CPU also of the int8-quantized ONNX model), measures
+training s/epoch, and inference fps on ``videos/m3v1mp4.mp4`` (decode included) with torch,
+onnxruntime and onnxruntime int8, and peak RSS. Prints a table with DeepLabCut's reference
+numbers beside.
 
 Every step runs the library's CLI in a child process (shown as the ``ethopose pose ...``
 command), so the peak RSS of each step is its own.
@@ -126,6 +127,13 @@ def stage_report(a, log) -> list[dict]:
         ev_step = run_step(["evaluate", str(model), "--project", str(a.project), "--device", a.device],
                            taskset=a.taskset, threads=a.threads, log=log)
         ev = json.loads((model / "evaluation.json").read_text())
+        ev8 = None
+        if a.device == "cpu" and "onnx-int8" in a.runtimes:
+            run_step(["export-onnx", str(model), "--int8", "--project", str(a.project)], taskset=a.taskset,
+                     threads=a.threads, log=log)
+            run_step(["evaluate", str(model), "--project", str(a.project), "--runtime", "onnx-int8"],
+                     taskset=a.taskset, threads=a.threads, log=log)
+            ev8 = json.loads((model / "evaluation_int8.json").read_text())
         import csv
 
         curve = list(csv.DictReader((model / "training_curve.csv").open()))
@@ -138,10 +146,11 @@ def stage_report(a, log) -> list[dict]:
                "train_cpu_min": cpu_s / 60, "cpu_s_per_epoch": cpu_s / max(1, epochs),
                "test": {k: ev["test"].get(k) for k in ("mean_px", "rmse_px", "mean_px_pcutoff", "pck5", "pck10", "n")},
                "train": {k: ev["train"].get(k) for k in ("mean_px", "rmse_px")},
+               "test_int8": {k: ev8["test"].get(k) for k in ("mean_px", "rmse_px", "pck5", "pck10")} if ev8 else None,
                "test_images": ev["split"]["test_images"] if name.endswith("95") else f"{len(ev['split']['test_images'])} images",
                "inference": {}}
         if name.endswith("95") or a.device == "cuda":
-            runtimes = ["torch", "onnx"] if a.device == "cpu" else ["torch"]
+            runtimes = a.runtimes if a.device == "cpu" else ["torch"]
             if "onnx" in runtimes:
                 run_step(["export-onnx", str(model)], taskset=a.taskset, threads=None, log=log)
             for rt in runtimes:
@@ -174,7 +183,7 @@ def stage_report(a, log) -> list[dict]:
 
 def format_rows(rows: list[dict]) -> str:
     lines = [f"{'run':<8}{'dev':<5}{'epochs':>7}{'min':>6}{'cpu min':>8}{'s/ep':>7}{'cpu s/ep':>9}{'test mean':>10}"
-             f"{'test RMSE':>10}{'mean@p':>8}{'PCK5':>6}{'PCK10':>6}{'train mean':>11}"
+             f"{'test RMSE':>10}{'mean@p':>8}{'PCK5':>6}{'PCK10':>6}{'train mean':>11}{'int8 mean':>10}"
              "  inference: fps wall / frames per CPU-s (peak RSS GB)"]
     for r in rows:
         t = r["test"]
@@ -183,7 +192,8 @@ def format_rows(rows: list[dict]) -> str:
         lines.append(f"{r['run']:<8}{r['device']:<5}{r['epochs']:>7}{r['train_min']:>6.1f}{r['train_cpu_min']:>8.1f}"
                      f"{r['s_per_epoch']:>7.2f}{r['cpu_s_per_epoch']:>9.2f}"
                      f"{t['mean_px']:>10.2f}{t['rmse_px']:>10.2f}{(t['mean_px_pcutoff'] or float('nan')):>8.2f}"
-                     f"{t['pck5']:>6.2f}{t['pck10']:>6.2f}{r['train']['mean_px']:>11.2f}  {inf}")
+                     f"{t['pck5']:>6.2f}{t['pck10']:>6.2f}{r['train']['mean_px']:>11.2f}"
+                     f"{(r.get('test_int8') or {}).get('mean_px') or float('nan'):>10.2f}  {inf}")
     lines.append("")
     lines.append("Reference (from issue 7, same project and split):")
     for name, acc, fps, rss in REFERENCE:
@@ -205,6 +215,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--taskset", default=None, help="CPU list for taskset, e.g. 0,1")
     p.add_argument("--batches", default="8", help="inference batch sizes, comma list")
+    p.add_argument("--runtimes", default="onnx,onnx-int8,torch", help="CPU inference runtimes to time, comma list")
     p.add_argument("--formats", default="h5,csv,nc", help="analyze output formats")
     p.add_argument("--model", type=Path)
     p.add_argument("--runtime", default="torch")
@@ -218,6 +229,7 @@ def main() -> None:
         return
     a.runs = [r for r in a.runs.split(",") if r]
     a.batches = [int(b) for b in a.batches.split(",")]
+    a.runtimes = [r for r in a.runtimes.split(",") if r]
     if not (Path(a.project) / "config.yaml").is_file():
         sys.exit(f"project {a.project} not found (pass --project)")
     log = sys.stdout

@@ -10,6 +10,10 @@ Metrics (per split, overall and per body part):
 - ``pck5``, ``pck10``: fraction of labelled keypoints predicted within 5 / 10 px.
 
 Keypoints whose label is NaN (invisible) are left out of every metric.
+
+Results go to ``MODEL_DIR/evaluation.json``; with the int8 runtime to
+``evaluation_int8.json`` (and ``evaluation-images-int8/``), so that the fp32 evaluation is
+never replaced by the quantized model's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from pose.pipeline.split import Split
 log = logging.getLogger(__name__)
 
 EVALUATION_JSON = "evaluation.json"
+
+
+def evaluation_paths(model_dir: str | Path, runtime: str = "auto") -> tuple[Path, Path]:
+    """``(json file, labelled-images folder)`` that :func:`evaluate_model` writes for a runtime."""
+    suffix = "_int8" if runtime == "onnx-int8" else ""
+    return (Path(model_dir) / EVALUATION_JSON.replace(".json", f"{suffix}.json"),
+            Path(model_dir) / f"evaluation-images{suffix.replace('_', '-')}")
 
 
 def keypoint_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -112,7 +123,8 @@ def evaluate_model(
     split = Split.load(model_dir / "split.json")
     index = {im: i for i, im in enumerate(labels.images)}
     predictor = load_predictor(model_dir, device=device, runtime=runtime)  # type: ignore[arg-type]
-    result: dict = {"pcutoff": info.pcutoff,
+    json_path, images_dir = evaluation_paths(model_dir, runtime)
+    result: dict = {"pcutoff": info.pcutoff, "runtime": predictor.runtime,
                     "split": {"rule": split.rule, "training_fraction": split.training_fraction,
                               "seed": split.seed, "test_images": split.test}}
     for part, images in (("train", split.train), ("test", split.test)):
@@ -128,9 +140,9 @@ def evaluate_model(
         conf = ds["confidence"].values.transpose(0, 2, 1).reshape(len(rows), -1)
         result[part] = compute_metrics(pred, conf, labels.keypoints[rows], labels.names, info.pcutoff)
         if part == "test" and write_images:
-            _write_labelled(model_dir / "evaluation-images", proj.root, images[:n_images],
+            _write_labelled(images_dir, proj.root, images[:n_images],
                             labels.keypoints[rows], pred, labels.names)
-    write_text_atomic(model_dir / EVALUATION_JSON, json.dumps(result, indent=1))
+    write_text_atomic(json_path, json.dumps(result, indent=1))
     return result
 
 

@@ -10,7 +10,9 @@
       checkpoint.pt       last epoch: weights + optimizer + scheduler + RNG state (--resume)
       training_curve.csv  epoch, train_loss, val_loss, lr, elapsed_s (and .png)
       evaluation.json     written by ``ethopose pose evaluate``
-      model.onnx          written by ``ethopose pose export-onnx``
+      model.onnx          written by ``ethopose pose export-onnx`` (or on first onnx use)
+      model_int8.onnx     ``ethopose pose export-onnx --int8`` (pose.pipeline.quantize)
+      evaluation_int8.json  ``ethopose pose evaluate --runtime onnx-int8``
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ MODEL_JSON = "model.json"
 WEIGHTS = "weights.pt"
 CHECKPOINT = "checkpoint.pt"
 ONNX = "model.onnx"
+INT8_ONNX = "model_int8.onnx"
 
 
 class ModelInfo(BaseModel):

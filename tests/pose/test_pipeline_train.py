@@ -98,6 +98,34 @@ def test_onnx_matches_torch_and_video_analysis(overfit, tmp_path):
     assert out[0].stat().st_mtime_ns == mtime
 
 
+def test_int8_model_is_calibrated_on_training_frames_and_stays_close(overfit, tmp_path):
+    from typer.testing import CliRunner
+
+    from pose.pipeline.cli import app
+    from pose.pipeline.evaluate import evaluate_model
+    from pose.pipeline.inference import predict_images
+    from pose.pipeline.quantize import calibration_images
+
+    root, model_dir, kps = overfit
+    frames = calibration_images(model_dir, n_images=3)
+    assert len(frames) == 3 and all(f.shape == (1, 3, 64, 64) and f.dtype == np.float32 for f in frames)
+    res = CliRunner().invoke(app, ["export-onnx", str(model_dir), "--int8", "--calibration-images", "5"])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().endswith("model_int8.onnx") and (model_dir / "model_int8.onnx").is_file()
+    images = sorted((root / "labeled-data/vid").glob("*.png"))
+    fp32 = predict_images(model_dir, images, runtime="onnx").position.values
+    int8 = predict_images(model_dir, images, runtime="onnx-int8").position.values
+    assert 0 < np.abs(int8 - fp32).max() < 1.5  # quantized (not the fp32 file), yet close
+    fp32_eval = (model_dir / "evaluation.json").read_bytes() if (model_dir / "evaluation.json").is_file() else None
+    result = evaluate_model(model_dir, runtime="onnx-int8", write_images=False)
+    assert result["runtime"] == "onnx-int8" and result["train"]["mean_px"] < 1.5
+    assert json.loads((model_dir / "evaluation_int8.json").read_text())["train"]["mean_px"] == result["train"]["mean_px"]
+    if fp32_eval is not None:  # the fp32 evaluation is never replaced by the int8 one
+        assert (model_dir / "evaluation.json").read_bytes() == fp32_eval
+    with pytest.raises(ValueError, match="unknown runtime 'tflite'"):
+        predict_images(model_dir, images[:1], runtime="tflite")
+
+
 def test_resume_continues_exactly(tmp_path):
     from pose.pipeline.train import TrainConfig, train_model
 

@@ -130,7 +130,7 @@ def stage_report(a, log) -> list[dict]:
         ev8 = None
         if a.device == "cpu" and "onnx-int8" in a.runtimes:
             run_step(["export-onnx", str(model), "--int8", "--project", str(a.project)], taskset=a.taskset,
-                     threads=a.threads, log=log)
+                     threads=None, log=log)
             run_step(["evaluate", str(model), "--project", str(a.project), "--runtime", "onnx-int8"],
                      taskset=a.taskset, threads=a.threads, log=log)
             ev8 = json.loads((model / "evaluation_int8.json").read_text())

@@ -9,6 +9,7 @@
       weights.pt          final weights (best validation loss when a validation set exists)
       checkpoint.pt       last epoch: weights + optimizer + scheduler + RNG state (--resume)
       training_curve.csv  epoch, train_loss, val_loss, lr, elapsed_s (and .png)
+      augmented_samples.png  8 labelled augmented training crops (check flips and crops)
       evaluation.json     written by ``ethopose pose evaluate``
       model.onnx          written by ``ethopose pose export-onnx`` (or on first onnx use)
       model_int8.onnx     ``ethopose pose export-onnx --int8`` (pose.pipeline.quantize)
@@ -29,6 +30,7 @@ WEIGHTS = "weights.pt"
 CHECKPOINT = "checkpoint.pt"
 ONNX = "model.onnx"
 INT8_ONNX = "model_int8.onnx"
+AUGMENTED_PNG = "augmented_samples.png"
 
 
 class ModelInfo(BaseModel):

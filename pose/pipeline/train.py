@@ -30,9 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from pose.atomic import atomic_path, write_text_atomic
-from pose.pipeline.augment import AugmentConfig, augment_sample, auto_crop_px, pad_to_multiple
+from pose.pipeline.augment import (
+    AugmentConfig,
+    augment_sample,
+    auto_crop_px,
+    pad_to_multiple,
+    save_augmented_samples,
+)
 from pose.pipeline.model import PoseNet, cell_centres, make_targets, pose_loss
-from pose.pipeline.modeldir import CHECKPOINT, WEIGHTS, ModelInfo
+from pose.pipeline.modeldir import AUGMENTED_PNG, CHECKPOINT, WEIGHTS, ModelInfo
 from pose.pipeline.project import Project, load_labels, load_project
 from pose.pipeline.split import Split, read_test_frames, split_by_fraction, split_by_test_frames
 
@@ -269,6 +275,9 @@ def train_model(
     kps = to_scaled(labels.keypoints, cfg.scale)
     flip_pairs = _channel_flip_pairs(project, labels.names)
     data = _TrainData([images[i] for i in fit_idx], kps[fit_idx], cfg, flip_pairs, cfg.stride)
+    if not resume:  # a visual check of the augmentation (crops, left/right swaps) before the long wait
+        save_augmented_samples([images[i] for i in fit_idx], kps[fit_idx], model_dir / AUGMENTED_PNG,
+                               cfg=cfg.augment, flip_pairs=flip_pairs, names=labels.names, seed=cfg.seed)
 
     model = PoseNet(len(labels.names), backbone=cfg.backbone, stride=cfg.stride,
                     neck_channels=cfg.neck_channels, pretrained=cfg.pretrained and init_from is None)

@@ -63,6 +63,8 @@ def test_overfits_five_frames_below_one_pixel_and_loss_decreases(overfit):
     saved = json.loads((model_dir / "evaluation.json").read_text())
     assert saved["train"]["rmse_px"] == pytest.approx(result["train"]["rmse_px"])
     assert (model_dir / "training_curve.png").is_file()
+    grid = cv2.imread(str(model_dir / "augmented_samples.png"))
+    assert grid.shape == (2 * 64, 4 * 64, 3) and grid.std() > 0  # 8 labelled 64-px crops
 
 
 def test_onnx_matches_torch_and_video_analysis(overfit, tmp_path):

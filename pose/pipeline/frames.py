@@ -4,6 +4,10 @@
 ``kmeans``: frames are downsampled (30 px wide, grey), clustered with mini-batch k-means into
 ``n_frames`` clusters, and the frame nearest each cluster centre is kept, so the selection
 covers the video's different appearances (postures, positions).
+
+Videos are read with :class:`pose.video.VideoReader` (frame-accurate: frame ``i`` here is
+frame ``i`` of ``ethopose pose analyze`` and of the pose Dataset's ``frame_index``;
+OpenCV's seeking is not exact for every codec).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import cv2
 import numpy as np
 
 from pose.atomic import atomic_path
+from pose.video import VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -45,37 +50,23 @@ def select_frames(
     """
     if not 0.0 <= start < stop <= 1.0:
         raise ValueError(f"need 0 <= start < stop <= 1, got start={start}, stop={stop}")
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open video {video}")
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    first, last = int(start * total), max(int(start * total) + 1, int(stop * total))
-    n_frames = min(n_frames, last - first)
-    if method == "uniform":
-        cap.release()
-        return sorted({int(round(x)) for x in np.linspace(first, last - 1, n_frames)})
-    if method != "kmeans":
+    if method not in ("uniform", "kmeans"):
         raise ValueError(f"method must be 'uniform' or 'kmeans', got {method!r}")
+    with VideoReader(video) as reader:
+        total = reader.n_frames
+        first, last = int(start * total), max(int(start * total) + 1, int(stop * total))
+        n_frames = min(n_frames, last - first)
+        if method == "uniform":
+            return sorted({int(round(x)) for x in np.linspace(first, last - 1, n_frames)})
+        candidates = list(range(first, last, max(1, (last - first) // max_candidates)))
+        feats = []
+        for i in candidates:  # increasing order: decoded forward, no seeking
+            grey = cv2.cvtColor(reader.read(i), cv2.COLOR_RGB2GRAY)
+            h, w = grey.shape
+            small = cv2.resize(grey, (30, max(1, round(30 * h / w))), interpolation=cv2.INTER_AREA)
+            feats.append(small.ravel().astype(np.float32))
     from sklearn.cluster import MiniBatchKMeans
 
-    step = max(1, (last - first) // max_candidates)
-    candidates, feats = [], []
-    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-    for i in range(first, last):
-        ok = cap.grab()
-        if not ok:
-            break
-        if (i - first) % step:
-            continue
-        ok, frame = cap.retrieve()
-        if not ok:
-            break
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        h, w = grey.shape
-        small = cv2.resize(grey, (30, max(1, round(30 * h / w))), interpolation=cv2.INTER_AREA)
-        candidates.append(i)
-        feats.append(small.ravel().astype(np.float32))
-    cap.release()
     if len(candidates) <= n_frames:
         return candidates
     x = np.array(feats)
@@ -104,20 +95,14 @@ def extract_frames(
     frames = select_frames(video, n_frames, method=method, start=start, stop=stop, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cap = cv2.VideoCapture(str(video))
-    digits = max(4, len(str(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))))
     written = []
-    for f in frames:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, f)
-        ok, frame = cap.read()
-        if not ok:
-            log.warning("%s: could not read frame %d", video, f)
-            continue
-        path = out_dir / f"img{f:0{digits}d}.png"
-        with atomic_path(path) as tmp:
-            cv2.imwrite(str(tmp), frame)
-        written.append(path)
-    cap.release()
+    with VideoReader(video) as reader:
+        digits = max(4, len(str(reader.n_frames)))
+        for f in frames:
+            path = out_dir / f"img{f:0{digits}d}.png"
+            with atomic_path(path) as tmp:
+                cv2.imwrite(str(tmp), cv2.cvtColor(reader.read(f), cv2.COLOR_RGB2BGR))
+            written.append(path)
     return written
 
 
@@ -140,26 +125,17 @@ def render_labeled_video(
     conf = ds["confidence"].values
     edges = [(kp_names.index(a), kp_names.index(b)) for a, b in (skeleton or [])
              if a in kp_names and b in kp_names]
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open video {video}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    with atomic_path(out_path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        t = 0
-        while t < len(pos):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            for i in range(pos.shape[3]):
-                xy = pos[t, :, :, i].T.copy()
-                c = conf[t, :, i]
-                xy[~(np.nan_to_num(c, nan=1.0) >= pcutoff)] = np.nan
-                rgb = draw_keypoints(rgb, xy, radius=4, skeleton=edges)
-            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            t += 1
-        writer.release()
-        cap.release()
+    with VideoReader(video) as reader, atomic_path(out_path) as tmp:
+        fps = reader.fps if np.isfinite(reader.fps) else 30.0
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (reader.width, reader.height))
+        try:
+            for first, batch in reader.iter_batches(32, stop=min(len(pos), reader.n_frames)):
+                for t, rgb in enumerate(batch, start=first):
+                    for i in range(pos.shape[3]):
+                        xy = pos[t, :, :, i].T.copy()
+                        xy[~(np.nan_to_num(conf[t, :, i], nan=1.0) >= pcutoff)] = np.nan
+                        rgb = draw_keypoints(rgb, xy, radius=4, skeleton=edges)
+                    writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
     return Path(out_path)

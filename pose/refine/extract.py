@@ -67,26 +67,16 @@ def read_frames(video_path: str | Path, frames: Sequence[int]) -> dict[int, np.n
     ValueError
         A frame number lies beyond the end of the video (names the frame).
     """
+    from pose.video import VideoReader
+
     wanted = sorted({int(f) for f in frames})
-    cap = cv2.VideoCapture(str(video_path))
-    if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open video {video_path}")
-    out: dict[int, np.ndarray] = {}
-    try:
-        i = 0
-        for f in wanted:
-            while i < f:
-                if not cap.grab():
-                    raise ValueError(f"{video_path}: frame {f} is beyond the end ({i} frames)")
-                i += 1
-            ok, bgr = cap.read()
-            if not ok:
-                raise ValueError(f"{video_path}: frame {f} is beyond the end ({i} frames)")
-            i += 1
-            out[f] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-    return out
+    if not Path(video_path).is_file():
+        raise FileNotFoundError(f"cannot open video {video_path}: no such file")
+    with VideoReader(video_path) as reader:
+        beyond = [f for f in wanted if not 0 <= f < reader.n_frames]
+        if beyond:
+            raise ValueError(f"{video_path}: frame {beyond[0]} is beyond the end ({reader.n_frames} frames)")
+        return {f: reader.read(f) for f in wanted}
 
 
 def compute_appearance(images: Sequence[np.ndarray], size: tuple[int, int] = APPEARANCE_SIZE) -> np.ndarray:

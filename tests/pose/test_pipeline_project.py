@@ -149,5 +149,8 @@ def test_cli_new_and_extract_frames(tmp_path):
     assert res.exit_code == 0, res.output
     assert sorted(x.name for x in (tmp_path / "proj/labeled-data/mouse").glob("*.png")) == [
         "img0000.png", "img0020.png", "img0039.png"]
+    for f in (0, 20, 39):  # each file holds its own frame: the blob of frame i is centred at x = 5 + i
+        grey = cv2.imread(str(tmp_path / f"proj/labeled-data/mouse/img{f:04d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.average(np.arange(64), weights=(grey > 128).sum(axis=0)) == pytest.approx(5 + f, abs=0.5)
     res = runner.invoke(app, ["new", str(tmp_path / "proj"), "--bodyparts", "a"])
     assert res.exit_code != 0 and "exists" in str(res.exception)

@@ -5,7 +5,7 @@ DataArrays with ``attrs["units"]`` or tidy pandas tables):
 
 - :mod:`features.filters`: ``filter_by_confidence``, ``remove_jumps``, ``interpolate_gaps``,
   ``filter_median``, ``filter_savgol``, ``filter_kalman`` (Kalman + RTS smoother with
-  confidence-weighted measurements; :mod:`features.kalman` holds the compiled kernels).
+  confidence-weighted measurements; :mod:`pose.kalman` holds the compiled kernels).
 - :mod:`features.kinematics`: velocity, speed, acceleration, heading, angular velocity,
   joint angles, distances, body length, hull area, distance travelled, egocentric alignment,
   calibration (``calibrate_px_per_mm``, ``to_mm``).

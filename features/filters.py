@@ -118,7 +118,7 @@ def nan_median_filter(x: np.ndarray, window: int) -> np.ndarray:
     """
     if window <= 1:
         return x.copy()
-    from features.kalman import running_nanmedian
+    from pose.kalman import running_nanmedian
 
     xt = np.ascontiguousarray(np.asarray(x, dtype=float).T)
     return running_nanmedian(xt, window).T.copy()
@@ -379,7 +379,7 @@ def filter_kalman(
     process_noise
         Standard deviation of the white-noise acceleration (constant velocity, px/s^2) or
         jerk (constant acceleration, px/s^3). ``None`` estimates it from the data by
-        maximum likelihood (see :func:`features.kalman.estimate_process_noise`).
+        maximum likelihood (see :func:`pose.kalman.estimate_process_noise`).
     min_confidence
         Samples below this confidence are not used.
     max_gap_s
@@ -397,10 +397,10 @@ def filter_kalman(
     -----
     The model follows :class:`filterpy.kalman.KalmanFilter` and
     :func:`filterpy.common.Q_discrete_white_noise`, but the recursion is compiled with numba
-    and runs over all series at once (see :mod:`features.kalman`); tests check it against
+    and runs over all series at once (see :mod:`pose.kalman`); tests check it against
     filterpy to 1e-9. A NaN confidence (unknown) counts as confidence 1.
     """
-    from features.kalman import estimate_process_noise, kalman_smooth
+    from pose.kalman import estimate_process_noise, kalman_smooth
 
     validate_pose(ds, context="filter_kalman")
     if measurement_noise_px <= 0:

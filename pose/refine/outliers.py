@@ -93,45 +93,12 @@ def score_jump(ds: xr.Dataset, *, p_cutoff: float = 0.0) -> xr.DataArray:
 
 
 def _rts_smooth(obs: np.ndarray, process_noise: float, measurement_noise: float) -> np.ndarray:
-    """Constant-velocity Kalman filter + Rauch-Tung-Striebel smoother, batched.
+    """Constant-velocity Kalman filter + RTS smoother per column of ``obs`` (time, n_series),
+    NaN = missing, time step one frame (:func:`pose.kalman.kalman_smooth`)."""
+    from pose.kalman import kalman_smooth
 
-    ``obs`` is (time, n_series) with NaN for missing; returns smoothed positions.
-    """
-    n_t, n_s = obs.shape
-    F = np.array([[1.0, 1.0], [0.0, 1.0]])
-    q = process_noise**2
-    Q = q * np.array([[0.25, 0.5], [0.5, 1.0]])  # white-acceleration model, dt = 1 frame
-    r = measurement_noise**2
-    first = np.where(np.isfinite(obs).any(axis=0), np.nanargmax(np.isfinite(obs), axis=0), 0)
-    x = np.zeros((n_s, 2))
-    x[:, 0] = np.nan_to_num(obs[first, np.arange(n_s)])
-    P = np.tile(np.diag([r, 1e4]), (n_s, 1, 1))
-    xs_f = np.empty((n_t, n_s, 2))
-    Ps_f = np.empty((n_t, n_s, 2, 2))
-    xs_p = np.empty((n_t, n_s, 2))
-    Ps_p = np.empty((n_t, n_s, 2, 2))
-    for t in range(n_t):
-        if t > 0:
-            x = x @ F.T
-            P = F @ P @ F.T + Q
-        xs_p[t], Ps_p[t] = x, P
-        z = obs[t]
-        seen = np.isfinite(z)
-        if seen.any():
-            s = P[seen, 0, 0] + r
-            k = P[seen, :, 0] / s[:, None]  # (n_seen, 2)
-            innov = z[seen] - x[seen, 0]
-            x = x.copy()
-            P = P.copy()
-            x[seen] = x[seen] + k * innov[:, None]
-            P[seen] = P[seen] - k[:, :, None] * P[seen, 0, :][:, None, :]
-        xs_f[t], Ps_f[t] = x, P
-    xs = xs_f.copy()
-    for t in range(n_t - 2, -1, -1):
-        P_pred_inv = np.linalg.inv(Ps_p[t + 1])
-        C = Ps_f[t] @ F.T @ P_pred_inv
-        xs[t] = xs_f[t] + np.einsum("sij,sj->si", C, xs[t + 1] - xs_p[t + 1])
-    return xs[:, :, 0]
+    return kalman_smooth(obs, np.full(obs.shape, measurement_noise**2), dt=1.0, order=2,
+                         process_noise=process_noise, p0_diag=np.array([0.0, 1e4]))
 
 
 def score_fit(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +21,6 @@ from pathlib import Path
 
 def main() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
-    # bench/ holds scripts named like the packages (bench/features.py): keep it off the path
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--animals", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=60.0)

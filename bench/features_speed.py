@@ -4,20 +4,15 @@ Same synthetic data, same operations, same run: confidence filter, gap interpola
 rolling median, Savitzky-Golay, velocity/speed/acceleration. Prints a table of best-of-N
 wall times and the speed-up ratio. Also times ethopose-only steps (Kalman smoother, zones).
 
-Run: ``python3 bench/features.py [--minutes 60] [--repeats 3]``
+Run: ``python3 bench/features_speed.py [--minutes 60] [--repeats 3]``
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-# this script is called features.py: keep its folder from shadowing the ``features`` package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 FPS = 30.0
 KEYPOINTS = ["snout", "left_ear", "right_ear", "neck", "body_center", "tail_base", "left_hip", "right_hip"]

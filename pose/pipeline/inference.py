@@ -71,7 +71,8 @@ class Predictor:
         batch = np.stack([pad_to_multiple(resize(f, scale), 32) for f in frames])
         x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
         heat, offs = self._forward(x)
-        xy, conf = decode(heat, offs, self.info.stride)
+        radius = self.info.body_radius_px * scale if self.info.body_radius_px else None
+        xy, conf = decode(heat, offs, self.info.stride, body_radius=radius, groups=self.info.individual_channels())
         return from_scaled(xy, scale), conf
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

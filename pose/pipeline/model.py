@@ -303,7 +303,10 @@ def make_targets(
     return heat, weight, offs, mask
 
 
-def decode(heatmap_logits: np.ndarray, offsets: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def decode(
+    heatmap_logits: np.ndarray, offsets: np.ndarray, stride: int, *, body_radius: float | None = None,
+    groups: list[list[int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode maps to sub-pixel keypoints.
 
     Parameters
@@ -312,14 +315,26 @@ def decode(heatmap_logits: np.ndarray, offsets: np.ndarray, stride: int) -> tupl
         ``(B, K, h, w)`` score-map logits.
     offsets
         ``(B, 2K, h, w)`` offsets in units of ``stride``.
+    body_radius
+        In input pixels: when given, a channel whose highest peak lies farther than this from
+        the median of its individual's highest peaks takes instead its highest local maximum
+        within that distance, with that maximum's confidence. A background feature resembling
+        a body part (say an arena corner resembling a tail base) then cannot win over the
+        real, slightly weaker peak on the animal; when the part has no peak on the animal
+        the low confidence found there lets the p-cutoff drop it. Needs 3+ channels per
+        individual (the median is then robust to one wrong peak).
+    groups
+        Channel indices of each individual (default: all channels, one individual).
 
     Returns
     -------
-    xy ``(B, K, 2)`` in input pixels and confidence ``(B, K)`` = sigmoid of the peak logit.
+    xy ``(B, K, 2)`` in input pixels and confidence ``(B, K)`` = sigmoid of the chosen logit.
     """
     b, k, h, w = heatmap_logits.shape
     flat = heatmap_logits.reshape(b, k, h * w)
     idx = flat.argmax(axis=2)
+    if body_radius is not None and k >= 3:
+        idx = _constrain_to_body(heatmap_logits, idx, stride, body_radius, groups or [list(range(k))])
     peak = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
     iy, ix = np.divmod(idx, w)
     off = offsets.reshape(b, k, 2, h * w)
@@ -329,6 +344,38 @@ def decode(heatmap_logits: np.ndarray, offsets: np.ndarray, stride: int) -> tupl
     y = iy * stride + (stride - 1) / 2.0 + oy * stride
     conf = 1.0 / (1.0 + np.exp(-peak.astype(np.float64)))
     return np.stack([x, y], axis=-1), conf
+
+
+def _constrain_to_body(
+    logits: np.ndarray, idx: np.ndarray, stride: int, radius: float, groups: list[list[int]]
+) -> np.ndarray:
+    """Flat peak indices moved to the best local maximum within ``radius`` of the body (see
+    :func:`decode`)."""
+    from scipy.ndimage import maximum_filter
+
+    b, k, h, w = logits.shape
+    cy, cx = cell_centres(h, stride), cell_centres(w, stride)
+    iy, ix = np.divmod(idx, w)
+    px, py = cx[ix], cy[iy]
+    idx = idx.copy()
+    local_max = None
+    for g in groups:
+        if len(g) < 3:
+            continue
+        mx, my = np.median(px[:, g], axis=1), np.median(py[:, g], axis=1)  # (B,)
+        far = np.hypot(px[:, g] - mx[:, None], py[:, g] - my[:, None]) > radius  # (B, len(g))
+        if not far.any():
+            continue
+        if local_max is None:
+            local_max = logits == maximum_filter(logits, size=(1, 1, 3, 3), mode="nearest")
+        for bi, gj in zip(*np.nonzero(far), strict=True):
+            c = g[gj]
+            near = (cy[:, None] - my[bi]) ** 2 + (cx[None, :] - mx[bi]) ** 2 <= radius**2
+            cand = np.where(near & local_max[bi, c], logits[bi, c], -np.inf)
+            best = int(cand.argmax())
+            if np.isfinite(cand.flat[best]):
+                idx[bi, c] = best
+    return idx
 
 
 def pose_loss(

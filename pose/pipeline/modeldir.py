@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pose.atomic import write_text_atomic
@@ -38,6 +39,9 @@ class ModelInfo(BaseModel):
 
     ``scale`` is the factor applied to images before the network (0.5 = half resolution);
     ``names`` are channel names (``individual/bodypart`` when several individuals).
+    ``body_radius_px`` (original pixels, from the training labels, see
+    :func:`body_radius_px`): an individual's keypoints lie within it of their median, so
+    decoding ignores score-map peaks farther away (None: no such constraint).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +56,11 @@ class ModelInfo(BaseModel):
     skeleton: list[list[str]] = []
     pcutoff: float = 0.6
     project: str | None = None
+    body_radius_px: float | None = None
+
+    def individual_channels(self) -> list[list[int]]:
+        """Channel indices of each individual (one group when single-animal)."""
+        return individual_channels(self.names)
 
     def save(self, model_dir: str | Path) -> Path:
         return write_text_atomic(Path(model_dir) / MODEL_JSON, self.model_dump_json(indent=1))
@@ -62,3 +71,34 @@ class ModelInfo(BaseModel):
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir} is not a model folder: no {MODEL_JSON}")
         return cls.model_validate(json.loads(path.read_text()))
+
+
+def individual_channels(names: list[str]) -> list[list[int]]:
+    """Group channel indices by individual (``individual/bodypart`` names); one group otherwise."""
+    if not names or "/" not in names[0]:
+        return [list(range(len(names)))]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.split("/")[0], []).append(i)
+    return list(groups.values())
+
+
+def body_radius_px(keypoints: np.ndarray, groups: list[list[int]], *, margin: float = 1.5) -> float | None:
+    """How far an individual's keypoints reach from their median, over labelled frames.
+
+    ``keypoints`` is ``(frames, channels, 2)`` (NaN = unlabelled). Returns ``margin`` times
+    the largest distance of a labelled keypoint from the per-frame, per-individual median
+    of that individual's labelled keypoints (frames with fewer than 3 labelled keypoints of
+    the individual are skipped), or None when no frame qualifies.
+    """
+    reach = []
+    for g in groups:
+        xy = np.asarray(keypoints, dtype=float)[:, g]
+        ok = np.isfinite(xy).all(axis=2)
+        rows = ok.sum(axis=1) >= 3
+        if not rows.any():
+            continue
+        xy = xy[rows]
+        centre = np.nanmedian(xy, axis=1, keepdims=True)
+        reach.append(np.nanmax(np.linalg.norm(xy - centre, axis=2)))
+    return float(margin * max(reach)) if reach else None

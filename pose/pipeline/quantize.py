@@ -45,7 +45,14 @@ def calibration_images(model_dir: str | Path, *, project: str | Path | None = No
     root = project or info.project
     if root is None:
         raise ValueError(f"{model_dir}: model.json names no project; pass the project for calibration frames")
-    proj = load_project(root)
+    try:
+        proj = load_project(root)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{model_dir}: the int8 model is calibrated on the training frames, but the project is not "
+            f"found ({err}); pass --project, or run `ethopose pose export-onnx {model_dir} --int8` where the "
+            "project is and copy model_int8.onnx with the model"
+        ) from err
     train = Split.load(model_dir / "split.json").train
     if not train:
         raise ValueError(f"{model_dir}: no training frames in split.json to calibrate the int8 model on")

@@ -38,7 +38,14 @@ from pose.pipeline.augment import (
     save_augmented_samples,
 )
 from pose.pipeline.model import PoseNet, cell_centres, make_targets, pose_loss
-from pose.pipeline.modeldir import AUGMENTED_PNG, CHECKPOINT, WEIGHTS, ModelInfo
+from pose.pipeline.modeldir import (
+    AUGMENTED_PNG,
+    CHECKPOINT,
+    WEIGHTS,
+    ModelInfo,
+    body_radius_px,
+    individual_channels,
+)
 from pose.pipeline.project import Project, load_labels, load_project
 from pose.pipeline.split import Split, read_test_frames, split_by_fraction, split_by_test_frames
 
@@ -253,16 +260,17 @@ def train_model(
         split.save(model_dir / "split.json")
         write_text_atomic(model_dir / "train_config.json", cfg.model_dump_json(indent=1))
     individuals = sorted({n.split("/")[0] for n in labels.names}) if "/" in labels.names[0] else ["individual_0"]
+    index = {im: i for i, im in enumerate(labels.images)}
+    train_idx = [index[im] for im in split.train]
     ModelInfo(
         backbone=cfg.backbone, stride=cfg.stride, neck_channels=cfg.neck_channels, names=labels.names,
         bodyparts=project.config.bodyparts, individuals=individuals, scale=cfg.scale,
         skeleton=project.config.skeleton, pcutoff=project.config.pcutoff, project=str(project.root),
+        body_radius_px=body_radius_px(labels.keypoints[train_idx], individual_channels(labels.names)),
     ).save(model_dir)
 
     device = resolve_device(cfg.device)
     _seed_everything(cfg.seed)
-    index = {im: i for i, im in enumerate(labels.images)}
-    train_idx = [index[im] for im in split.train]
     rng = np.random.RandomState(cfg.seed)
     n_val = int(round(len(train_idx) * cfg.val_fraction)) if len(train_idx) >= 10 else 0
     perm = rng.permutation(len(train_idx))

@@ -104,3 +104,50 @@ def test_importing_the_project_modules_does_not_import_torch():
             "pose.pipeline.evaluate, pose.pipeline.frames, pose.pipeline.cli; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_decode_keeps_each_keypoint_on_the_body():
+    # A background feature (say an arena corner) scores higher than the real, weaker peak on
+    # the animal: with the body radius the real one wins, its own offsets and confidence used.
+    pytest.importorskip("torch")
+    from pose.pipeline.model import cell_centres, decode
+
+    stride = 4
+    logits = np.full((1, 4, 16, 16), -6.0, np.float32)
+    offs = np.zeros((1, 8, 16, 16), np.float32)
+    for c, (y, x) in enumerate([(7, 7), (7, 9), (9, 8)]):  # three parts on the body
+        logits[0, c, y, x] = 3.0
+    logits[0, 3, 1, 14] = 2.0  # the corner: highest score of channel 3
+    logits[0, 3, 8, 9] = 0.5  # the tail base, on the body, weaker
+    offs[0, 6, 8, 9], offs[0, 7, 8, 9] = 0.25, -0.25
+    xy, conf = decode(logits, offs, stride)
+    np.testing.assert_allclose(xy[0, 3], [cell_centres(16, stride)[14], cell_centres(16, stride)[1]])
+    xy, conf = decode(logits, offs, stride, body_radius=20.0)
+    np.testing.assert_allclose(xy[0, 3], [9 * 4 + 1.5 + 1.0, 8 * 4 + 1.5 - 1.0])
+    assert conf[0, 3] == pytest.approx(1 / (1 + np.exp(-0.5)))
+    np.testing.assert_allclose(xy[0, :3], decode(logits, offs, stride)[0][0, :3])  # the others unchanged
+    # no peak on the body: the far one is still impossible for this animal; the point returned
+    # lies on the body with the low confidence found there, so the p-cutoff drops it
+    logits[0, 3, 8, 9] = -6.0
+    xy, conf = decode(logits, offs, stride, body_radius=20.0)
+    assert np.hypot(*(xy[0, 3] - np.median(xy[0, :3], axis=0))) <= 20.0 and conf[0, 3] < 0.01
+    # each individual is constrained on its own
+    two = np.concatenate([logits, logits[:, [3, 0, 1]]], axis=1)
+    two[0, 3, 8, 9] = 0.5
+    xy2, _ = decode(two, np.zeros((1, 14, 16, 16), np.float32), stride, body_radius=20.0,
+                    groups=[[0, 1, 2, 3], [4, 5, 6]])
+    assert xy2[0, 3, 1] < 40 and xy2[0, 4, 1] < 10  # first individual moved; the second's majority is far
+
+
+def test_body_radius_from_labels_and_individual_channels():
+    from pose.pipeline.modeldir import body_radius_px, individual_channels
+
+    kps = np.array([
+        [[0, 0], [10, 0], [20, 0], [np.nan, np.nan]],  # median (10, 0): reach 10
+        [[0, 0], [0, 30], [np.nan, np.nan], [np.nan, np.nan]],  # 2 labelled: skipped
+        [[5, 5], [5, 9], [5, 11], [5, 7]],  # median (5, 8): reach 3
+    ], float)
+    assert body_radius_px(kps, [[0, 1, 2, 3]]) == pytest.approx(15.0)
+    assert body_radius_px(kps[1:2], [[0, 1, 2, 3]]) is None
+    assert individual_channels(["a", "b"]) == [[0, 1]]
+    assert individual_channels(["m1/a", "m1/b", "m2/a", "m2/b"]) == [[0, 1], [2, 3]]

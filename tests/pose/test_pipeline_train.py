@@ -124,6 +124,8 @@ def test_int8_model_is_calibrated_on_training_frames_and_stays_close(overfit, tm
     assert json.loads((model_dir / "evaluation_int8.json").read_text())["train"]["mean_px"] == result["train"]["mean_px"]
     if fp32_eval is not None:  # the fp32 evaluation is never replaced by the int8 one
         assert (model_dir / "evaluation.json").read_bytes() == fp32_eval
+    with pytest.raises(FileNotFoundError, match="calibrated on the training frames.*--project"):
+        calibration_images(model_dir, project=tmp_path / "moved")
     with pytest.raises(ValueError, match="unknown runtime 'tflite'"):
         predict_images(model_dir, images[:1], runtime="tflite")
 

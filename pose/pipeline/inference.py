@@ -56,6 +56,9 @@ class Predictor:
         if runtime.startswith("onnx") and self.device.type != "cpu":
             raise ValueError(f"the {runtime} runtime runs on CPU only; use --runtime torch on CUDA")
         self.runtime = runtime
+        # decoding keeps keypoints on the body (network pixels; see pose.pipeline.model.decode)
+        self._body_radius = self.info.body_radius_px * self.info.scale if self.info.body_radius_px else None
+        self._groups = self.info.individual_channels()
         if runtime.startswith("onnx"):
             path = onnx_file(self.model_dir, int8=runtime == "onnx-int8")
             self._session = _onnx_session(path, torch.get_num_threads())
@@ -71,8 +74,7 @@ class Predictor:
         batch = np.stack([pad_to_multiple(resize(f, scale), 32) for f in frames])
         x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
         heat, offs = self._forward(x)
-        radius = self.info.body_radius_px * scale if self.info.body_radius_px else None
-        xy, conf = decode(heat, offs, self.info.stride, body_radius=radius, groups=self.info.individual_channels())
+        xy, conf = decode(heat, offs, self.info.stride, body_radius=self._body_radius, groups=self._groups)
         return from_scaled(xy, scale), conf
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

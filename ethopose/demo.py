@@ -54,14 +54,14 @@ def render_session(out: Path, seconds: float, seed: int) -> Any:
     return render_open_field(out, seconds=seconds, seed=seed, n_label_frames=60)
 
 
-def train_and_analyse(session: Any, model_out: Path, minutes: float) -> tuple[Any, dict[str, float]]:
+def train_and_analyse(session: Any, model_out: Path, minutes: float, max_epochs: int = 10_000) -> tuple[Any, dict[str, float]]:
     """Train on the session's labelled frames, analyse its video, score against the truth."""
     import numpy as np
 
     from pose.pipeline.inference import predict_video
     from pose.pipeline.train import TrainConfig, train_model
 
-    cfg = TrainConfig(minutes=minutes, epochs=10_000, scale=0.5, patience=10_000, device="auto")
+    cfg = TrainConfig(minutes=minutes, epochs=max_epochs, scale=0.5, patience=10_000, device="auto")
     model_dir = train_model(session.out_dir, config=cfg, out_dir=model_out)
     pred = predict_video(model_dir, session.video_path)
     # the model knows pixels only; the calibration comes from the arena (arena.json)
@@ -151,6 +151,9 @@ def demo(
     train_minutes: float = typer.Option(
         2.5, "--train-minutes", help="Pose-model training budget (0: skip training, use the truth)."
     ),
+    train_epochs: int = typer.Option(
+        10_000, "--train-epochs", min=1, help="At most this many training epochs (whichever ends first)."
+    ),
     cohort_seconds: float = typer.Option(60.0, "--cohort-seconds", help="Session length of the cohort mice."),
     workers: int = typer.Option(2, "--workers", help="Worker processes for the cohort run (0: serial)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the virtual mouse."),
@@ -170,7 +173,7 @@ def demo(
     pose = session.pose
     if train_minutes > 0:
         t0 = _step(f"2/5 Training a pose model for {train_minutes:g} min, then analysing the video")
-        pose, scores = train_and_analyse(session, out / "model", train_minutes)
+        pose, scores = train_and_analyse(session, out / "model", train_minutes, train_epochs)
         timings["pose_s"] = _done(t0)
         summary["pose_model"] = scores
         typer.echo(

@@ -134,11 +134,10 @@ def compute(
             _fail(exc)
         if ds.attrs.get("px_per_mm") is None and zones.px_per_mm:
             ds.attrs["px_per_mm"] = float(zones.px_per_mm)
+    steps = filters.standard_steps(threshold=p_cutoff, max_gap_s=max_gap_s,
+                                   smooth="savgol" if smooth_s > 0 else "none", window_s=smooth_s)
     try:
-        ds = filters.filter_by_confidence(ds, p_cutoff)
-        ds = filters.interpolate_gaps(ds, max_gap_s=max_gap_s)
-        if smooth_s > 0:
-            ds = filters.filter_savgol(ds, window_s=smooth_s, polyorder=2)
+        ds = filters.clean(ds, steps)
         table = compute_feature_table(ds, zones, keypoint=keypoint, min_dwell_s=min_dwell_s)
     except (ValueError, KeyError) as exc:
         _fail(exc)
@@ -172,23 +171,23 @@ def filter_cmd(
     method: str = typer.Option("savgol", "--method", help="savgol | median | kalman | none."),
     window_s: float = typer.Option(0.2, "--window-s", help="Window for savgol/median (s)."),
 ) -> None:
-    """Confidence masking, jump removal, gap interpolation and smoothing of a pose file."""
+    """Confidence masking, jump removal, gap interpolation and smoothing of a pose file.
+
+    With ``--method kalman`` the Kalman model skips samples below ``--p-cutoff`` and bridges
+    gaps up to ``--max-gap-s``; ``--max-speed-px-s`` removes jumps before it (as for the
+    other methods).
+    """
     from features import filters
     from pose.io import save
 
     ds = _load(pose_file, fps)
     if method not in ("savgol", "median", "kalman", "none"):
         _fail(ValueError(f"--method must be savgol, median, kalman or none, got {method!r}"))
-    if method == "kalman":
-        ds = filters.filter_kalman(ds, min_confidence=min(p_cutoff, 0.99), max_gap_s=max_gap_s)
-    else:
-        ds = filters.filter_by_confidence(ds, p_cutoff)
-        if max_speed_px_s:
-            ds = filters.remove_jumps(ds, max_speed_px_s)
-        ds = filters.interpolate_gaps(ds, max_gap_s=max_gap_s)
-        if method == "savgol":
-            ds = filters.filter_savgol(ds, window_s=window_s)
-        elif method == "median":
-            ds = filters.filter_median(ds, window_s=window_s)
+    steps = filters.standard_steps(threshold=p_cutoff, max_gap_s=max_gap_s, smooth=method,  # type: ignore[arg-type]
+                                   window_s=window_s, max_speed_px_s=max_speed_px_s)
+    try:
+        ds = filters.clean(ds, steps)
+    except ValueError as exc:
+        _fail(exc)
     save(ds, out)
     typer.echo(f"wrote {out}")

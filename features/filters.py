@@ -7,12 +7,12 @@ Dataset with a filtered ``position`` (``confidence`` is kept) and records itself
 logged). All work is vectorised over keypoints x individuals x space: the time axis is
 axis 0 of a ``(time, series)`` matrix and there is no Python loop over frames.
 
-Typical chain::
+:func:`clean` is the one entry point every caller uses (the features CLI, protocols, the
+demo, behaviour): it runs a list of typed steps (:mod:`features.steps`) in order::
 
-    ds = filter_by_confidence(ds, p_cutoff=0.6)
-    ds = remove_jumps(ds, max_speed_px_s=1500)
-    ds = interpolate_gaps(ds, max_gap_s=0.2)
-    ds = filter_savgol(ds, window_s=0.2, polyorder=2)   # or filter_kalman(ds)
+    from features.steps import ConfidenceMask, Interpolate, RemoveJumps, SavGol
+    ds = clean(ds, [ConfidenceMask(threshold=0.6), RemoveJumps(max_speed_mm_s=1000),
+                    Interpolate(max_gap_s=0.2), SavGol(window_s=0.2, order=2)])
 """
 
 from __future__ import annotations
@@ -24,11 +24,30 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from features.steps import (
+    CleanStep,
+    ConfidenceMask,
+    Interpolate,
+    Kalman,
+    Median,
+    RemoveJumps,
+    SavGol,
+    standard_steps,
+)
 from pose.dataset import append_history, validate_pose
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "clean",
+    "standard_steps",
+    "CleanStep",
+    "ConfidenceMask",
+    "RemoveJumps",
+    "Interpolate",
+    "Median",
+    "SavGol",
+    "Kalman",
     "filter_by_confidence",
     "remove_jumps",
     "interpolate_gaps",
@@ -426,3 +445,60 @@ def filter_kalman(
     return _with_position(ds, est, shape, "filter_kalman", {
         "model": model, "measurement_noise_px": measurement_noise_px, "process_noise": q,
         "min_confidence": min_confidence, "max_gap_s": max_gap_s, "smooth": smooth})
+
+
+# --------------------------------------------------------------------------- the one entry point
+
+
+def _jump_speed_px_s(ds: xr.Dataset, step: RemoveJumps) -> float:
+    if step.max_speed_px_s is not None:
+        return float(step.max_speed_px_s)
+    ppm = ds.attrs.get("px_per_mm")
+    if not ppm:
+        raise ValueError(
+            f"RemoveJumps(max_speed_mm_s={step.max_speed_mm_s}) needs the pose's px_per_mm "
+            "(attrs['px_per_mm'] is not set): calibrate it or give max_speed_px_s"
+        )
+    return float(step.max_speed_mm_s) * float(ppm)
+
+
+def clean(ds: xr.Dataset, steps: list[CleanStep] | tuple[CleanStep, ...]) -> xr.Dataset:
+    """Run cleaning ``steps`` (typed, :mod:`features.steps`) on a pose Dataset, in order.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset (position in px; ``px_per_mm`` needed for ``max_speed_mm_s``).
+    steps
+        :class:`~features.steps.ConfidenceMask`, :class:`~features.steps.RemoveJumps`,
+        :class:`~features.steps.Interpolate`, :class:`~features.steps.Median`,
+        :class:`~features.steps.SavGol`, :class:`~features.steps.Kalman` in any order
+        (usually mask -> jumps -> interpolate -> smooth, see
+        :func:`~features.steps.standard_steps`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Same layout, ``position`` cleaned; each step is recorded in ``attrs["history"]``,
+        then one ``clean`` record listing all steps (a later layer can tell the pose is clean).
+    """
+    validate_pose(ds, context="clean")
+    for step in steps:
+        match step:
+            case ConfidenceMask(threshold=t):
+                ds = filter_by_confidence(ds, p_cutoff=t)
+            case RemoveJumps():
+                ds = remove_jumps(ds, max_speed_px_s=_jump_speed_px_s(ds, step), window_s=step.window_s)
+            case Interpolate(max_gap_s=g):
+                ds = interpolate_gaps(ds, max_gap_s=g)
+            case Median(window_s=w):
+                ds = filter_median(ds, window_s=w)
+            case SavGol(window_s=w, order=o):
+                ds = filter_savgol(ds, window_s=w, polyorder=o)
+            case Kalman():
+                ds = filter_kalman(ds, model=step.model, measurement_noise_px=step.measurement_noise_px,
+                                   process_noise=step.process_noise, min_confidence=step.min_confidence,
+                                   max_gap_s=step.max_gap_s, smooth=step.smooth)
+            case _:
+                raise TypeError(f"clean: not a cleaning step: {step!r} (see features.steps)")
+    return append_history(ds, "clean", {"steps": [s.model_dump() for s in steps]})

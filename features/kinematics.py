@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from pose.dataset import append_history, validate_pose
+from pose.keypoints import find_keypoint
 
 logger = logging.getLogger(__name__)
 
@@ -86,21 +87,6 @@ def compute_speed(position: xr.DataArray) -> xr.DataArray:
     out.name = "speed"
     out.attrs = {"units": vel.attrs["units"]}
     return out
-
-
-def find_keypoint(ds: xr.Dataset, name: str) -> str:
-    """The keypoint of ``ds`` called ``name``, matching modulo surrounding whitespace and case
-    (DeepLabCut names such as ``"Hind paw tao "`` carry trailing spaces)."""
-    names = [str(k) for k in ds["keypoint"].values]
-    if name in names:
-        return name
-    for k in names:
-        if k.strip() == name.strip():
-            return k
-    for k in names:
-        if k.strip().lower() == name.strip().lower():
-            return k
-    raise KeyError(f"keypoint {name!r} not in the pose Dataset (has: {[n.strip() for n in names]})")
 
 
 def _kp(ds: xr.Dataset, name: str) -> xr.DataArray:

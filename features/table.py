@@ -19,32 +19,19 @@ import xarray as xr
 from features import kinematics as kin
 from features import zones as zmod
 from pose.dataset import frame_numbers, validate_pose
+from pose.keypoints import find_keypoint, find_role
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["compute_feature_table", "summarize_session", "reference_position"]
 
-_SNOUT = ("snout", "nose")
-_TAIL = ("tail_base", "tailbase", "tail base")
-_CENTRE = ("body_center", "body_centre", "centroid", "mid-back", "midback", "center", "centre")
-
-
-def _find(ds: xr.Dataset, candidates: tuple[str, ...]) -> str | None:
-    norm = {str(k).strip().lower().replace(" ", "_"): str(k) for k in ds["keypoint"].values}
-    for c in candidates:
-        key = c.lower().replace(" ", "_")
-        if key in norm:
-            return norm[key]
-    return None
-
-
 def reference_position(ds: xr.Dataset, keypoint: str | None = None) -> tuple[xr.DataArray, str]:
     """Position (time, space, individual) of ``keypoint``, else of a body-centre keypoint,
     else the centroid of the visible keypoints; returns it and a description."""
     if keypoint is not None:
-        name = kin.find_keypoint(ds, keypoint)
+        name = find_keypoint(ds, keypoint)
         return ds["position"].sel(keypoint=name, drop=True), name
-    name = _find(ds, _CENTRE)
+    name = find_role(ds, "body_centre")
     if name is not None:
         return ds["position"].sel(keypoint=name, drop=True), name
     return ds["position"].mean("keypoint", skipna=True), "centroid"
@@ -99,7 +86,7 @@ def compute_feature_table(
     acc = kin.compute_acceleration(ref)
     add(f"acceleration_{unit}_s2", np.sqrt((acc**2).sum("space", skipna=False)) * scale)
     add(f"distance_{unit}", kin.compute_distance_travelled(ref, cumulative=True) * scale)
-    snout, tail = _find(ds, _SNOUT), _find(ds, _TAIL)
+    snout, tail = find_role(ds, "snout"), find_role(ds, "tail_base")
     if snout and tail:
         head = kin.compute_heading(ds, tail, snout)
         add("heading_rad", head)

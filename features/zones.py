@@ -30,8 +30,8 @@ import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.kinematics import find_keypoint
 from pose.dataset import validate_pose
+from pose.keypoints import find_keypoint
 
 logger = logging.getLogger(__name__)
 

@@ -1,3 +1,5 @@
+"""``python -m ethopose``: the same app as the ``ethopose`` command."""
+
 from ethopose.cli import app
 
-app()
+app(prog_name="ethopose")

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import traceback
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from behavior.cli import app as behavior_app
 from dashboard.cli import dashboard
@@ -23,7 +27,38 @@ from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
 from protocols.cli import report, run
 
+# Exceptions whose class is defined in these packages are the project's own errors (bad
+# input, named file / frame / field): one line and exit code 2, the traceback only with -v.
+PROJECT_PACKAGES = ("pose", "features", "behavior", "protocols", "dashboard", "ethopose")
+PROJECT_ERROR_EXIT = 2
+
+
+def is_project_error(exc: BaseException) -> bool:
+    """True for an exception class defined in an ethopose package (PoseFileError, ...)."""
+    return isinstance(exc, Exception) and any(
+        cls.__module__.split(".")[0] in PROJECT_PACKAGES and cls.__name__.endswith("Error")
+        for cls in type(exc).__mro__
+    )
+
+
+class _ProjectErrorGroup(TyperGroup):
+    """The top command group: turns project errors from any sub-command into one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not is_project_error(exc):
+                raise
+            if ctx.params.get("verbose"):
+                traceback.print_exception(exc, file=sys.stderr)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            click.echo(f"error: {'; '.join(lines) or type(exc).__name__}", err=True)
+            raise typer.Exit(PROJECT_ERROR_EXIT) from exc
+
+
 app = typer.Typer(
+    cls=_ProjectErrorGroup,
     name="ethopose",
     help="From lab-animal video to validated behavioural measurements.",
     no_args_is_help=True,

@@ -10,16 +10,16 @@ def convert(
     output_path: str = typer.Argument(..., help="File to write; the format follows the suffix."),
     fps: float | None = typer.Option(None, "--fps", help="Frame rate (sets time in seconds)."),
 ) -> None:
-    """Convert a pose file between DeepLabCut h5/csv, SLEAP .slp/.analysis.h5, and NetCDF."""
-    from pose.dataset import PoseValidationError, append_history
-    from pose.io import PoseFileError, load, save
+    """Convert a pose file between DeepLabCut h5/csv, SLEAP .slp/.analysis.h5, and NetCDF.
 
-    try:
-        ds = load(input_path, fps=fps)
-        ds = append_history(ds, "convert", {"input": input_path, "output": output_path, "fps": fps})
-        save(ds, output_path)
-    except (PoseFileError, PoseValidationError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    A bad input raises PoseFileError / PoseValidationError, which the ``ethopose`` app
+    prints as one ``error: <file>: <what>`` line with exit code 2.
+    """
+    from pose.dataset import append_history
+    from pose.io import load, save
+
+    ds = load(input_path, fps=fps)
+    ds = append_history(ds, "convert", {"input": input_path, "output": output_path, "fps": fps})
+    save(ds, output_path)
     sizes = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     typer.echo(f"wrote {output_path} ({sizes})")

@@ -55,6 +55,7 @@ import xarray as xr
 from pose.atomic import atomic_path
 from pose.dataset import PoseValidationError, from_numpy, validate_pose
 from pose.io.errors import PoseFileError
+from pose.io.pandas_hdf import read_pandas_hdf
 
 log = logging.getLogger(__name__)
 
@@ -182,22 +183,8 @@ def _is_data_row(row: list[str], n_index: int) -> bool:
 
 
 def _read_h5_frame(path: Path) -> tuple[pd.DataFrame, str, str]:
-    try:
-        with pd.HDFStore(path, mode="r") as store:
-            keys = [k.lstrip("/") for k in store.keys()]
-            if not keys:
-                raise PoseFileError(path, "HDF5 file holds no pandas table (is it a SLEAP file?)")
-            key = DLC_H5_KEY if DLC_H5_KEY in keys else keys[0]
-            if len(keys) > 1 and DLC_H5_KEY not in keys:
-                raise PoseFileError(path, f"several pandas tables {keys} and none named {DLC_H5_KEY!r}")
-            storer = store.get_storer(key)
-            h5_format = "table" if getattr(storer, "is_table", False) else "fixed"
-            df = store.get(key)
-    except PoseFileError:
-        raise
-    except Exception as exc:  # PyTables raises its own HDF5ExtError for non-HDF5 files
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise PoseFileError(path, f"not a DeepLabCut (pandas HDF) file: {first}") from exc
+    """The pandas DataFrame of a DeepLabCut h5, read with h5py only (nothing unpickled)."""
+    df, key, h5_format = read_pandas_hdf(path)
     if not isinstance(df, pd.DataFrame):
         raise PoseFileError(path, f"key {key!r} holds a {type(df).__name__}, not a DataFrame")
     return df, key, h5_format

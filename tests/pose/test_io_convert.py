@@ -97,7 +97,8 @@ def test_cli_convert_bad_input(tmp_path: Path, args: list[str], message: str) ->
 
     pio.save(from_numpy(np.zeros((2, 2, 1, 1))), tmp_path / "in.csv")
     result = CliRunner().invoke(app, ["convert", *[str(tmp_path / a) for a in args]])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
     assert message in result.output
     assert str(tmp_path) in result.output  # the file is named
 

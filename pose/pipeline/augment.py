@@ -38,7 +38,8 @@ class AugmentConfig(BaseModel):
         Side of the square training crop in network-input pixels (multiple of 32); None =
         chosen by training from the size of the labelled animals (:func:`auto_crop_px`).
     rotation_deg
-        Maximum absolute rotation; 180 = any angle (top view).
+        Maximum absolute rotation; 180 = any angle (top view). None = 180 here; training
+        chooses it from the project (:mod:`pose.pipeline.recipe`).
     scale_range
         Range of the random zoom factor.
     flip_prob
@@ -55,7 +56,7 @@ class AugmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     crop_px: int | None = Field(None, ge=32, multiple_of=32)
-    rotation_deg: float = Field(180.0, ge=0, le=180)
+    rotation_deg: float | None = Field(None, ge=0, le=180)
     scale_range: tuple[float, float] = (0.75, 1.25)
     flip_prob: float = Field(0.5, ge=0, le=1)
     centre_on_animal_prob: float = Field(0.85, ge=0, le=1)
@@ -101,7 +102,8 @@ def random_affine(
         centre = keypoints[vis].mean(axis=0) + rng.uniform(-0.3, 0.3, 2) * out_px
     else:
         centre = rng.uniform([0, 0], [w - 1, h - 1])
-    angle = math.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
+    max_deg = 180.0 if cfg.rotation_deg is None else cfg.rotation_deg
+    angle = math.radians(rng.uniform(-max_deg, max_deg))
     zoom = rng.uniform(*cfg.scale_range)
     flip = bool(rng.random() < cfg.flip_prob)
     c, s = math.cos(angle) * zoom, math.sin(angle) * zoom

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pose.atomic import write_text_atomic
+from pose.pipeline.recipe import RecipeOverrides, View, match_flip_pairs
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,22 @@ class ProjectConfig(BaseModel):
     skeleton
         Pairs of body parts to connect in labelled videos.
     symmetry_pairs
-        Left/right pairs swapped by horizontal/vertical flip augmentation (ethopose field;
-        when absent, pairs are guessed from ``left``/``right`` in the names).
+        Left/right pairs swapped by horizontal flip augmentation (ethopose field; ``[]`` = no
+        flips; when absent, pairs are matched from the names, see
+        :func:`pose.pipeline.recipe.match_flip_pairs`).
     TrainingFraction
         Fractions of labelled frames used for training (DeepLabCut's key).
     pcutoff
         Confidence threshold used by evaluation ("with p-cutoff") and plots.
     top_view
-        Camera looks down on the animal: full 360 degree rotation augmentation (ethopose field).
+        Camera looks down on the animal: full 360 degree rotation augmentation (ethopose field,
+        kept for older configs; same as ``view: top``). None = not declared.
+    view
+        ``top``, ``bottom``, ``side``, ``front``, ``mirror`` or ``other`` (ethopose field);
+        None = judged from the labels (:func:`pose.pipeline.recipe.derive_recipe`).
+    recipe
+        Training-recipe choices that override the ones derived from the labels (``scale``,
+        ``crop_px``, ``sigma_px``, ``rotation_deg``, ``flip_pairs``; ethopose field).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -64,7 +73,9 @@ class ProjectConfig(BaseModel):
     symmetry_pairs: list[list[str]] | None = None
     TrainingFraction: list[float] = Field(default_factory=lambda: [0.95])
     pcutoff: float = Field(0.6, ge=0.0, le=1.0)
-    top_view: bool = True
+    top_view: bool | None = None
+    view: View | None = None
+    recipe: RecipeOverrides | None = None
     seed: int = 0
 
     @field_validator("bodyparts", mode="before")
@@ -91,15 +102,13 @@ class ProjectConfig(BaseModel):
                 if len(pair) != 2 or bad:
                     raise ValueError(f"symmetry pair {pair} must name two body parts (unknown: {bad})")
             return [(idx[a], idx[b]) for a, b in self.symmetry_pairs]
-        pairs = []
-        for name, i in idx.items():
-            low = name.lower()
-            if "left" in low:
-                for cand in (low.replace("left", "right"),):
-                    match_ = [j for n, j in idx.items() if n.lower() == cand]
-                    if match_:
-                        pairs.append((i, match_[0]))
-        return pairs
+        return [(idx[a], idx[b]) for a, b in match_flip_pairs(self.bodyparts)]
+
+    def recipe_overrides(self) -> RecipeOverrides:
+        """The training-recipe choices this config declares (``view``/``top_view``, ``recipe``)."""
+        view = self.view or ("top" if self.top_view else None)
+        declared = RecipeOverrides(view=view)
+        return declared.merged(self.recipe)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,464 @@
+"""Identity tracking: consistent individuals across frames from unordered multi-animal poses.
+
+A pose file from a multi-animal network (or a file whose individuals are shuffled) holds,
+per frame, a set of instances whose order means nothing. :func:`track_identities` links
+them into tracks:
+
+1. **Motion model**: one constant-velocity Kalman filter per track on the pose-registered
+   centroid (the model matrices of :func:`pose.kalman.model_matrices`); the predicted pose
+   of a track is its predicted centroid plus the track's current keypoint offsets (its
+   shape), so the whole skeleton is predicted, not one point.
+2. **Cost**: confidence-weighted mean distance (px) between each instance's keypoints and
+   each track's predicted keypoints (keypoints known on both sides only).
+3. **Assignment**: optimal (Hungarian, :func:`scipy.optimize.linear_sum_assignment`), with a
+   gate: a pair costlier than the gate is never linked. The gate is derived from the
+   animals' body size and their frame-to-frame motion (printed, overridable) and grows
+   while a track coasts.
+4. **Occlusions, entries, exits**: a track without an instance coasts on its motion model
+   for up to ``max_coast_s``; an instance no track can take starts a new track; a track
+   that coasted longer ends. With ``n_animals`` known (a closed arena), tracks never end:
+   a lost track is re-acquired by the nearest unclaimed instance and at most ``n_animals``
+   tracks exist.
+5. **Identity confidence**: per frame and track, the assignment margin
+   ``(second - best) / second``, where ``best`` is the cost of the chosen links involving
+   the track and ``second`` the cheapest alternative that exchanges its instance with
+   another track's (or takes an unclaimed instance). 1 = unambiguous, 0 = a coin toss.
+
+The process noise of the motion model is fitted on a first pass's tracks by maximum
+likelihood (:func:`pose.kalman.estimate_process_noise`) and the data tracked again with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import linear_sum_assignment
+
+from pose.dataset import append_history, from_numpy, validate_pose
+from pose.kalman import estimate_process_noise, model_matrices
+
+log = logging.getLogger(__name__)
+
+_BIG = 1e12
+ASSUMED_FPS = 30.0
+
+
+class TrackingConfig(BaseModel):
+    """Settings of :func:`track_identities`; ``None`` = derived from the data (and printed).
+
+    Attributes
+    ----------
+    n_animals
+        Known number of animals (closed arena): tracks never end and at most this many
+        exist. ``None``: open set, tracks end after coasting ``max_coast_s``.
+    max_coast_s
+        How long a track without an instance is kept on its motion model.
+    gate_px
+        Largest cost (mean keypoint distance, px) at which an instance joins a track.
+    min_keypoints
+        Instances with fewer finite keypoints are ignored (default: max(2, K // 4)).
+    process_noise_px_s2
+        Acceleration noise of the motion model (px/s^2); default fitted by maximum likelihood.
+    measurement_px
+        Std of the centroid measurement (px); default 5 % of the body size.
+    low_margin
+        Identity confidence below which a frame is listed as a swap suspect.
+    fps
+        Frame rate when the file has none (default: assume 30 fps, with a warning).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_animals: int | None = Field(None, ge=1)
+    max_coast_s: float = Field(1.0, ge=0)
+    gate_px: float | None = Field(None, gt=0)
+    min_keypoints: int | None = Field(None, ge=1)
+    process_noise_px_s2: float | None = Field(None, gt=0)
+    measurement_px: float | None = Field(None, gt=0)
+    low_margin: float = Field(0.25, ge=0, le=1)
+    fps: float | None = Field(None, gt=0)
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """The settings a tracking run used, each with the reason it has that value."""
+
+    fps: float
+    body_size_px: float
+    step_px: float
+    gate_px: float
+    max_coast_frames: int
+    min_keypoints: int
+    process_noise_px_s2: float
+    measurement_px: float
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for the history and the report)."""
+        return {k: getattr(self, k) for k in ("fps", "body_size_px", "step_px", "gate_px",
+                                              "max_coast_frames", "min_keypoints",
+                                              "process_noise_px_s2", "measurement_px")}
+
+
+def _weights(conf: np.ndarray) -> np.ndarray:
+    """Confidence as a weight: NaN (human labels, no score) counts as 1, floor 1e-3."""
+    return np.clip(np.where(np.isnan(conf), 1.0, conf), 1e-3, None)
+
+
+def instance_centroids(position: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Confidence-weighted centroid of each instance: (time, 2, individual) from
+    position (time, 2, keypoint, individual) and confidence (time, keypoint, individual)."""
+    ok = ~np.isnan(position).any(axis=1)
+    w = np.where(ok, _weights(confidence), 0.0)
+    s = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.nansum(np.nan_to_num(position) * w[:, None], axis=2) / s[:, None]
+    return np.where(s[:, None] > 0, c, np.nan)
+
+
+def estimate_body_size_px(position: np.ndarray) -> float:
+    """Median over instances of twice the radius of gyration of the keypoints (px).
+
+    A size scale that does not need named keypoints (mouse snout-to-tail-base 93 mm with
+    the tail tip gives about 1 body length; fly about 1 body length with legs).
+    """
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # instances without keypoints
+        c = np.nanmean(position, axis=2, keepdims=True)
+        r2 = np.nanmean(np.sum((position - c) ** 2, axis=1), axis=1)  # (time, individual)
+    r = np.sqrt(r2[np.isfinite(r2) & (r2 > 0)])
+    if r.size == 0:
+        raise ValueError("no instance with two or more keypoints: cannot estimate the body size")
+    return float(2.0 * np.median(r))
+
+
+def estimate_step_px(centroids: np.ndarray, valid: np.ndarray) -> float:
+    """99th percentile of the distance from each instance to the nearest instance of the next
+    frame (px): a lower bound of the animals' frame-to-frame motion that needs no identities."""
+    a, b = centroids[:-1], centroids[1:]  # (time-1, 2, I)
+    d = np.linalg.norm(a[:, :, :, None] - b[:, :, None, :], axis=1)  # (time-1, I, J)
+    d = np.where(valid[:-1, :, None] & valid[1:, None, :], d, np.inf)
+    nearest = d.min(axis=2)
+    nearest = nearest[np.isfinite(nearest)]
+    return float(np.quantile(nearest, 0.99)) if nearest.size else 0.0
+
+
+def derive_settings(ds: xr.Dataset, config: TrackingConfig) -> TrackingSettings:
+    """Derive fps, body size, gate, coasting and noise settings from ``ds`` (see the module)."""
+    pos = ds["position"].values[:, :2]
+    conf = ds["confidence"].values
+    reasons: dict[str, str] = {}
+    fps = ds.attrs.get("fps") or config.fps
+    if ds.attrs.get("fps"):
+        reasons["fps"] = "from the file"
+    elif config.fps:
+        reasons["fps"] = "given"
+    else:
+        fps = ASSUMED_FPS
+        reasons["fps"] = f"the file has no frame rate: ASSUMED {ASSUMED_FPS:g} fps (pass --fps)"
+        log.warning("%s has no frame rate; tracking assumes %g fps (pass --fps)",
+                    ds.attrs.get("source_file") or "the pose Dataset", ASSUMED_FPS)
+    n_kp = pos.shape[2]
+    min_kp = config.min_keypoints or max(2, n_kp // 4) if n_kp > 1 else 1
+    min_kp = min(min_kp, n_kp)
+    reasons["min_keypoints"] = "given" if config.min_keypoints else f"max(2, {n_kp} keypoints // 4)"
+    body = estimate_body_size_px(pos)
+    reasons["body_size_px"] = "median over instances of 2 x radius of gyration of the keypoints"
+    valid = (~np.isnan(pos).any(axis=1)).sum(axis=1) >= min_kp
+    cent = instance_centroids(pos, conf)
+    step = estimate_step_px(cent, valid)
+    reasons["step_px"] = "99th percentile of instance-to-nearest-instance motion between frames"
+    if config.gate_px:
+        gate = float(config.gate_px)
+        reasons["gate_px"] = "given"
+    else:
+        gate = 0.5 * body + 2.0 * step
+        reasons["gate_px"] = "half a body size + 2 x the 99th-percentile frame-to-frame step"
+    coast = int(round(config.max_coast_s * fps))
+    reasons["max_coast_frames"] = f"max_coast_s={config.max_coast_s:g} s at {fps:g} fps"
+    meas = config.measurement_px or 0.05 * body
+    reasons["measurement_px"] = "given" if config.measurement_px else "5 % of the body size"
+    q = config.process_noise_px_s2 or max(step, 0.01 * body) * fps**2
+    reasons["process_noise_px_s2"] = ("given" if config.process_noise_px_s2 else
+                                      "first pass: step_px * fps^2, then fitted by maximum likelihood")
+    return TrackingSettings(fps=float(fps), body_size_px=body, step_px=step, gate_px=gate,
+                            max_coast_frames=coast, min_keypoints=int(min_kp),
+                            process_noise_px_s2=float(q), measurement_px=float(meas),
+                            reasons=reasons)
+
+
+class _Tracks:
+    """State of all tracks, as arrays (grown on demand): Kalman state and covariance per
+    axis, keypoint offsets from the centroid (the shape), frames missed, alive."""
+
+    def __init__(self, n_k: int, capacity: int = 8) -> None:
+        self.n = 0
+        self.x = np.zeros((capacity, 2, 2))  # track, axis, [p, v]
+        self.p = np.zeros((capacity, 2, 2, 2))
+        self.off = np.full((capacity, n_k, 2), np.nan)
+        self.missed = np.zeros(capacity, dtype=int)
+        self.alive = np.zeros(capacity, dtype=bool)
+
+    def add(self, centre: np.ndarray, offsets: np.ndarray, p0: np.ndarray) -> int:
+        if self.n == len(self.x):
+            for name in ("x", "p", "off", "missed", "alive"):
+                arr = getattr(self, name)
+                fill = np.nan if name == "off" else 0
+                setattr(self, name, np.concatenate([arr, np.full_like(arr, fill)]))
+        i = self.n
+        self.x[i] = np.stack([centre, np.zeros(2)], axis=1)
+        self.p[i] = p0
+        self.off[i] = offsets
+        self.missed[i], self.alive[i] = 0, True
+        self.n += 1
+        return i
+
+
+@dataclass(frozen=True)
+class _Links:
+    """Output of the frame loop (arrays indexed by the output track)."""
+
+    source: np.ndarray  # (time, n_tracks) instance index or -1
+    margin: np.ndarray  # (time, n_tracks) identity confidence, NaN when not matched
+    innovation: np.ndarray  # (time, n_tracks) matched centroid - predicted, px
+    reacquired: np.ndarray  # (time, n_tracks) bool: a lost track taken back here
+    centroid: np.ndarray  # (time, n_tracks, 2) filtered centroid (NaN when not matched)
+
+
+def _margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(second - best) / second for each chosen link (rows[i], cols[i]); see the module."""
+    out = np.ones(len(rows))
+    taken = set(cols.tolist())
+    for n, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        best: tuple[float, float] | None = None  # (second, best) of the closest alternative
+        for r2, c2 in zip(rows, cols, strict=True):  # exchange instances with another track
+            if r2 != r:
+                pair = (cost[r, c2] + cost[r2, c], cost[r, c] + cost[r2, c2])
+                if best is None or pair[0] - pair[1] < best[0] - best[1]:
+                    best = pair
+        for c2 in range(cost.shape[1]):  # take an unclaimed instance instead
+            if c2 not in taken:
+                pair = (cost[r, c2], cost[r, c])
+                if best is None or pair[0] - pair[1] < best[0] - best[1]:
+                    best = pair
+        if best is not None and best[0] > 0:
+            out[n] = float(np.clip((best[0] - best[1]) / best[0], 0.0, 1.0))
+    return out
+
+
+def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int | None,
+         q: float) -> _Links:
+    """The frame loop: predict, cost, assign, update (see the module)."""
+    n_t, _, n_k, n_i = pos.shape
+    f, qm = model_matrices(1.0 / s.fps, 2, q)
+    r = s.measurement_px**2
+    finite = ~np.isnan(pos).any(axis=1)  # (time, K, I)
+    valid = finite.sum(axis=1) >= s.min_keypoints  # (time, I)
+    w_all = np.where(finite, _weights(conf), 0.0)  # (time, K, I)
+    pos_all = np.nan_to_num(pos).transpose(0, 3, 2, 1)  # (time, I, K, 2)
+    cent_all = instance_centroids(pos, conf).transpose(0, 2, 1)  # (time, I, 2)
+    tr = _Tracks(n_k)
+    p0 = np.diag([r, (10 * s.step_px * s.fps) ** 2 + 1.0])
+    p0 = np.stack([p0, p0])
+    src = np.full((n_t, 4 * n_i + 4), -1)
+    margin = np.full(src.shape, np.nan)
+    innov = np.full(src.shape, np.nan)
+    reacq = np.zeros(src.shape, dtype=bool)
+    cent = np.full((*src.shape, 2), np.nan)
+    for t in range(n_t):
+        dets = np.flatnonzero(valid[t])
+        n = tr.n
+        al = tr.alive[:n]
+        tr.x[:n][al] = np.einsum("ij,taj->tai", f, tr.x[:n][al])
+        tr.p[:n][al] = np.einsum("ij,tajk,lk->tail", f, tr.p[:n][al], f) + qm
+        live = np.flatnonzero(al & (tr.missed[:n] <= s.max_coast_frames))
+        lost = np.flatnonzero(al & (tr.missed[:n] > s.max_coast_frames))
+        dp, dok, dw, dc = pos_all[t, dets], finite[t][:, dets].T, w_all[t][:, dets].T, cent_all[t, dets]
+        used = np.zeros(len(dets), dtype=bool)
+        matches: list[tuple[int, int, float, bool]] = []
+        if len(live) and len(dets):
+            centre = tr.x[live, :, 0]  # (L, 2)
+            off = tr.off[live]  # (L, K, 2)
+            both = dok[None] & ~np.isnan(off).any(axis=2)[:, None]  # (L, D, K)
+            d = np.linalg.norm(dp[None] - (centre[:, None, None] + np.nan_to_num(off)[:, None]), axis=3)
+            ww = np.where(both, dw[None], 0.0)
+            sw = ww.sum(axis=2)
+            cd = np.linalg.norm(dc[None] - centre[:, None], axis=2)
+            cost = np.where(sw > 0, (d * ww).sum(axis=2) / np.where(sw > 0, sw, 1.0), cd)
+            gates = s.gate_px + s.step_px * tr.missed[live]
+            gated = np.where(cost <= gates[:, None], cost, _BIG)
+            rr, cc = linear_sum_assignment(gated)
+            keep = gated[rr, cc] < _BIG
+            rr, cc = rr[keep], cc[keep]
+            for a, b, m in zip(rr, cc, _margins(cost, rr, cc), strict=True):
+                matches.append((int(live[a]), int(b), float(m), False))
+                used[b] = True
+        free = np.flatnonzero(~used)
+        if len(lost) and len(free):  # known number of animals: lost tracks take the nearest
+            d = np.linalg.norm(dc[free][None] - tr.x[lost, :, 0][:, None], axis=2)
+            for a, b in zip(*linear_sum_assignment(d), strict=True):
+                matches.append((int(lost[a]), int(free[b]), 0.0, True))
+                used[free[b]] = True
+            free = np.flatnonzero(~used)
+        matched = np.zeros(n, dtype=bool)
+        for i, b, m, re in matches:
+            off = tr.off[i]
+            known = ~np.isnan(off).any(axis=1) & dok[b]
+            if known.sum() >= s.min_keypoints:
+                wk = dw[b][known]
+                z = (wk[:, None] * (dp[b][known] - off[known])).sum(0) / wk.sum()
+            else:
+                z = dc[b]
+            innov[t, i] = float(np.hypot(*(z - tr.x[i, :, 0])))
+            if re:  # restart the filter at the instance
+                tr.x[i] = np.stack([z, np.zeros(2)], axis=1)
+                tr.p[i] = p0
+            else:
+                pi = tr.p[i]
+                k = pi[:, :, 0] / (pi[:, 0, 0] + r)[:, None]  # (axis, 2)
+                tr.x[i] += k * (z - tr.x[i, :, 0])[:, None]
+                tr.p[i] = pi - k[:, :, None] * pi[:, 0, None, :]
+            c = tr.x[i, :, 0]
+            a_k = np.clip(dw[b], 0.0, 1.0)[:, None]
+            new_off = dp[b] - c[None]
+            tr.off[i] = np.where(dok[b][:, None] & ~np.isnan(off), (1 - a_k) * off + a_k * new_off,
+                                 np.where(dok[b][:, None], new_off, off))
+            tr.missed[i] = 0
+            matched[i] = True
+            src[t, i], margin[t, i], reacq[t, i], cent[t, i] = dets[b], m, re, c
+        miss = np.flatnonzero(~matched & tr.alive[:n])
+        tr.missed[miss] += 1
+        if n_animals is None:  # exits: a track ends after coasting
+            tr.alive[miss[tr.missed[miss] > s.max_coast_frames]] = False
+        for b in free:  # entries: new tracks
+            if n_animals is not None and tr.n >= n_animals:
+                break
+            if tr.n >= src.shape[1]:
+                grow = src.shape[1]
+                src = np.concatenate([src, np.full((n_t, grow), -1)], axis=1)
+                margin = np.concatenate([margin, np.full((n_t, grow), np.nan)], axis=1)
+                innov = np.concatenate([innov, np.full((n_t, grow), np.nan)], axis=1)
+                reacq = np.concatenate([reacq, np.zeros((n_t, grow), dtype=bool)], axis=1)
+                cent = np.concatenate([cent, np.full((n_t, grow, 2), np.nan)], axis=1)
+            i = tr.add(dc[b], np.where(dok[b][:, None], dp[b] - dc[b][None], np.nan), p0)
+            src[t, i], margin[t, i], innov[t, i], cent[t, i] = dets[b], 1.0, 0.0, dc[b]
+    k = tr.n
+    return _Links(source=src[:, :k], margin=margin[:, :k], innovation=innov[:, :k],
+                  reacquired=reacq[:, :k], centroid=cent[:, :k])
+
+
+def _fit_process_noise(links: _Links, s: TrackingSettings) -> float:
+    """Maximum-likelihood acceleration noise of the first pass's track centroids."""
+    z = links.centroid.transpose(0, 2, 1).reshape(links.centroid.shape[0], -1)
+    if z.shape[1] == 0 or np.isfinite(z).sum() < 20:
+        return s.process_noise_px_s2
+    return estimate_process_noise(z, s.measurement_px**2, 1.0 / s.fps, 2)
+
+
+@dataclass(frozen=True)
+class TrackingResult:
+    """What :func:`track_identities` returns.
+
+    Attributes
+    ----------
+    pose
+        Pose Dataset with one ``individual`` per track (``track_0``...) and the variable
+        ``identity_confidence`` (time, individual): the assignment margin, NaN where the
+        track has no instance.
+    links
+        Per frame and track: ``source`` (the input instance index, -1 none), ``innovation``
+        (matched centroid - predicted, px), ``reacquired`` (a lost track taken back).
+    settings
+        The settings used and why (:class:`TrackingSettings`).
+    """
+
+    pose: xr.Dataset
+    links: dict[str, np.ndarray]
+    settings: TrackingSettings
+
+
+def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None) -> TrackingResult:
+    """Assign consistent identities to the instances of a multi-animal pose Dataset.
+
+    Parameters
+    ----------
+    ds
+        Pose Dataset (time, space, keypoint, individual) whose ``individual`` order may
+        change from frame to frame (each frame's instances in any order).
+    config
+        :class:`TrackingConfig`; default everything derived from ``ds``.
+
+    Returns
+    -------
+    TrackingResult
+
+    Raises
+    ------
+    PoseValidationError, ValueError
+        For a Dataset that is not a pose Dataset, or one without a multi-keypoint instance.
+
+    Notes
+    -----
+    The tracker is causal (frame by frame, no look-ahead): an identity taken wrongly in a
+    close contact stays wrong until corrected (:func:`pose.tracking.swap_identities`); the
+    frames to check are in :func:`pose.tracking.detect_swap_suspects`. Without appearance
+    two same-coat animals that lie still side by side and then leave in unpredicted
+    directions cannot be told apart by any pose-only tracker.
+    """
+    config = config or TrackingConfig()
+    validate_pose(ds, context=str(ds.attrs.get("source_file") or "track_identities"))
+    settings = derive_settings(ds, config)
+    pos = ds["position"].values[:, :2].astype(float)
+    conf = ds["confidence"].values.astype(float)
+    q = settings.process_noise_px_s2
+    if config.process_noise_px_s2 is None:
+        first = _run(pos, conf, settings, config.n_animals, q)
+        q = _fit_process_noise(first, settings)
+        settings = TrackingSettings(**{**settings.as_dict(), "process_noise_px_s2": float(q)},
+                                    reasons=settings.reasons)
+    for key, value in settings.as_dict().items():
+        log.info("tracking %s = %s (%s)", key, f"{value:.4g}" if isinstance(value, float)
+                 else value, settings.reasons.get(key, ""))
+    links = _run(pos, conf, settings, config.n_animals, q)
+    return TrackingResult(pose=_assemble(ds, links, settings, config),
+                          links={"source": links.source, "innovation": links.innovation,
+                                 "reacquired": links.reacquired, "margin": links.margin},
+                          settings=settings)
+
+
+def _assemble(ds: xr.Dataset, links: _Links, s: TrackingSettings, config: TrackingConfig
+              ) -> xr.Dataset:
+    """The tracked pose Dataset from the links (rows gathered from the input instances)."""
+    pos_in = ds["position"].values
+    conf_in = ds["confidence"].values
+    n_t, n_tr = links.source.shape
+    pos = np.full((n_t, pos_in.shape[1], pos_in.shape[2], n_tr), np.nan)
+    conf = np.full((n_t, pos_in.shape[2], n_tr), np.nan)
+    tt, kk = np.nonzero(links.source >= 0)
+    pos[tt, :, :, kk] = pos_in[tt, :, :, links.source[tt, kk]]
+    conf[tt, :, kk] = conf_in[tt, :, links.source[tt, kk]]
+    width = max(1, len(str(max(n_tr - 1, 0))))
+    names = [f"track_{i:0{width}d}" for i in range(n_tr)]
+    out = from_numpy(pos, conf, keypoints=[str(k) for k in ds.keypoint.values], individuals=names,
+                     fps=ds.attrs.get("fps"), source_software=ds.attrs.get("source_software"),
+                     source_file=ds.attrs.get("source_file"), video_path=ds.attrs.get("video_path"),
+                     px_per_mm=ds.attrs.get("px_per_mm"))
+    out = out.assign_coords(time=ds.coords["time"].values)
+    out["identity_confidence"] = (("time", "individual"), links.margin)
+    out["identity_confidence"].attrs = {
+        "units": "1", "long_name": "identity confidence: assignment margin (second-best - best) "
+        "/ second-best; NaN where the track has no instance"}
+    extra = {k: v for k, v in ds.attrs.items() if k not in out.attrs and not k.startswith("dlc_")}
+    out.attrs.update(extra)
+    out.attrs["history"] = list(ds.attrs.get("history", []))
+    params = {**config.model_dump(), **s.as_dict(), "n_tracks": n_tr}
+    if not math.isfinite(params.get("process_noise_px_s2", 0.0)):
+        params["process_noise_px_s2"] = None
+    return append_history(out, "track_identities", params)

@@ -58,12 +58,12 @@ def train_and_analyse(session: Any, model_out: Path, minutes: float, max_epochs:
     """Train on the session's labelled frames, analyse its video, score against the truth."""
     import numpy as np
 
-    from pose.pipeline.inference import predict_video
+    from pose.pipeline.inference import Predictor
     from pose.pipeline.train import TrainConfig, train_model
 
     cfg = TrainConfig(minutes=minutes, epochs=max_epochs, scale=0.5, patience=10_000, device="auto")
     model_dir = train_model(session.out_dir, config=cfg, out_dir=model_out)
-    pred = predict_video(model_dir, session.video_path)
+    pred = Predictor.from_dir(model_dir).predict_video(session.video_path)
     # the model knows pixels only; the calibration comes from the arena (arena.json)
     pred.attrs["px_per_mm"] = float(session.scene["px_per_mm"])
     truth = session.pose

@@ -66,6 +66,9 @@ class VideoReader:
         Frames per second (the stream's average rate).
     n_frames : int
         Frames present in the file.
+    n_frames_header : int
+        Frames the container's header lists (0 when it lists none); more than
+        ``n_frames`` in a truncated file.
     width, height : int
         Frame size in pixels.
     variable_frame_rate : bool
@@ -122,6 +125,7 @@ class VideoReader:
         is_key = np.asarray(keys, dtype=bool)[order]
         self._key_index = np.flatnonzero(is_key).tolist() or [0]
         self.n_frames = len(self._pts)
+        self.n_frames_header = header_frames  # 0: the container lists no count
         if header_frames > self.n_frames:
             warnings.warn(
                 f"{self.path}: truncated video: the header lists {header_frames} frames but "

@@ -214,10 +214,10 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
             pose_path = Path(row["pose_path"])
             ds = load(pose_path, fps=None if pd.isna(row.get("fps", np.nan)) else float(row["fps"]))
         else:
-            from pose.pipeline.inference import predict_video
+            from pose.pipeline.inference import Predictor
 
             pose_path = Path(row["video_path"])
-            ds = predict_video(model_dir, pose_path)
+            ds = Predictor.from_dir(model_dir).predict_video(pose_path)
         if not pd.isna(row.get("px_per_mm", np.nan)):
             ds.attrs["px_per_mm"] = float(row["px_per_mm"])
         res = analyse_session(ds, protocol, pose_path=pose_path)

@@ -23,13 +23,19 @@ Python API (stable names, used by ``pose.refine``):
   (``init_from=MODEL_DIR`` starts from a previous model's weights).
 - ``pose.pipeline.evaluate``: ``evaluate_model(model_dir) -> dict`` with ``train``/``test``
   ``mean_px``, ``rmse_px``, ``pck5``, ``pck10``, p-cutoff variants, ``per_bodypart``.
-- ``pose.pipeline.inference``: ``predict_video(model_dir, video) -> Dataset``,
-  ``predict_images(model_dir, images) -> Dataset`` (``image`` coordinate),
-  ``load_predictor``, ``analyze_videos``, ``export_onnx``.
-- ``pose.pipeline.quantize``: ``quantize_model(model_dir) -> Path`` (int8 ONNX, calibrated on
-  the training frames).
+- ``pose.pipeline.inference``: ``Predictor.from_dir(model_dir, runtime=..., threads=...)``
+  with ``.predict_video(video) -> Dataset``, ``.predict_frames(frames) -> Dataset``,
+  ``.predict_images(paths) -> Dataset`` (``image`` coordinate); ``analyze_videos`` (files);
+  ``predict_video``/``predict_images`` shorthands.
+- ``pose.pipeline.export``: ``export_onnx(model_dir) -> Path``; ``pose.pipeline.quantize``:
+  ``quantize_model(model_dir) -> Path`` (int8 ONNX, calibrated on the training frames).
+- ``pose.pipeline.modeldir``: ``ModelDir.open(path)`` (a model folder, resolved once).
 
-Only ``model``, ``train`` and ``inference`` import torch, and only when called or imported
-themselves; importing this package, ``project``, ``split``, ``augment``, ``frames`` or
-``evaluate`` does not.
+Layers inside the package: ``images`` (image/device helpers) and ``modeldir`` at the
+bottom; ``export`` above them; ``quantize`` above ``export``; ``inference`` above both
+(it calls ``quantize`` for the int8 runtime; ``quantize`` never imports ``inference``);
+``evaluate`` uses ``inference``; ``train`` uses ``images``. None of them imports ``train``. Only ``model``, ``train`` and the torch runtime
+of ``inference``/``export`` import torch, and only when called or imported themselves;
+importing this package, ``project``, ``split``, ``augment``, ``images``, ``export``,
+``frames``, ``evaluate``, ``quantize`` or ``inference`` does not.
 """

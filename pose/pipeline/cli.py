@@ -148,17 +148,29 @@ def analyze(
     threads: int = typer.Option(None, help="CPU threads."),
     formats: str = typer.Option("h5,csv,nc", help="Output formats, comma-separated (h5, csv, nc)."),
 ) -> None:
-    """Predict poses in videos -> .nc (ethopose) + .h5/.csv (DeepLabCut layout)."""
-    from pose.pipeline.inference import analyze_videos
+    """Predict poses in videos -> .nc (ethopose) + .h5/.csv (DeepLabCut layout).
 
-    _threads(threads)
-    for v in videos:
-        if not v.is_file():
-            raise typer.BadParameter(f"video {v} not found")
-    paths = analyze_videos(model_dir, videos, out_dir=out, overwrite=overwrite, batch_size=batch_size,
-                           device=device, runtime=runtime, formats=_split_names([formats]))  # type: ignore[arg-type]
-    for p in paths:
+    A video that cannot be read is reported (one line each, at the end) and the others are
+    still analysed; the exit code is then 1. Truncated videos are analysed and marked."""
+    from pose.pipeline.inference import Predictor, analyze_videos
+
+    try:
+        pred = Predictor.from_dir(model_dir, device=device, runtime=runtime, threads=threads)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    result = analyze_videos(pred.model, videos, out_dir=out, overwrite=overwrite, batch_size=batch_size,
+                            formats=_split_names([formats]), predictor=pred)
+    for p in result.done:
         typer.echo(str(p))
+    for v in result.truncated:
+        typer.echo(f"warning: {v} is truncated (fewer frames than its header lists): "
+                   "see n_frames_expected / n_frames_read in the .nc attrs", err=True)
+    for v, message in result.failed:
+        typer.echo(f"failed: {v}: {message}", err=True)
+    if result.failed:
+        typer.echo(f"{len(result.failed)} of {len(videos)} videos failed", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("labeled-video")
@@ -173,12 +185,16 @@ def labeled_video(
     import pose.io
     from pose.pipeline.frames import render_labeled_video
     from pose.pipeline.inference import analyze_videos, output_paths
-    from pose.pipeline.modeldir import ModelInfo
+    from pose.pipeline.modeldir import ModelDir
 
-    info = ModelInfo.load(model_dir)
-    nc = output_paths(model_dir, video, results)["nc"]
+    md = ModelDir.open(model_dir)
+    info = md.info
+    nc = output_paths(md, video, results)["nc"]
     if not nc.is_file():
-        analyze_videos(model_dir, [video], out_dir=results)
+        failed = analyze_videos(md, [video], out_dir=results).failed
+        if failed:
+            typer.echo(f"failed: {video}: {failed[0][1]}", err=True)
+            raise typer.Exit(1)
     ds = pose.io.load(nc)
     target = out or nc.with_name(f"{video.stem}_labeled.mp4")
     render_labeled_video(video, ds, target, skeleton=info.skeleton,
@@ -195,7 +211,7 @@ def export_onnx_cmd(
     calibration_images: int = typer.Option(32, help="Training frames the int8 calibration uses."),
 ) -> None:
     """Export the model to ONNX (dynamic batch and image size); --int8 writes the quantized model."""
-    from pose.pipeline.inference import export_onnx
+    from pose.pipeline.export import export_onnx
     from pose.pipeline.quantize import quantize_model
 
     if int8:

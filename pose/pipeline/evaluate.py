@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pose.atomic import atomic_path, write_text_atomic
-from pose.pipeline.modeldir import ModelInfo
+from pose.pipeline.modeldir import ModelDir, resolve_model_dir
 from pose.pipeline.project import load_labels, load_project
 from pose.pipeline.split import Split
 
@@ -94,7 +94,7 @@ def compute_metrics(
 
 
 def evaluate_model(
-    model_dir: str | Path, *, project: str | Path | None = None, device: str = "auto",
+    model_dir: str | Path | ModelDir, *, project: str | Path | None = None, device: str = "auto",
     runtime: str = "auto", n_images: int | None = None, write_images: bool = True,
 ) -> dict:
     """Evaluate a model on its train and test frames; write ``MODEL_DIR/evaluation.json``.
@@ -114,15 +114,15 @@ def evaluate_model(
     dict
         ``{"train": {...}, "test": {...}, "pcutoff": float, "split": {...}}``.
     """
-    from pose.pipeline.inference import load_predictor, predict_images
+    from pose.pipeline.inference import Predictor
 
-    model_dir = Path(model_dir)
-    info = ModelInfo.load(model_dir)
+    md = resolve_model_dir(model_dir)
+    model_dir, info = md.root, md.info
     proj = load_project(project or info.project)
     labels = load_labels(proj)
     split = Split.load(model_dir / "split.json")
     index = {im: i for i, im in enumerate(labels.images)}
-    predictor = load_predictor(model_dir, device=device, runtime=runtime)  # type: ignore[arg-type]
+    predictor = Predictor.from_dir(md, device=device, runtime=runtime)  # type: ignore[arg-type]
     json_path, images_dir = evaluation_paths(model_dir, runtime)
     result: dict = {"pcutoff": info.pcutoff, "runtime": predictor.runtime,
                     "split": {"rule": split.rule, "training_fraction": split.training_fraction,
@@ -135,7 +135,7 @@ def evaluate_model(
         if missing:
             raise ValueError(f"{model_dir}: split names images not in the project's labels: {missing[:3]}")
         rows = [index[im] for im in images]
-        ds = predict_images(model_dir, [proj.root / im for im in images], predictor=predictor)
+        ds = predictor.predict_images([proj.root / im for im in images])
         pred = _channels(ds)
         conf = ds["confidence"].values.transpose(0, 2, 1).reshape(len(rows), -1)
         result[part] = compute_metrics(pred, conf, labels.keypoints[rows], labels.names, info.pcutoff)
@@ -158,7 +158,7 @@ def _write_labelled(folder: Path, root: Path, images: list[str], human: np.ndarr
     import cv2
 
     from pose.pipeline.augment import draw_keypoints
-    from pose.pipeline.train import read_image
+    from pose.pipeline.images import read_image
 
     for im, h, p in zip(images, human, predicted, strict=False):
         img = draw_keypoints(read_image(root / im), h, radius=3)

@@ -14,11 +14,16 @@
       model.onnx          written by ``ethopose pose export-onnx`` (or on first onnx use)
       model_int8.onnx     ``ethopose pose export-onnx --int8`` (pose.pipeline.quantize)
       evaluation_int8.json  ``ethopose pose evaluate --runtime onnx-int8``
+
+A folder is resolved once, by :meth:`ModelDir.open` (absolute path + its validated
+``model.json``); training, evaluation, export and inference take that object (or a path,
+which they open).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,8 @@ CHECKPOINT = "checkpoint.pt"
 ONNX = "model.onnx"
 INT8_ONNX = "model_int8.onnx"
 AUGMENTED_PNG = "augmented_samples.png"
+SPLIT_JSON = "split.json"
+TRAIN_CONFIG_JSON = "train_config.json"
 
 
 class ModelInfo(BaseModel):
@@ -71,6 +78,61 @@ class ModelInfo(BaseModel):
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir} is not a model folder: no {MODEL_JSON}")
         return cls.model_validate(json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A trained-model folder, resolved once: absolute ``root`` and its ``info``.
+
+    Build it with :meth:`open` (or :func:`resolve_model_dir`); the properties name the
+    folder's files (see the module docstring).
+    """
+
+    root: Path
+    info: ModelInfo
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelDir:
+        """Resolve ``path`` to an absolute folder and load its ``model.json``.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` holds no ``model.json`` (not a model folder, or training not started).
+        """
+        root = Path(path).expanduser().resolve()
+        return cls(root=root, info=ModelInfo.load(root))
+
+    @property
+    def name(self) -> str:
+        """The folder's name (output file names and the DeepLabCut scorer use it)."""
+        return self.root.name
+
+    @property
+    def scorer(self) -> str:
+        """DeepLabCut scorer name of this model's predictions."""
+        return f"ethopose_{self.name}"
+
+    @property
+    def weights(self) -> Path:
+        return self.root / WEIGHTS
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / ONNX
+
+    @property
+    def int8_onnx(self) -> Path:
+        return self.root / INT8_ONNX
+
+    @property
+    def split_json(self) -> Path:
+        return self.root / SPLIT_JSON
+
+
+def resolve_model_dir(model_dir: str | Path | ModelDir) -> ModelDir:
+    """``model_dir`` as a :class:`ModelDir` (opened when given as a path)."""
+    return model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
 
 
 def individual_channels(names: list[str]) -> list[list[int]]:

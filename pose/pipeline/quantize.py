@@ -9,7 +9,8 @@ fast as fp32; it costs a little accuracy, which ``ethopose pose evaluate MODEL_D
 --runtime onnx-int8`` measures (written to ``evaluation_int8.json``, never over the fp32
 evaluation).
 
-Importing this module does not import torch (the fp32 export it may trigger does).
+Importing this module does not import torch (the fp32 export it may trigger does). It sits
+beside inference, not below or above it: both use :mod:`pose.pipeline.export`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from pose.atomic import atomic_path
-from pose.pipeline.modeldir import INT8_ONNX, ModelInfo
+from pose.pipeline.export import fresh_or_build, onnx_file
+from pose.pipeline.images import read_image
+from pose.pipeline.modeldir import ModelDir, resolve_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_MAX_HW = (480, 640)
 
 
-def calibration_images(model_dir: str | Path, *, project: str | Path | None = None, n_images: int = 32) -> list[np.ndarray]:
+def calibration_images(model_dir: str | Path | ModelDir, *, project: str | Path | None = None, n_images: int = 32) -> list[np.ndarray]:
     """Up to ``n_images`` training frames of a model, evenly spaced over its training split,
     resized to the model's input scale, padded to multiples of 32 and centre-cropped to at
     most :data:`CALIBRATION_MAX_HW`, as float32 ``(1, 3, H, W)`` RGB 0-255 arrays (the
@@ -38,10 +41,9 @@ def calibration_images(model_dir: str | Path, *, project: str | Path | None = No
     from pose.pipeline.augment import pad_to_multiple
     from pose.pipeline.project import load_project
     from pose.pipeline.split import Split
-    from pose.pipeline.train import read_image
 
-    model_dir = Path(model_dir)
-    info = ModelInfo.load(model_dir)
+    md = resolve_model_dir(model_dir)
+    model_dir, info = md.root, md.info
     root = project or info.project
     if root is None:
         raise ValueError(f"{model_dir}: model.json names no project; pass the project for calibration frames")
@@ -53,7 +55,7 @@ def calibration_images(model_dir: str | Path, *, project: str | Path | None = No
             f"found ({err}); pass --project, or run `ethopose pose export-onnx {model_dir} --int8` where the "
             "project is and copy model_int8.onnx with the model"
         ) from err
-    train = Split.load(model_dir / "split.json").train
+    train = Split.load(md.split_json).train
     if not train:
         raise ValueError(f"{model_dir}: no training frames in split.json to calibrate the int8 model on")
     picks = np.unique(np.linspace(0, len(train) - 1, min(n_images, len(train))).round().astype(int))
@@ -108,7 +110,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, frames: list[np.n
 
 
 def quantize_model(
-    model_dir: str | Path, *, project: str | Path | None = None, n_images: int = 32,
+    model_dir: str | Path | ModelDir, *, project: str | Path | None = None, n_images: int = 32,
     out_path: str | Path | None = None,
 ) -> Path:
     """Write ``MODEL_DIR/model_int8.onnx`` (atomically) and return its path.
@@ -126,10 +128,15 @@ def quantize_model(
     out_path
         Where to write (default ``MODEL_DIR/model_int8.onnx``).
     """
-    from pose.pipeline.inference import onnx_file
-
-    model_dir = Path(model_dir)
-    frames = calibration_images(model_dir, project=project, n_images=n_images)
-    out = quantize_onnx(onnx_file(model_dir), out_path or model_dir / INT8_ONNX, frames)
-    log.info("%s: int8 model calibrated on %d training frames -> %s", model_dir, len(frames), out)
+    md = resolve_model_dir(model_dir)
+    frames = calibration_images(md, project=project, n_images=n_images)
+    out = quantize_onnx(onnx_file(md), out_path or md.int8_onnx, frames)
+    log.info("%s: int8 model calibrated on %d training frames -> %s", md.root, len(frames), out)
     return out
+
+
+def int8_onnx_file(model_dir: str | Path | ModelDir) -> Path:
+    """The model's int8 ONNX file, quantized first (calibrated on the training frames) when
+    missing or older than ``weights.pt``."""
+    md = resolve_model_dir(model_dir)
+    return fresh_or_build(md, md.int8_onnx, quantize_model)

@@ -37,6 +37,7 @@ from pose.pipeline.augment import (
     pad_to_multiple,
     save_augmented_samples,
 )
+from pose.pipeline.images import read_image, resolve_device, to_scaled
 from pose.pipeline.model import PoseNet, cell_centres, make_targets, pose_loss
 from pose.pipeline.modeldir import (
     AUGMENTED_PNG,
@@ -122,33 +123,6 @@ class _Schedule:
         self.progress = state["progress"]
 
 
-def read_image(path: str | Path, scale: float = 1.0) -> np.ndarray:
-    """Read an image as RGB uint8, resized by ``scale``; the error names the file."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return resize(img, scale)
-
-
-def resize(img: np.ndarray, scale: float) -> np.ndarray:
-    if scale == 1.0:
-        return img
-    h, w = img.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-
-
-def to_scaled(xy: np.ndarray, scale: float) -> np.ndarray:
-    """Original-image pixels to network pixels (pixel centres at integers)."""
-    return (xy + 0.5) * scale - 0.5
-
-
-def from_scaled(xy: np.ndarray, scale: float) -> np.ndarray:
-    """Network pixels back to original-image pixels."""
-    return (xy + 0.5) / scale - 0.5
-
-
 class _TrainData(torch.utils.data.Dataset):
     """Augmented crops + targets; sample ``i`` of epoch ``e`` is a pure function of (seed, e, i)."""
 
@@ -183,14 +157,6 @@ def _full_image_batch(image: np.ndarray, keypoints: np.ndarray, stride: int, sig
     hw = (x.shape[2] // stride, x.shape[3] // stride)
     t = make_targets(keypoints, hw, stride, sigma_px=sigma, locref_radius_px=2.0 * stride)
     return (x, *(torch.from_numpy(a)[None] for a in t))
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 def make_split(

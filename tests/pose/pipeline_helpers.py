@@ -47,3 +47,31 @@ def make_blob_project(root: Path, n_frames: int = 12, size_px: int = 64, seed: i
            "TrainingFraction": [0.75], "pcutoff": 0.1, "top_view": True}
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     return root, kps
+
+
+def make_random_model(model_dir: Path, n_keypoints: int = 3, seed: int = 0) -> Path:
+    """A model folder holding a random-initialised small network (no training): enough to
+    compare inference code paths with each other. Returns the folder."""
+    import torch
+
+    from pose.pipeline.model import PoseNet
+    from pose.pipeline.modeldir import ModelInfo
+
+    torch.manual_seed(seed)
+    names = BODYPARTS[:n_keypoints] if n_keypoints <= len(BODYPARTS) else [f"kp{i}" for i in range(n_keypoints)]
+    net = PoseNet(len(names), backbone="efficientnet_lite0", stride=8, neck_channels=16, pretrained=False)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), model_dir / "weights.pt")
+    ModelInfo(backbone="efficientnet_lite0", stride=8, neck_channels=16, names=names, bodyparts=names,
+              individuals=["individual_0"]).save(model_dir)
+    return model_dir
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
+    """Write RGB uint8 frames ``(T, H, W, 3)`` to a lossless-enough MJPG ``.avi`` with OpenCV."""
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path

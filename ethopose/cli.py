@@ -21,12 +21,13 @@ from dashboard.labelling.cli import label
 from ethopose.demo import demo
 from features.cli import app as features_app
 from pose._version import __version__
+from pose.cli_qc import qc
 from pose.io.cli import convert
 from pose.pipeline.cli import app as pose_app
 from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
 from pose.tracking.cli import swap, track
-from protocols.cli import report, run
+from protocols.cli import export_nwb, report, run
 
 # Exceptions whose class is defined in these packages are the project's own errors (bad
 # input, named file / frame / field): one line and exit code 2, the traceback only with -v.
@@ -104,8 +105,10 @@ app.add_typer(synth_app, name="synth", help="Render the virtual mouse: videos wi
 app.add_typer(features_app, name="features", help="Filtering, kinematics, zones and gait.")
 app.add_typer(behavior_app, name="behavior", help="Behaviour states, classifiers, discovery, agreement.")
 app.command("convert")(convert)
+app.command("qc")(qc)
 app.command("run")(run)
 app.command("report")(report)
+app.command("export-nwb")(export_nwb)
 app.command("dashboard")(dashboard)
 app.command("label")(label)
 app.command("demo")(demo)

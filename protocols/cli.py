@@ -51,3 +51,18 @@ def report(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"report: {path}")
+
+
+def export_nwb(
+    results: Path = typer.Argument(..., help="Results folder written by 'ethopose run'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the NWB files (one per session)."),
+) -> None:
+    """Write one NWB file per session: pose (ndx-pose), bouts, features, endpoints, subject."""
+    from protocols.nwb_export import export_results_nwb
+
+    try:
+        paths = export_results_nwb(results, out)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {len(paths)} NWB files to {out}")

@@ -11,6 +11,8 @@ suffix                 format (module)
 ``.analysis.h5``       SLEAP analysis HDF5 (:mod:`pose.io.sleap`)
 ``.slp``               SLEAP labels/predictions (:mod:`pose.io.sleap`)
 ``.nc``                NetCDF, ethopose's full-fidelity format (:mod:`pose.io.netcdf`)
+``.nwb``               NWB with ndx-pose (:mod:`pose.io.nwb`; pose only, see
+                       :func:`pose.io.nwb.write_nwb` for bouts, features, subject)
 =====================  =====================================================
 """
 
@@ -26,7 +28,7 @@ from pose.dataset import validate_pose
 from pose.io import dlc, netcdf, sleap
 from pose.io.errors import PoseFileError, UnknownFormatError
 
-Format = Literal["dlc", "sleap_slp", "sleap_analysis", "netcdf"]
+Format = Literal["dlc", "sleap_slp", "sleap_analysis", "netcdf", "nwb"]
 
 __all__ = ["PoseFileError", "UnknownFormatError", "detect_format", "dlc", "load", "netcdf", "save", "sleap"]
 
@@ -48,6 +50,8 @@ def detect_format(path: str | os.PathLike, *, for_reading: bool = True) -> Forma
         return "sleap_slp"
     if suffix == ".nc":
         return "netcdf"
+    if suffix == ".nwb":
+        return "nwb"
     if suffix == ".csv":
         return "dlc"
     if suffix in (".h5", ".hdf5"):
@@ -57,7 +61,7 @@ def detect_format(path: str | os.PathLike, *, for_reading: bool = True) -> Forma
     raise UnknownFormatError(
         path,
         f"unknown pose file suffix {path.suffix!r}; use .csv or .h5 (DeepLabCut), "
-        ".slp or .analysis.h5 (SLEAP), or .nc (NetCDF)",
+        ".slp or .analysis.h5 (SLEAP), .nc (NetCDF) or .nwb (NWB)",
     )
 
 
@@ -99,6 +103,10 @@ def load(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset:
         return sleap.read_slp(path, fps=fps)
     if fmt == "sleap_analysis":
         return sleap.read_analysis_h5(path, fps=fps)
+    if fmt == "nwb":
+        from pose.io import nwb
+
+        return nwb.read_nwb(path, fps=fps)
     return netcdf.read_netcdf(path, fps=fps)
 
 
@@ -116,4 +124,8 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         return sleap.write_slp(ds, path)
     if fmt == "sleap_analysis":
         return sleap.write_analysis_h5(ds, path)
+    if fmt == "nwb":
+        from pose.io import nwb
+
+        return nwb.write_nwb(ds, path)
     return netcdf.write_netcdf(ds, path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,4 +43,6 @@ def label(
         raise typer.Exit(2) from None
     cmd = label_command(project, port or None, browser=not no_browser)
     typer.echo(f"serving the labelling page of {project} at http://127.0.0.1:{cmd[cmd.index('--server.port') + 1]}")
-    raise typer.Exit(subprocess.call(cmd))
+    from dashboard.cli import run_child
+
+    raise typer.Exit(run_child(cmd))

@@ -62,7 +62,7 @@ def train_and_analyse(session: Any, model_out: Path, minutes: float, max_epochs:
     from pose.pipeline.train import TrainConfig, train_model
 
     cfg = TrainConfig(minutes=minutes, epochs=max_epochs, scale=0.5, patience=10_000, device="auto")
-    model_dir = train_model(session.out_dir, config=cfg, out_dir=model_out)
+    model_dir = train_model(session.out_dir, config=cfg, out_dir=model_out, overwrite=True)  # a rerun retrains
     pred = Predictor.from_dir(model_dir).predict_video(session.video_path)
     # the model knows pixels only; the calibration comes from the arena (arena.json)
     pred.attrs["px_per_mm"] = float(session.scene["px_per_mm"])

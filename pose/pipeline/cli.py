@@ -88,6 +88,7 @@ def train(
     training_fraction: float = typer.Option(None, help="Training fraction (default: config's TrainingFraction)."),
     init_from: Path = typer.Option(None, "--from", help="Initialise from this model folder's weights."),
     resume: bool = typer.Option(False, "--resume", help="Continue --out's checkpoint exactly."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model already in --out."),
     batch_size: int = typer.Option(8, help="Batch size."),
     lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW)."),
     stride: int = typer.Option(4, help="Output stride, 4 or 8 (8: up to ~1.2x faster inference, less precise)."),
@@ -111,8 +112,15 @@ def train(
                           repeats=repeats, augment=AugmentConfig(crop_px=crop_px))
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    model_dir = train_model(project, config=cfg, out_dir=out, test_frames=test_frames,
-                            training_fraction=training_fraction, init_from=init_from, resume=resume)
+    from pose.pipeline.checkpoint import CheckpointMismatchError
+
+    try:
+        model_dir = train_model(project, config=cfg, out_dir=out, test_frames=test_frames,
+                                training_fraction=training_fraction, init_from=init_from, resume=resume,
+                                overwrite=overwrite)
+    except (FileExistsError, FileNotFoundError, CheckpointMismatchError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"model: {model_dir}")
 
 

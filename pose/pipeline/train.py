@@ -37,6 +37,14 @@ from pose.pipeline.augment import (
     pad_to_multiple,
     save_augmented_samples,
 )
+from pose.pipeline.checkpoint import (
+    load_checkpoint,
+    prepare_model_dir,
+    remove_stale_temp_files,
+    save_checkpoint,
+    set_rng_state,
+    training_fingerprint,
+)
 from pose.pipeline.images import read_image, resolve_device, to_scaled
 from pose.pipeline.model import PoseNet, cell_centres, make_targets, pose_loss
 from pose.pipeline.modeldir import (
@@ -180,6 +188,7 @@ def train_model(
     init_from: str | Path | None = None,
     resume: bool = False,
     stop_after_epoch: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train a pose model and return its folder.
 
@@ -200,14 +209,23 @@ def train_model(
         A model folder whose weights initialise this model (refinement loop); heads with a
         different keypoint count are re-initialised.
     resume
-        Continue from ``out_dir/checkpoint.pt`` (same config), exactly where it stopped.
+        Continue from ``out_dir/checkpoint.pt`` (same config), exactly where it stopped; the
+        checkpoint must belong to this training (same split, labels, config, recipe and
+        package version: :mod:`pose.pipeline.checkpoint`), else it is refused.
     stop_after_epoch
         Stop (as if interrupted) after this many epochs in total; ``resume`` continues.
+    overwrite
+        A fresh training into a folder that holds a model replaces that model's files
+        (without it, such a folder is refused).
 
     Raises
     ------
     FloatingPointError
         When the loss becomes NaN or infinite.
+    FileExistsError
+        A fresh training into a folder holding a model, without ``overwrite``.
+    pose.pipeline.checkpoint.CheckpointMismatchError
+        ``resume`` with a checkpoint of a different training.
     """
     project = project if isinstance(project, Project) else load_project(project)
     cfg = config or TrainConfig()
@@ -215,16 +233,23 @@ def train_model(
     model_dir = _model_dir(project, cfg, out_dir)
     ckpt_path = model_dir / CHECKPOINT
     if resume:
+        remove_stale_temp_files(model_dir)
         if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {model_dir}")
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {model_dir} (killed before its first epoch "
+                                    "ended?); train again without --resume, with --overwrite")
         cfg = TrainConfig.model_validate_json((model_dir / "train_config.json").read_text())
         split = Split.load(model_dir / "split.json")
     else:
+        prepare_model_dir(model_dir, overwrite=overwrite)
         split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
         cfg = _resolve_auto(cfg, project, labels, split)
         model_dir.mkdir(parents=True, exist_ok=True)
         split.save(model_dir / "split.json")
         write_text_atomic(model_dir / "train_config.json", cfg.model_dump_json(indent=1))
+    fingerprint = training_fingerprint(
+        train_images=split.train, test_images=split.test, label_images=labels.images, label_names=labels.names,
+        label_keypoints=labels.keypoints, config=cfg.model_dump(mode="json"), recipe_file=model_dir / "recipe.json")
+    ckpt = load_checkpoint(ckpt_path, fingerprint) if resume else None  # refused before anything is written
     individuals = sorted({n.split("/")[0] for n in labels.names}) if "/" in labels.names[0] else ["individual_0"]
     index = {im: i for i, im in enumerate(labels.images)}
     train_idx = [index[im] for im in split.train]
@@ -264,13 +289,12 @@ def train_model(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = _Schedule(optimizer, cfg.lr, cfg.warmup_fraction)
     state = {"epoch": 0, "elapsed_s": 0.0, "best_val": math.inf, "bad_epochs": 0, "curve": []}
-    if resume:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["schedule"])
         state = ckpt["state"]
-        _set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])
         log.info("resuming %s at epoch %d", model_dir, state["epoch"])
 
     workers = cfg.num_workers if cfg.num_workers is not None else (6 if device.type == "cuda" else 0)
@@ -343,7 +367,8 @@ def train_model(
             _save_weights(model, model_dir / WEIGHTS)
         else:
             state["bad_epochs"] += 1
-        _save_checkpoint(ckpt_path, model, optimizer, schedule, state)
+        save_checkpoint(ckpt_path, model=model, optimizer=optimizer, schedule=schedule, state=state,
+                        fingerprint=fingerprint)
         _write_curve(model_dir, state["curve"])
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val_loss:.4f}" if val_loss is not None else "-")
@@ -476,33 +501,9 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _save_weights(model: torch.nn.Module, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-
-
-def _save_checkpoint(path: Path, model, optimizer, schedule, state) -> None:
-    buf = io.BytesIO()
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "state": state, "rng": _rng_state()}, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
 
 
 def _write_curve(model_dir: Path, curve: list[dict]) -> None:

@@ -4,7 +4,8 @@ Frame-level: percent agreement, Cohen's kappa (unweighted, linear, quadratic), F
 kappa, precision / recall / F1. Bout-level: precision / recall / F1 with bouts matched by
 temporal overlap (IoU) or onset tolerance. Continuous measures: intraclass correlation in
 the six Shrout & Fleiss (1979) / McGraw & Wong (1996) forms with F test and 95 % CI, and
-Bland-Altman bias with limits of agreement.
+Bland-Altman bias with limits of agreement. Uncertainty of kappa and F1: block-bootstrap
+confidence intervals (:func:`bootstrap_agreement`, in :mod:`behavior.bootstrap`).
 
 Every number here is checked against scikit-learn, statsmodels and pingouin in the tests.
 """
@@ -20,23 +21,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from behavior.bootstrap import _pair, bootstrap_agreement, format_ci
 from behavior.bouts import as_bool_vector, bouts_from_vector
+
+__all__ = [
+    "bland_altman", "bootstrap_agreement", "bout_f1", "bout_scores", "cohen_kappa", "confusion_matrix",
+    "fleiss_kappa", "format_ci", "frame_scores", "icc", "match_bouts", "pairwise_agreement",
+    "percent_agreement",
+]
 
 logger = logging.getLogger(__name__)
 
 Weights = Literal["linear", "quadratic"] | None
-
-
-def _pair(a: Sequence, b: Sequence, *, names: tuple[str, str] = ("a", "b")) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(getattr(a, "values", a)).ravel()
-    b = np.asarray(getattr(b, "values", b)).ravel()
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{names[0]} has {a.size} frames but {names[1]} has {b.size}: align them first"
-        )
-    if a.size == 0:
-        raise ValueError("no frames to compare")
-    return a, b
 
 
 def percent_agreement(a: Sequence, b: Sequence) -> float:
@@ -480,3 +476,4 @@ def pairwise_agreement(
             "bout_f1": bout_f1(vecs[a], vecs[b], min_iou=min_iou),
         })
     return pd.DataFrame(rows)
+

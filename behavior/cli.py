@@ -15,15 +15,43 @@ logger = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, help="Behaviour states, classifiers, discovery, agreement.")
 
 
-def _load_pose(path: Path, fps: float | None, px_per_cm: float | None):
+def _load_pose(path: Path, fps: float | None, px_per_cm: float | None, px_per_mm: float | None = None):
+    """Load a pose file; the calibration given in cm (CLI edge) becomes ``px_per_mm``."""
     import pose.io
 
     ds = pose.io.load(path, fps=fps)
     if ds.attrs.get("fps") is None:
         raise typer.BadParameter(f"{path}: the frame rate is unknown; pass --fps", param_hint="--fps")
+    if px_per_cm is not None and px_per_mm is not None:
+        raise typer.BadParameter("give --px-per-cm or --px-per-mm, not both")
     if px_per_cm is not None:
         ds.attrs["px_per_mm"] = px_per_cm / 10.0
+    elif px_per_mm is not None:
+        ds.attrs["px_per_mm"] = float(px_per_mm)
     return ds
+
+
+def _individuals(ds, individual: str | None, path: Path) -> list[str]:
+    """Individuals to analyse: one named, ``all``, or the only one (refuse to guess)."""
+    names = [str(i) for i in ds.coords["individual"].values]
+    if individual is None:
+        if len(names) > 1:
+            raise typer.BadParameter(
+                f"{path} has {len(names)} individuals {names}: pick one with --individual NAME "
+                "or analyse each with --individual all", param_hint="--individual")
+        return names
+    if individual == "all":
+        return names
+    if individual not in names:
+        raise typer.BadParameter(f"{path}: no individual {individual!r} (has {names})",
+                                 param_hint="--individual")
+    return [individual]
+
+
+def _clean(ds, p_cutoff: float):
+    from behavior.roles import clean_for_rules
+
+    return clean_for_rules(ds, p_cutoff=p_cutoff)
 
 
 def _write_frame_table(df, out: Path) -> None:
@@ -53,23 +81,57 @@ def freezing(
     pose_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Pose file (DLC, SLEAP, NetCDF)."),
     fps: float = typer.Option(None, "--fps", help="Frame rate (needed when the file does not say)."),
     px_per_cm: float = typer.Option(None, "--px-per-cm", help="Calibration, pixels per cm."),
+    px_per_mm: float = typer.Option(None, "--px-per-mm", help="Calibration, pixels per mm."),
     out: Path = typer.Option(Path("freezing.csv"), "--out", "-o", help="Per-frame csv (or .parquet)."),
-    enter_speed_cm_s: float = typer.Option(1.0, help="Head and body slower than this start a freeze."),
-    exit_speed_cm_s: float = typer.Option(2.0, help="... and keep it while slower than this."),
-    min_bout_s: float = typer.Option(1.0, help="Shortest freezing bout."),
-    merge_gap_s: float = typer.Option(0.25, help="Bridge gaps up to this long."),
+    enter_speed_mm_s: float = typer.Option(10.0, help="Head and body slower than this start a freeze "
+                                           "(the tracking noise may raise it; see the log)."),
+    exit_speed_mm_s: float = typer.Option(12.5, help="... and keep it while slower than this."),
+    window_s: float = typer.Option(None, help="Speed window (s); default chosen from the noise."),
+    min_bout_s: float = typer.Option(1.0, help="Shortest freezing bout (s)."),
+    merge_gap_s: float = typer.Option(0.25, help="Bridge gaps up to this long (s)."),
+    no_calibration: bool = typer.Option(False, "--no-calibration",
+                                        help="Thresholds and window exactly as given (no noise floor)."),
     p_cutoff: float = typer.Option(0.6, help="Confidence below which a point is interpolated."),
+    individual: str = typer.Option(None, "--individual", help="Individual to analyse, or 'all'."),
 ) -> None:
-    """Detect freezing; write one row per frame: frame, time_s, freezing (0/1)."""
-    from behavior.bouts import bouts_from_vector
-    from behavior.rules import detect_freezing
+    """Detect freezing; write one row per frame: frame, time_s, freezing (0/1).
 
-    ds = _load_pose(pose_file, fps, px_per_cm)
-    fz = detect_freezing(ds, enter_speed_cm_s=enter_speed_cm_s, exit_speed_cm_s=exit_speed_cm_s,
-                         min_bout_s=min_bout_s, merge_gap_s=merge_gap_s, p_cutoff=p_cutoff)
-    _write_frame_table(_frame_table(ds, {"freezing": fz.values}), out)
-    n_bouts = len(bouts_from_vector(fz.values))
-    typer.echo(f"{out}: freezing {100 * fz.values.mean():.1f} % of {fz.size} frames, {n_bouts} bouts")
+    The speed window and thresholds are calibrated to the recording (frame rate, px/mm,
+    measured tracking jitter); the chosen values and the reasons are printed.
+    """
+    import json
+
+    import pandas as pd
+
+    from behavior.bouts import bouts_from_vector
+    from behavior.freezing import detect_freezing
+
+    ds = _load_pose(pose_file, fps, px_per_cm, px_per_mm)
+    names = _individuals(ds, individual, pose_file)
+    clean = _clean(ds, p_cutoff)
+    tables = []
+    for name in names:
+        try:
+            fz = detect_freezing(clean, enter_speed_mm_s=enter_speed_mm_s, exit_speed_mm_s=exit_speed_mm_s,
+                                 window_s=window_s, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s,
+                                 calibrate=not no_calibration, individual=name)
+        except ValueError as err:
+            raise typer.BadParameter(f"{pose_file}: {err}") from err
+        cal = json.loads(fz.attrs["calibration"])
+        typer.echo(f"{name}: speed window {cal['window_s']:.3f} s ({cal['window_frames']} frames), "
+                   f"enter < {cal['enter_speed_mm_s']:.2f} mm/s, exit < {cal['exit_speed_mm_s']:.2f} mm/s, "
+                   f"jitter " + ", ".join(f"{k} {v:.2f} px" for k, v in cal["noise_sigma_px"].items())
+                   + f" at {cal['px_per_mm']:.3g} px/mm")
+        for reason in cal["reasons"]:
+            typer.echo(f"  - {reason}")
+        table = _frame_table(ds, {"freezing": fz.values})
+        if len(names) > 1:
+            table.insert(0, "individual", name)
+        tables.append(table)
+        n_bouts = len(bouts_from_vector(fz.values))
+        typer.echo(f"{name}: freezing {100 * fz.values.mean():.1f} % of {fz.size} frames, {n_bouts} bouts")
+    _write_frame_table(pd.concat(tables, ignore_index=True), out)
+    typer.echo(f"wrote {out}")
 
 
 @app.command("states")
@@ -77,16 +139,33 @@ def states(
     pose_file: Path = typer.Argument(..., exists=True, dir_okay=False),
     fps: float = typer.Option(None, "--fps"),
     px_per_cm: float = typer.Option(None, "--px-per-cm"),
+    px_per_mm: float = typer.Option(None, "--px-per-mm"),
     out: Path = typer.Option(Path("states.csv"), "--out", "-o"),
+    p_cutoff: float = typer.Option(0.6, help="Confidence below which a point is interpolated."),
+    individual: str = typer.Option(None, "--individual", help="Individual to analyse, or 'all'."),
 ) -> None:
     """All rule-based states (freezing, immobility, locomotion, rearing, grooming) per frame."""
+    import pandas as pd
+
     from behavior.rules import detect_states
 
-    ds = _load_pose(pose_file, fps, px_per_cm)
-    st = detect_states(ds)
-    _write_frame_table(_frame_table(ds, {k: st[k].values for k in st.data_vars}), out)
-    summary = ", ".join(f"{k} {100 * st[k].values.mean():.1f} %" for k in st.data_vars)
-    typer.echo(f"{out}: {summary}")
+    ds = _load_pose(pose_file, fps, px_per_cm, px_per_mm)
+    names = _individuals(ds, individual, pose_file)
+    clean = _clean(ds, p_cutoff)
+    tables = []
+    for name in names:
+        try:
+            st = detect_states(clean, individual=name)
+        except ValueError as err:
+            raise typer.BadParameter(f"{pose_file}: {err}") from err
+        table = _frame_table(ds, {k: st[k].values for k in st.data_vars})
+        if len(names) > 1:
+            table.insert(0, "individual", name)
+        tables.append(table)
+        summary = ", ".join(f"{k} {100 * st[k].values.mean():.1f} %" for k in st.data_vars)
+        typer.echo(f"{name}: {summary}")
+    _write_frame_table(pd.concat(tables, ignore_index=True), out)
+    typer.echo(f"wrote {out}")
 
 
 @app.command("agreement")
@@ -96,6 +175,7 @@ def agreement(
     behavior: str = typer.Option(None, "--behavior", "-b", help="Behaviour column (case-insensitive)."),
     fps: float = typer.Option(None, "--fps", help="Frame rate for files that do not say."),
     min_iou: float = typer.Option(0.5, help="Bout match: minimum temporal IoU."),
+    block_s: float = typer.Option(10.0, help="Block length (s) of the bootstrap CI."),
 ) -> None:
     """Frame- and bout-level agreement of two per-frame scorings of one behaviour."""
     from behavior import agreement as ag
@@ -110,8 +190,16 @@ def agreement(
         raise typer.BadParameter(f"{file_a} has {len(a)} frames but {file_b} has {len(b)}")
     fs = ag.frame_scores(a.to_numpy(), b.to_numpy())
     bs = ag.bout_scores(a.to_numpy(), b.to_numpy(), min_iou=min_iou)
+    rate = fps or a.attrs.get("fps") or b.attrs.get("fps")
     typer.echo(f"frames: {fs['n_frames']}   behaviour: {a.name} (A) vs {b.name} (B)")
     typer.echo(f"Cohen's kappa      {fs['kappa']:.4f}")
+    if rate:
+        ci = ag.bootstrap_agreement(a.to_numpy(), b.to_numpy(), fps=float(rate), block_s=block_s)
+        typer.echo(f"  95 % CI          kappa [{ci['kappa_ci_low']:.4f}, {ci['kappa_ci_high']:.4f}]  "
+                   f"F1 {ci['f1']:.4f} [{ci['f1_ci_low']:.4f}, {ci['f1_ci_high']:.4f}]  "
+                   f"({ci['n_blocks']} blocks of {block_s:g} s, block bootstrap)")
+    else:
+        typer.echo("  (no CI: the frame rate is unknown; pass --fps)")
     typer.echo(f"percent agreement  {100 * fs['percent_agreement']:.2f} %")
     typer.echo(f"frame precision    {fs['precision']:.4f}  recall {fs['recall']:.4f}  F1 {fs['f1']:.4f}")
     typer.echo(f"bout  precision    {bs['precision']:.4f}  recall {bs['recall']:.4f}  F1 {bs['f1']:.4f}"

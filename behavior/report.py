@@ -82,6 +82,7 @@ def build_validation_report(
     raters: Mapping[str, np.ndarray] | None = None,
     block_s: float = 20.0,
     title: str | None = None,
+    ci_block_s: float = 10.0,
 ) -> str:
     """HTML text of the validation report.
 
@@ -100,6 +101,9 @@ def build_validation_report(
         inter-rater section.
     block_s
         Block length for the % time comparison (Bland-Altman, ICC).
+    ci_block_s
+        Block length of the bootstrap confidence intervals of kappa and F1
+        (:func:`behavior.agreement.bootstrap_agreement`).
     """
     import matplotlib
 
@@ -122,16 +126,22 @@ def build_validation_report(
     for name, v in meth.items():
         fs = ag.frame_scores(ref, v)
         bs = ag.bout_scores(ref, v)
-        rows.append({"method": name, "Cohen's kappa": fs["kappa"], "interpretation": kappa_band(fs["kappa"]),
+        ci = ag.bootstrap_agreement(ref, v, fps=fps, block_s=ci_block_s)
+        rows.append({"method": name, "Cohen's kappa": fs["kappa"],
+                     "kappa 95% CI": f"[{ci['kappa_ci_low']:.3f}, {ci['kappa_ci_high']:.3f}]",
+                     "interpretation": kappa_band(fs["kappa"]),
                      "% agreement": 100 * fs["percent_agreement"], "precision": fs["precision"],
-                     "recall": fs["recall"], "F1": fs["f1"], "bout F1 (IoU>=0.5)": bs["f1"],
+                     "recall": fs["recall"], "F1": fs["f1"],
+                     "F1 95% CI": f"[{ci['f1_ci_low']:.3f}, {ci['f1_ci_high']:.3f}]", "bout F1 (IoU>=0.5)": bs["f1"],
                      f"% time {reference_name}": 100 * ref.mean(), "% time method": 100 * v.mean()})
     parts += ["<h2>1. Frame-by-frame agreement with the reference</h2>", _table(pd.DataFrame(rows)),
               "<p class='note'>Cohen's kappa corrects the % agreement for chance; Landis &amp; Koch "
               "wording: 0.61-0.80 substantial, &gt; 0.80 almost perfect. Precision: share of frames the "
               "method calls the behaviour that the reference also does; recall: share of the "
               "reference's frames the method finds. A bout counts as found when it overlaps a "
-              "reference bout with temporal IoU &ge; 0.5.</p>"]
+              "reference bout with temporal IoU &ge; 0.5. 95 % CI: percentile interval over 2000 "
+              f"resamplings of whole {ci_block_s:g} s blocks (block bootstrap: frames of one video "
+              "are not independent).</p>"]
 
     figs = []
     for name, v in meth.items():

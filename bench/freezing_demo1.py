@@ -2,7 +2,7 @@
 
 Run: ``python3 bench/freezing_demo1.py`` (needs ``../shared/data``; ~30 s on 2 cores).
 
-Prints Cohen's kappa against the human vector for ethopose's default rule and for
+Prints Cohen's kappa against the human vector for ethopose's default (self-calibrating) rule and for
 BehaviorDEPOT's own classifier (baseline, same run), then kappa over a grid of the rule's
 thresholds (enter speed x exit speed, smoothing window, minimum bout, confidence cutoff),
 so one can see whether the default sits on a plateau or a knife edge.
@@ -29,13 +29,18 @@ def main() -> int:
     import pose.io
     from behavior.agreement import cohen_kappa
     from behavior.annotations import load_behaviordepot
-    from behavior.rules import compute_head_body_speed, detect_freezing, freezing_from_speeds
+    from behavior.freezing import detect_freezing
+    from behavior.noise import slope_speed
+    from behavior.roles import centroid_track, clean_for_rules
+    from behavior.rules import freezing_from_speeds
 
-    ds = pose.io.load(DEMO1 / "demo1_tracking.csv", fps=50)
+    raw = pose.io.load(DEMO1 / "demo1_tracking.csv", fps=50)
+    raw.attrs["px_per_mm"] = 3.2
+    ds = clean_for_rules(raw)
     human = load_behaviordepot(DEMO1 / "hB_demo1_manual_annotations.mat")["Freezing"].to_numpy()
     bdepot = load_behaviordepot(DEMO1 / "behaviordepot_behavior_output.mat")["Freezing"].to_numpy()
     t0 = time.perf_counter()
-    ours = detect_freezing(ds, px_per_cm=32).values
+    ours = detect_freezing(ds).values
     dt = time.perf_counter() - t0
     print("demo1 (6000 frames, 50 fps, 32 px/cm), Cohen's kappa vs the human scorer")
     print(f"  ethopose defaults          {cohen_kappa(human, ours):.4f}   ({dt:.2f} s)")
@@ -46,19 +51,21 @@ def main() -> int:
     for step in (2, 3, 5):
         sub = ds.isel(time=slice(0, None, step))
         lo = from_numpy(sub.position.values, sub.confidence.values,
-                        keypoints=[str(k) for k in ds.keypoint.values], fps=50 / step)
-        k = cohen_kappa(human[::step], detect_freezing(lo, px_per_cm=32).values)
+                        keypoints=[str(k) for k in ds.keypoint.values], fps=50 / step, px_per_mm=3.2)
+        k = cohen_kappa(human[::step], detect_freezing(lo).values)
         print(f"  {50 / step:5.1f} fps                 {k:.4f}")
 
     rows = []
+    head, body = ["Nose", "Left Ear", "Right Ear"], ["Tailbase", "Left Leg", "Right Leg", "Mid-Back"]
     for smooth_s, p_cut in itertools.product([0.1, 0.2, 0.3, 0.4], [0.6, 0.9]):
-        sp = compute_head_body_speed(ds, px_per_cm=32, smooth_s=smooth_s, p_cutoff=p_cut)
-        hs, bs = sp.head_speed.values, sp.body_speed.values
+        c = clean_for_rules(raw, p_cutoff=p_cut).isel(individual=[0])
+        h = max(1, int(round((smooth_s * 50 - 1) / 2)))
+        hs, bs = (slope_speed(centroid_track(c, kps), fps=50, half_width=h) / 3.2 for kps in (head, body))
         for enter, ratio, min_bout in itertools.product(
             [0.5, 0.75, 1.0, 1.25, 1.5], [1.0, 1.5, 2.0, 2.5, 3.0], [0.75, 1.0, 1.25]
         ):
-            pred = freezing_from_speeds(hs, bs, fps=50, enter_speed_cm_s=enter,
-                                        exit_speed_cm_s=enter * ratio, min_bout_s=min_bout)
+            pred = freezing_from_speeds(hs, bs, fps=50, enter_speed_mm_s=10 * enter,
+                                        exit_speed_mm_s=10 * enter * ratio, min_bout_s=min_bout)
             rows.append({"smooth_s": smooth_s, "p_cutoff": p_cut, "enter_cm_s": enter,
                          "exit_ratio": ratio, "min_bout_s": min_bout,
                          "kappa": cohen_kappa(human, pred)})

@@ -107,27 +107,42 @@ def analyse_session(pose: Any, arena_json: Path, out: Path) -> dict[str, Any]:
     return {"pose": clean, "summary": summary.iloc[0].to_dict()}
 
 
-def score_behaviour(pose: Any, true_states: Any, px_per_mm: float, out: Path) -> dict[str, float]:
-    """Rule-based states vs the simulator's truth: Cohen's kappa per state."""
+def score_behaviour(pose: Any, true_states: Any, px_per_mm: float, out: Path) -> dict[str, dict[str, Any]]:
+    """Rule-based states vs the simulator's truth: Cohen's kappa with a block-bootstrap 95 % CI.
+
+    Each state gets a verdict: "ok" (kappa >= 0.6 and CI low >= 0.4), "uncertain" (kappa
+    >= 0.6 but the CI reaches below 0.4: too little of the state in this session), or
+    "NOT DETECTED WELL" (kappa < 0.6 or undefined); the demo prints the verdict, not only
+    the number.
+    """
     import numpy as np
     import pandas as pd
 
-    from behavior.agreement import cohen_kappa
+    from behavior.agreement import bootstrap_agreement
     from behavior.rules import detect_states
     from pose.atomic import atomic_path
 
-    states = detect_states(pose, px_per_cm=10 * px_per_mm)
+    states = detect_states(pose, px_per_mm=px_per_mm)
     n = min(len(true_states), states.sizes["time"])
     table = pd.DataFrame({name: states[name].values[:n].astype(int) for name in states.data_vars})
     table.insert(0, "true_state", np.asarray(true_states)[:n])
     with atomic_path(out / "ethogram.csv") as tmp:
         table.to_csv(tmp, index_label="frame")
-    kappas = {}
+    fps = float(pose.attrs["fps"])
+    block_s = float(np.clip(n / fps / 10, 1.0, 10.0))  # >= 10 blocks when the session allows
+    scores: dict[str, dict[str, Any]] = {}
     for name, truth_names in TRUE_STATE_GROUPS.items():
-        if name in table:
-            truth = np.isin(table["true_state"].values, truth_names).astype(int)
-            kappas[name] = float(cohen_kappa(truth, table[name].values))
-    return kappas
+        if name not in table:
+            scores[name] = {"kappa": float("nan"), "verdict": "NOT DETECTED WELL (rule not applicable)"}
+            continue
+        truth = np.isin(table["true_state"].values, truth_names).astype(int)
+        ci = bootstrap_agreement(truth, table[name].values, fps=fps, block_s=block_s)
+        k, lo = ci["kappa"], ci["kappa_ci_low"]
+        verdict = ("ok" if np.isfinite(k) and k >= 0.6 and lo >= 0.4 else
+                   "uncertain" if np.isfinite(k) and k >= 0.6 else "NOT DETECTED WELL")
+        scores[name] = {"kappa": k, "ci_low": lo, "ci_high": ci["kappa_ci_high"], "f1": ci["f1"],
+                        "block_s": block_s, "verdict": verdict}
+    return scores
 
 
 def run_cohort_demo(out: Path, seconds: float, workers: int) -> dict[str, Any]:
@@ -193,12 +208,15 @@ def demo(
         typer.echo(f"   {key}: {value:.2f}" if isinstance(value, float) else f"   {key}: {value}")
 
     t0 = _step("4/5 Behaviour states vs the simulator's truth")
-    kappas = score_behaviour(feats["pose"], session.states, float(pose.attrs.get("px_per_mm") or
+    scores = score_behaviour(feats["pose"], session.states, float(pose.attrs.get("px_per_mm") or
                                                                   session.scene["px_per_mm"]), out)
     timings["behaviour_s"] = _done(t0)
-    summary["behaviour_kappa"] = kappas
-    for name, k in kappas.items():
-        typer.echo(f"   {name}: Cohen's kappa {k:.2f}")
+    summary["behaviour_kappa"] = {name: sc["kappa"] for name, sc in scores.items()}
+    summary["behaviour_agreement"] = scores
+    for name, sc in scores.items():
+        ci = f" [{sc['ci_low']:.2f}, {sc['ci_high']:.2f}]" if "ci_low" in sc else ""
+        line = f"   {name}: Cohen's kappa {sc['kappa']:.2f}{ci} (95 % CI) vs truth: {sc['verdict']}"
+        typer.secho(line, fg=None if sc["verdict"] == "ok" else "red", bold=sc["verdict"] != "ok")
 
     t0 = _step("5/5 Open-field protocol over a synthetic cohort (2 groups x 4 mice)")
     cohort = run_cohort_demo(out, cohort_seconds, workers)

@@ -37,7 +37,7 @@ from pose.dataset import append_history, from_numpy
 from pose.pipeline.export import load_torch_model, onnx_file
 from pose.pipeline.images import from_scaled, network_batch, read_image, resolve_device
 from pose.pipeline.modeldir import ModelDir, resolve_model_dir
-from pose.video import VideoError, VideoReader
+from pose.video import VideoDecodeError, VideoError, VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Predictor:
         with VideoReader(video) as reader:
             last = reader.n_frames if stop is None else min(stop, reader.n_frames)
             with tqdm(total=max(0, last - start) or None, desc=Path(video).name, unit="frame") as bar:
-                for first, batch in reader.iter_batches(batch_size, start=start, stop=stop, prefetch=4):
+                for first, batch in _batches_to_the_cut(reader, batch_size, start, last):
                     xy, conf = self.predict_keypoints(batch)
                     xys.append(xy)
                     confs.append(conf)
@@ -216,6 +216,28 @@ class Predictor:
                           source_software="ethopose", **kwargs)
 
 
+def _batches_to_the_cut(reader: VideoReader, batch_size: int, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``reader.iter_batches`` (decoding ahead in a thread), except in a truncated file: there
+    a frame that cannot be decoded ends the video (the frames before it, in the failing
+    batch, are decoded one by one). In a complete file a decode error is raised."""
+    next_frame = None
+    try:
+        for first, batch in reader.iter_batches(batch_size, start=start, stop=stop, prefetch=4):
+            next_frame = first + len(batch)
+            yield first, batch
+        return
+    except VideoDecodeError as err:
+        if reader.n_frames_header <= reader.n_frames:
+            raise
+        log.warning("%s: truncated file: decoding ends at the cut (%s)", reader.path, err)
+    for i in range(start if next_frame is None else next_frame, stop):
+        try:
+            frame = reader.read(i)
+        except VideoDecodeError:
+            return
+        yield i, frame[None]
+
+
 def video_completeness(reader: VideoReader, n_read: int) -> dict:
     """``n_frames_expected``, ``n_frames_read`` and ``video_truncated`` for a video's output.
 
@@ -224,7 +246,7 @@ def video_completeness(reader: VideoReader, n_read: int) -> dict:
     frames than that (e.g. a recording cut off while an mp4 with its index at the front
     was being written).
     """
-    header = int(getattr(reader, "n_frames_header", 0) or 0)
+    header = int(reader.n_frames_header or 0)
     expected = max(header, reader.n_frames)
     return {"n_frames_expected": expected, "n_frames_read": int(n_read), "video_truncated": header > reader.n_frames}
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Polygon", "Circle", "ZoneSet", "open_field_zones", "epm_zones", "three_chamber_zones",
     "compute_occupancy", "detect_entries", "zone_summary", "load_zones", "save_zones",
-    "zones_from_dict", "occupancy_from_xy", "clean_occupancy",
+    "zones_from_dict", "occupancy_from_xy", "clean_occupancy", "ZONE_NAME_ALIASES",
+    "ArenaError", "ArenaPlacement", "arena_corners", "read_arena",
 ]
 
 Point = tuple[float, float]
@@ -154,7 +156,7 @@ def open_field_zones(
     radius_px: float | None = None,
     center_fraction: float = 0.5,
 ) -> ZoneSet:
-    """Open field: ``arena``, ``center`` and ``periphery`` (= arena minus centre).
+    """Open field: ``arena``, ``centre`` and ``periphery`` (= arena minus centre).
 
     Give a square/rectangular arena by ``bounds_px = (x0, y0, x1, y1)`` or a round one by
     ``centre_px`` and ``radius_px``. The centre has ``center_fraction`` of the arena's side
@@ -170,20 +172,20 @@ def open_field_zones(
         inner = _rect(cx - hx * center_fraction, cy - hy * center_fraction,
                       cx + hx * center_fraction, cy + hy * center_fraction)
         outer = _rect(x0, y0, x1, y1)
-        return ZoneSet(zones=[Polygon(name="arena", vertices=outer), Polygon(name="center", vertices=inner),
+        return ZoneSet(zones=[Polygon(name="arena", vertices=outer), Polygon(name="centre", vertices=inner),
                               Polygon(name="periphery", vertices=outer, holes=[inner])])
     if centre_px is None or radius_px is None:
         raise ValueError("open_field_zones needs bounds_px, or centre_px and radius_px")
     r_in = radius_px * center_fraction
     return ZoneSet(zones=[Circle(name="arena", centre=centre_px, radius=radius_px),
-                          Circle(name="center", centre=centre_px, radius=r_in),
+                          Circle(name="centre", centre=centre_px, radius=r_in),
                           Circle(name="periphery", centre=centre_px, radius=radius_px, inner_radius=r_in)])
 
 
 def epm_zones(
     centre_px: Point, arm_length_px: float, arm_width_px: float, *, open_axis: Literal["x", "y"] = "x"
 ) -> ZoneSet:
-    """Elevated plus maze: ``center`` square, ``open_arm_1/2``, ``closed_arm_1/2``; groups
+    """Elevated plus maze: ``centre`` square, ``open_arm_1/2``, ``closed_arm_1/2``; groups
     ``open_arms`` and ``closed_arms``. Open arms lie along ``open_axis`` (image axis)."""
     cx, cy = centre_px
     h, length = arm_width_px / 2, arm_length_px
@@ -191,7 +193,7 @@ def epm_zones(
     north, south = _rect(cx - h, cy - h - length, cx + h, cy - h), _rect(cx - h, cy + h, cx + h, cy + h + length)
     op, cl = ((east, west), (north, south)) if open_axis == "x" else ((north, south), (east, west))
     return ZoneSet(
-        zones=[Polygon(name="center", vertices=_rect(cx - h, cy - h, cx + h, cy + h)),
+        zones=[Polygon(name="centre", vertices=_rect(cx - h, cy - h, cx + h, cy + h)),
                Polygon(name="open_arm_1", vertices=op[0]), Polygon(name="open_arm_2", vertices=op[1]),
                Polygon(name="closed_arm_1", vertices=cl[0]), Polygon(name="closed_arm_2", vertices=cl[1])],
         groups={"open_arms": ["open_arm_1", "open_arm_2"], "closed_arms": ["closed_arm_1", "closed_arm_2"]},
@@ -206,7 +208,7 @@ def three_chamber_zones(
     cup_centres_px: tuple[Point, Point] | None = None,
 ) -> ZoneSet:
     """Three-chamber sociability box split in three equal chambers along x:
-    ``left_chamber``, ``center_chamber``, ``right_chamber`` and interaction annuli
+    ``left_chamber``, ``centre_chamber``, ``right_chamber`` and interaction annuli
     ``left_interaction``/``right_interaction`` (cup radius < r <= interaction radius) around
     the cups (default: centres of the side chambers)."""
     x0, y0, x1, y1 = map(float, bounds_px)
@@ -218,7 +220,7 @@ def three_chamber_zones(
         cup_centres_px = ((x0 + w / 2, cy), (x1 - w / 2, cy))
     return ZoneSet(zones=[
         Polygon(name="left_chamber", vertices=_rect(x0, y0, x0 + w, y1)),
-        Polygon(name="center_chamber", vertices=_rect(x0 + w, y0, x0 + 2 * w, y1)),
+        Polygon(name="centre_chamber", vertices=_rect(x0 + w, y0, x0 + 2 * w, y1)),
         Polygon(name="right_chamber", vertices=_rect(x0 + 2 * w, y0, x1, y1)),
         Circle(name="left_interaction", centre=cup_centres_px[0], radius=interaction_radius_px,
                inner_radius=cup_radius_px),
@@ -248,10 +250,15 @@ def _zone_from_dict(name: str, d: dict[str, Any]) -> Polygon | Circle:
     raise ValueError(f"zone {name!r}: unknown type {kind!r} (polygon or circle)")
 
 
+#: Older zone names read as the one naming (British ``centre``, as the endpoints say).
+ZONE_NAME_ALIASES: dict[str, str] = {"center": "centre", "center_chamber": "centre_chamber"}
+
+
 def zones_from_dict(data: dict[str, Any], *, source: str = "zones") -> ZoneSet:
     """Build a :class:`ZoneSet` from ``{"zones": [{"name", "type", ...}]}`` or the synthetic
     arena layout ``{"zones": {name: {"type", "vertices_px", "holes_px"}}, "px_per_mm"}``
-    (e.g. ``simulate_open_field(...).arena``). ``source`` prefixes error messages."""
+    (e.g. ``simulate_open_field(...).arena``). ``source`` prefixes error messages. Zone
+    names in :data:`ZONE_NAME_ALIASES` (``center``) are renamed (``centre``)."""
     raw = data.get("zones") if isinstance(data, dict) else None
     if raw is None:
         raise ValueError(f"{source}: no 'zones' key")
@@ -261,20 +268,108 @@ def zones_from_dict(data: dict[str, Any], *, source: str = "zones") -> ZoneSet:
         if not name:
             raise ValueError(f"{source}: every zone needs a 'name'")
         try:
-            zones.append(_zone_from_dict(str(name), d))
+            zones.append(_zone_from_dict(ZONE_NAME_ALIASES.get(str(name), str(name)), d))
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from e
-    return ZoneSet(zones=zones, groups=data.get("groups", {}), px_per_mm=data.get("px_per_mm"))
+    groups = {g: [ZONE_NAME_ALIASES.get(m, m) for m in members] for g, members in data.get("groups", {}).items()}
+    return ZoneSet(zones=zones, groups=groups, px_per_mm=data.get("px_per_mm"))
 
 
-def load_zones(path: str | Path) -> ZoneSet:
-    """Read zones from a JSON file (layouts of :func:`zones_from_dict`, e.g. arena.json)."""
+def _read_json(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    return zones_from_dict(data, source=str(path))
+        raise ArenaError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ArenaError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load_zones(path: str | Path) -> ZoneSet:
+    """Read zones from a JSON file (layouts of :func:`zones_from_dict`, e.g. arena.json)."""
+    return zones_from_dict(_read_json(path), source=str(path))
+
+
+# --------------------------------------------------------------------------- arena
+
+
+class ArenaError(ValueError):
+    """The arena could not be located (missing or bad arena.json, untracked corners...)."""
+
+
+@dataclass(frozen=True)
+class ArenaPlacement:
+    """The arena in image pixels: corners ``(4, 2)`` (tl, tr, br, bl) and its size in mm.
+
+    Arena coordinates (fractions ``u, v`` in 0..1 along width and height, or mm from the
+    top-left corner) map to pixels bilinearly between the corners, which handles a shifted,
+    rotated or slightly tilted (perspective) arena.
+    """
+
+    corners_px: np.ndarray
+    width_mm: float
+    height_mm: float
+    px_per_mm_file: float | None = None
+
+    @property
+    def px_per_mm(self) -> float:
+        """Mean scale from the four sides of the arena."""
+        c = self.corners_px
+        top, bottom = np.linalg.norm(c[1] - c[0]), np.linalg.norm(c[2] - c[3])
+        left, right = np.linalg.norm(c[3] - c[0]), np.linalg.norm(c[2] - c[1])
+        return float(((top + bottom) / 2 / self.width_mm + (left + right) / 2 / self.height_mm) / 2)
+
+    def to_px(self, uv: np.ndarray) -> np.ndarray:
+        """Map arena fractions ``(n, 2)`` (u along width, v along height) to pixels."""
+        uv = np.atleast_2d(np.asarray(uv, float))
+        u, v = uv[:, :1], uv[:, 1:2]
+        tl, tr, br, bl = self.corners_px
+        return (1 - u) * (1 - v) * tl + u * (1 - v) * tr + u * v * br + (1 - u) * v * bl
+
+    def mm_to_px(self, xy_mm: np.ndarray) -> np.ndarray:
+        """Map points in mm from the top-left corner ``(n, 2)`` to pixels."""
+        return self.to_px(np.atleast_2d(np.asarray(xy_mm, float)) / [self.width_mm, self.height_mm])
+
+
+def arena_corners(data: dict[str, Any], source: str = "arena") -> np.ndarray:
+    """Arena corners ``(4, 2)`` (tl, tr, br, bl) from an arena mapping: ``corners_px``,
+    ``bounds_px`` (x0, y0, x1, y1) or ``zones.arena.vertices_px`` (4 points).
+
+    Raises
+    ------
+    ArenaError
+        Naming ``source`` and the keys expected.
+    """
+    arena_zone = data.get("zones", {}).get("arena") if isinstance(data.get("zones"), dict) else None
+    if "corners_px" in data:
+        c = np.asarray(data["corners_px"], float)
+    elif "bounds_px" in data:
+        x0, y0, x1, y1 = map(float, data["bounds_px"])
+        c = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    elif isinstance(arena_zone, dict) and "vertices_px" in arena_zone:
+        c = np.asarray(arena_zone["vertices_px"], float)
+    else:
+        raise ArenaError(f"{source}: no arena corners: expected 'corners_px', 'bounds_px' or zones.arena.vertices_px")
+    if c.shape != (4, 2) or not np.isfinite(c).all():
+        raise ArenaError(f"{source}: arena corners must be 4 finite (x, y) points, got shape {c.shape}")
+    return c
+
+
+def read_arena(path: str | Path, width_mm: float, height_mm: float) -> ArenaPlacement:
+    """Read an ``arena.json`` (the one reader of arena files) into an :class:`ArenaPlacement`.
+
+    The file may hold ``corners_px``, ``bounds_px`` or ``zones.arena.vertices_px`` (see
+    :func:`arena_corners`) and optionally ``px_per_mm``; its ``zones`` are read by
+    :func:`load_zones`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArenaError(f"arena file {path} not found")
+    data = _read_json(path)
+    ppm = data.get("px_per_mm")
+    return ArenaPlacement(arena_corners(data, str(path)), float(width_mm), float(height_mm),
+                          None if ppm is None else float(ppm))
 
 
 def save_zones(zones: ZoneSet, path: str | Path) -> Path:

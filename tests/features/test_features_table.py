@@ -42,14 +42,14 @@ def test_feature_table_known_answers():
     np.testing.assert_allclose(a.body_length_mm, 10.0)
     np.testing.assert_allclose(a.heading_rad, 0.0, atol=1e-12)
     np.testing.assert_allclose(a.distance_mm.iloc[-1], 20.0 * 9.9)
-    assert b.in_center.all() and not b.in_periphery.any()
+    assert b.in_centre.all() and not b.in_periphery.any()
     # a: x = 10 + 40 t px: centre (50..150 px) from t=1.0 to t=3.5 s
-    assert a.in_center.sum() == pytest.approx(26, abs=1)
+    assert a.in_centre.sum() == pytest.approx(26, abs=1)
     summ = summarize_session(tab, moving_speed=10.0).set_index("individual")
     assert summ.loc["a", "distance_mm"] == pytest.approx(198.0)
     assert summ.loc["a", "mean_speed_mm_s"] == pytest.approx(20.0)
-    assert summ.loc["a", "entries_center"] == 1 and summ.loc["a", "latency_center_s"] == pytest.approx(1.0)
-    assert summ.loc["b", "entries_center"] == 0 and summ.loc["b", "latency_center_s"] == 0.0
+    assert summ.loc["a", "entries_centre"] == 1 and summ.loc["a", "latency_centre_s"] == pytest.approx(1.0)
+    assert summ.loc["b", "entries_centre"] == 0 and summ.loc["b", "latency_centre_s"] == 0.0
     assert summ.loc["b", "time_moving_s"] == 0.0 and summ.loc["a", "fraction_moving"] == 1.0
     assert summarize_session(tab, moving_speed=25.0).set_index("individual").loc["a", "time_moving_s"] == 0.0
     with pytest.raises(KeyError, match="paw"):
@@ -71,7 +71,7 @@ def test_cli_compute_and_filter(tmp_path):
                                    "--out", str(out)])
     assert res.exit_code == 0, res.output
     tab = pd.read_parquet(out)
-    assert {"time_s", "individual", "speed_mm_s", "in_center"} <= set(tab.columns)
+    assert {"time_s", "individual", "speed_mm_s", "in_centre"} <= set(tab.columns)
     np.testing.assert_allclose(tab[tab.individual == "a"].speed_mm_s, 20.0, atol=1e-6)
     meta = json.loads((tmp_path / "features.summary.json").read_text())
     assert meta["summary"][0]["individual"] == "a" and meta["history"]

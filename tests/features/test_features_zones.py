@@ -40,17 +40,17 @@ def test_builders_partition_the_arena():
     pts = rng.uniform(0, 100, (20000, 2))
     m = of.contains(pts)
     names = of.names
-    c, p = m[:, names.index("center")], m[:, names.index("periphery")]
+    c, p = m[:, names.index("centre")], m[:, names.index("periphery")]
     assert m[:, names.index("arena")].all() and not (c & p).any() and (c | p).all()
     np.testing.assert_allclose(c.mean(), 0.25, atol=0.01)
     circ = Z.open_field_zones(centre_px=(0, 0), radius_px=10, center_fraction=0.5)
-    assert circ["center"].area() == pytest.approx(circ["arena"].area() / 4)
+    assert circ["centre"].area() == pytest.approx(circ["arena"].area() / 4)
     epm = Z.epm_zones((0, 0), arm_length_px=50, arm_width_px=10)
     m = epm.contains(np.array([[30, 0], [-30, 0], [0, 30], [0, 0], [30, 30]]))
     col = {n: i for i, n in enumerate(epm.names)}
     assert m[:, col["open_arms"]].tolist() == [True, True, False, False, False]
     assert m[:, col["closed_arms"]].tolist() == [False, False, True, False, False]
-    assert m[:, col["center"]].tolist() == [False, False, False, True, False]
+    assert m[:, col["centre"]].tolist() == [False, False, False, True, False]
     tc = Z.three_chamber_zones((0, 0, 300, 100), cup_radius_px=10, interaction_radius_px=25)
     m = tc.contains(np.array([[50, 50], [50 + 15, 50], [150, 50], [280, 90]]))
     col = {n: i for i, n in enumerate(tc.names)}
@@ -114,12 +114,12 @@ def test_synthetic_open_field_arena_zones_match_truth_geometry():
 
     truth = simulate_open_field(60.0, fps=30, seed=3)
     zs = Z.zones_from_dict(truth.arena)
-    assert {"arena", "center", "periphery"} <= set(zs.names)
+    assert {"arena", "centre", "periphery"} <= set(zs.names)
     summ = Z.zone_summary(truth.pose, zs, keypoint="body_center", min_dwell_s=0.0).set_index("zone")
     assert summ.loc["arena", "fraction"] == pytest.approx(1.0)
-    assert summ.loc["center", "fraction"] + summ.loc["periphery", "fraction"] == pytest.approx(1.0, abs=0.01)
+    assert summ.loc["centre", "fraction"] + summ.loc["periphery", "fraction"] == pytest.approx(1.0, abs=0.01)
     # built from the arena bounds, our own open-field builder agrees with the simulator's zones
     own = Z.open_field_zones(tuple(truth.arena["bounds_px"]), center_fraction=truth.arena["center_fraction"])
-    a = Z.compute_occupancy(truth.pose, zs).sel(zone="center").values
-    b = Z.compute_occupancy(truth.pose, own).sel(zone="center").values
+    a = Z.compute_occupancy(truth.pose, zs).sel(zone="centre").values
+    b = Z.compute_occupancy(truth.pose, own).sel(zone="centre").values
     assert (a == b).mean() > 0.999

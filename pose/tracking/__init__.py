@@ -5,6 +5,7 @@
 - :func:`detect_swap_suspects`: the frames to review (crossings, jumps, low margins, gaps).
 - :func:`swap_identities`: exchange two identities from a frame on (recorded in the history).
 - :func:`identity_metrics`: IDF1 / switches / MOTA against the truth (motmetrics).
+- :func:`pose.tracking.appearance.sample_appearance`: colour under each instance (optional cue).
 - :func:`split_prefixed_individuals`: animals stored as keypoint prefixes -> individuals.
 """
 

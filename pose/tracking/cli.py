@@ -23,7 +23,7 @@ def _suspects_path(out: Path) -> Path:
 def track(
     pose_file: Path = typer.Argument(..., help="Multi-animal pose file (.h5, .csv, .slp, .analysis.h5, .nc)."),
     out: Path = typer.Option(..., "--out", help="Tracked pose file to write (format from the suffix; .nc keeps identity_confidence)."),
-    video: Path = typer.Option(None, "--video", help="The video of POSE_FILE: gives the frame rate when the file has none."),
+    video: Path = typer.Option(None, "--video", help="The video of POSE_FILE: its frame rate when the file has none, and the animals' colours (used when they differ, e.g. two coats)."),
     n_animals: int = typer.Option(None, "--n-animals", min=1, help="Known number of animals (closed arena): tracks never end."),
     max_coast_s: float = typer.Option(1.0, "--max-coast-s", min=0.0, help="How long a track without an instance coasts, s."),
     gate_px: float = typer.Option(None, "--gate-px", help="Largest mean keypoint distance (px) to join a track; default derived."),
@@ -58,7 +58,13 @@ def track(
     try:
         config = TrackingConfig(n_animals=n_animals, max_coast_s=max_coast_s, gate_px=gate_px,
                                 low_margin=low_margin, fps=fps)
-        result = track_identities(ds, config)
+        appearance = None
+        if video is not None:
+            from pose.tracking.appearance import sample_appearance
+
+            typer.echo(f"sampling the animals' colours from {video}")
+            appearance = sample_appearance(video, ds)
+        result = track_identities(ds, config, appearance)
     except (ValidationError, ValueError) as exc:
         _fail(f"{pose_file}: {exc}")
     table = detect_swap_suspects(result.pose, low_margin=low_margin)

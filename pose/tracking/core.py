@@ -98,13 +98,15 @@ class TrackingSettings:
     min_keypoints: int
     process_noise_px_s2: float
     measurement_px: float
+    appearance_weight: float = 0.0
     reasons: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for the history and the report)."""
         return {k: getattr(self, k) for k in ("fps", "body_size_px", "step_px", "gate_px",
                                               "max_coast_frames", "min_keypoints",
-                                              "process_noise_px_s2", "measurement_px")}
+                                              "process_noise_px_s2", "measurement_px",
+                                              "appearance_weight")}
 
 
 def _weights(conf: np.ndarray) -> np.ndarray:
@@ -198,24 +200,26 @@ class _Tracks:
     """State of all tracks, as arrays (grown on demand): Kalman state and covariance per
     axis, keypoint offsets from the centroid (the shape), frames missed, alive."""
 
-    def __init__(self, n_k: int, capacity: int = 8) -> None:
+    def __init__(self, n_k: int, n_f: int = 1, capacity: int = 8) -> None:
         self.n = 0
+        self.app = np.full((capacity, n_f), np.nan)  # appearance (running mean), NaN unknown
         self.x = np.zeros((capacity, 2, 2))  # track, axis, [p, v]
         self.p = np.zeros((capacity, 2, 2, 2))
         self.off = np.full((capacity, n_k, 2), np.nan)
         self.missed = np.zeros(capacity, dtype=int)
         self.alive = np.zeros(capacity, dtype=bool)
 
-    def add(self, centre: np.ndarray, offsets: np.ndarray, p0: np.ndarray) -> int:
+    def add(self, centre: np.ndarray, offsets: np.ndarray, p0: np.ndarray, app: np.ndarray) -> int:
         if self.n == len(self.x):
-            for name in ("x", "p", "off", "missed", "alive"):
+            for name in ("x", "p", "off", "missed", "alive", "app"):
                 arr = getattr(self, name)
-                fill = np.nan if name == "off" else 0
+                fill = np.nan if name in ("off", "app") else 0
                 setattr(self, name, np.concatenate([arr, np.full_like(arr, fill)]))
         i = self.n
         self.x[i] = np.stack([centre, np.zeros(2)], axis=1)
         self.p[i] = p0
         self.off[i] = offsets
+        self.app[i] = app
         self.missed[i], self.alive[i] = 0, True
         self.n += 1
         return i
@@ -254,9 +258,15 @@ def _margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
 
 
 def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int | None,
-         q: float) -> _Links:
-    """The frame loop: predict, cost, assign, update (see the module)."""
+         q: float, appearance: np.ndarray | None = None, app_weight: float = 0.0) -> _Links:
+    """The frame loop: predict, cost, assign, update (see the module).
+
+    ``appearance`` (time, instance, feature) adds ``app_weight`` px per unit of distance
+    between an instance's appearance and the track's running mean to the cost (the gate
+    applies to the pose cost alone)."""
     n_t, _, n_k, n_i = pos.shape
+    use_app = appearance is not None and app_weight > 0
+    app_all = appearance if appearance is not None else np.full((n_t, n_i, 1), np.nan)
     f, qm = model_matrices(1.0 / s.fps, 2, q)
     r = s.measurement_px**2
     finite = ~np.isnan(pos).any(axis=1)  # (time, K, I)
@@ -264,7 +274,7 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
     w_all = np.where(finite, _weights(conf), 0.0)  # (time, K, I)
     pos_all = np.nan_to_num(pos).transpose(0, 3, 2, 1)  # (time, I, K, 2)
     cent_all = instance_centroids(pos, conf).transpose(0, 2, 1)  # (time, I, 2)
-    tr = _Tracks(n_k)
+    tr = _Tracks(n_k, app_all.shape[2])
     p0 = np.diag([r, (10 * s.step_px * s.fps) ** 2 + 1.0])
     p0 = np.stack([p0, p0])
     src = np.full((n_t, 4 * n_i + 4), -1)
@@ -293,7 +303,11 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
             cd = np.linalg.norm(dc[None] - centre[:, None], axis=2)
             cost = np.where(sw > 0, (d * ww).sum(axis=2) / np.where(sw > 0, sw, 1.0), cd)
             gates = s.gate_px + s.step_px * tr.missed[live]
-            gated = np.where(cost <= gates[:, None], cost, _BIG)
+            inside = cost <= gates[:, None]
+            if use_app:
+                da = np.linalg.norm(app_all[t, dets][None] - tr.app[live][:, None], axis=2)
+                cost = cost + app_weight * np.nan_to_num(da, nan=0.0)
+            gated = np.where(inside, cost, _BIG)
             rr, cc = linear_sum_assignment(gated)
             keep = gated[rr, cc] < _BIG
             rr, cc = rr[keep], cc[keep]
@@ -330,6 +344,9 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
             new_off = dp[b] - c[None]
             tr.off[i] = np.where(dok[b][:, None] & ~np.isnan(off), (1 - a_k) * off + a_k * new_off,
                                  np.where(dok[b][:, None], new_off, off))
+            fa = app_all[t, dets[b]]
+            if np.isfinite(fa).all() and (m >= 0.5 or np.isnan(tr.app[i]).any()):
+                tr.app[i] = fa if np.isnan(tr.app[i]).any() else 0.9 * tr.app[i] + 0.1 * fa
             tr.missed[i] = 0
             matched[i] = True
             src[t, i], margin[t, i], reacq[t, i], cent[t, i] = dets[b], m, re, c
@@ -347,7 +364,8 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
                 innov = np.concatenate([innov, np.full((n_t, grow), np.nan)], axis=1)
                 reacq = np.concatenate([reacq, np.zeros((n_t, grow), dtype=bool)], axis=1)
                 cent = np.concatenate([cent, np.full((n_t, grow, 2), np.nan)], axis=1)
-            i = tr.add(dc[b], np.where(dok[b][:, None], dp[b] - dc[b][None], np.nan), p0)
+            i = tr.add(dc[b], np.where(dok[b][:, None], dp[b] - dc[b][None], np.nan), p0,
+                       app_all[t, dets[b]])
             src[t, i], margin[t, i], innov[t, i], cent[t, i] = dets[b], 1.0, 0.0, dc[b]
     k = tr.n
     return _Links(source=src[:, :k], margin=margin[:, :k], innovation=innov[:, :k],
@@ -384,7 +402,27 @@ class TrackingResult:
     settings: TrackingSettings
 
 
-def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None) -> TrackingResult:
+def _appearance_weight(appearance: np.ndarray, links: _Links, gate_px: float) -> tuple[float, str]:
+    """Weight (px per appearance unit) from a first pose-only pass: 0 when the animals' looks
+    differ less than 3 x a track's own frame-to-frame change (same coat), else gate / difference."""
+    n_t, n_tr = links.source.shape
+    feats = np.full((n_t, n_tr, appearance.shape[2]), np.nan)
+    tt, kk = np.nonzero(links.source >= 0)
+    feats[tt, kk] = appearance[tt, links.source[tt, kk]]
+    within = np.linalg.norm(np.diff(feats, axis=0), axis=2)
+    within = float(np.nanmedian(within)) if np.isfinite(within).any() else np.nan
+    between = [np.linalg.norm(feats[:, a] - feats[:, b], axis=1) for a in range(n_tr) for b in range(a + 1, n_tr)]
+    between = np.concatenate(between) if between else np.array([np.nan])
+    between = float(np.nanmedian(between)) if np.isfinite(between).any() else np.nan
+    if not (np.isfinite(within) and np.isfinite(between)) or between < 3.0 * within:
+        return 0.0, (f"appearance NOT used: the animals differ by {between:.3g}, a track changes by "
+                     f"{within:.3g} per frame (same coat?)")
+    return gate_px / between, (f"appearance used: animals differ by {between:.3g} vs {within:.3g} "
+                               "per frame within a track; a full difference costs one gate")
+
+
+def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
+                     appearance: np.ndarray | None = None) -> TrackingResult:
     """Assign consistent identities to the instances of a multi-animal pose Dataset.
 
     Parameters
@@ -394,6 +432,10 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None) -> Tr
         change from frame to frame (each frame's instances in any order).
     config
         :class:`TrackingConfig`; default everything derived from ``ds``.
+    appearance
+        Optional (time, individual, feature) appearance of every input instance (e.g.
+        :func:`pose.tracking.appearance.sample_appearance` from the video). Used only when
+        a first pose-only pass shows that it tells the animals apart (different coats).
 
     Returns
     -------
@@ -418,15 +460,23 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None) -> Tr
     pos = ds["position"].values[:, :2].astype(float)
     conf = ds["confidence"].values.astype(float)
     q = settings.process_noise_px_s2
-    if config.process_noise_px_s2 is None:
+    if appearance is not None and appearance.shape[:2] != pos.shape[:1] + pos.shape[3:]:
+        raise ValueError(f"appearance has shape {appearance.shape}; expected (time={pos.shape[0]}, "
+                         f"individual={pos.shape[3]}, feature)")
+    weight = 0.0
+    if config.process_noise_px_s2 is None or appearance is not None:
         first = _run(pos, conf, settings, config.n_animals, q)
-        q = _fit_process_noise(first, settings)
-        settings = TrackingSettings(**{**settings.as_dict(), "process_noise_px_s2": float(q)},
-                                    reasons=settings.reasons)
+        if config.process_noise_px_s2 is None:
+            q = _fit_process_noise(first, settings)
+        reasons = dict(settings.reasons)
+        if appearance is not None:
+            weight, reasons["appearance_weight"] = _appearance_weight(appearance, first, settings.gate_px)
+        settings = TrackingSettings(**{**settings.as_dict(), "process_noise_px_s2": float(q),
+                                       "appearance_weight": weight}, reasons=reasons)
     for key, value in settings.as_dict().items():
         log.info("tracking %s = %s (%s)", key, f"{value:.4g}" if isinstance(value, float)
                  else value, settings.reasons.get(key, ""))
-    links = _run(pos, conf, settings, config.n_animals, q)
+    links = _run(pos, conf, settings, config.n_animals, q, appearance, weight)
     return TrackingResult(pose=_assemble(ds, links, settings, config),
                           links={"source": links.source, "innovation": links.innovation,
                                  "reacquired": links.reacquired, "margin": links.margin},

@@ -122,3 +122,16 @@ def test_render_two_coats_with_multi_animal_dlc_labels(tmp_path) -> None:
     assert bgr[1][2] > bgr[1][0] + 20 and bgr[1].sum() > bgr[0].sum() + 80  # agouti: red > blue
     inter = pd.read_csv(s.files["interactions"])
     assert list(inter.columns) == ["kind", "actor", "target", "start_frame", "end_frame", "start_s", "end_s"]
+
+
+def test_appearance_sampled_from_a_rendered_video_separates_two_coats(tmp_path) -> None:
+    from pose.tracking.appearance import sample_appearance
+
+    s = render_social(tmp_path, seconds=1.0, seed=1, coats=("black", "agouti"), width=320,
+                      height=240, n_label_frames=0)
+    app = sample_appearance(s.video_path, s.pose)  # (time, individual, Lab)
+    assert app.shape == (30, 2, 3) and np.isfinite(app).all()
+    between = np.linalg.norm(app[:, 0] - app[:, 1], axis=1)
+    within = np.linalg.norm(np.diff(app, axis=0), axis=2)
+    assert np.median(between) > 3 * np.median(within)
+    assert np.median(app[:, 1, 0] - app[:, 0, 0]) > 15  # agouti is lighter (L) than black

@@ -201,3 +201,22 @@ def test_deepof_prefixed_table_splits_into_its_two_mice() -> None:
                                   ds.position.sel(individual="individual_0", keypoint="W_Nose").values)
     with pytest.raises(ValueError, match="already has 2 individuals"):
         split_prefixed_individuals(out)
+
+
+def test_appearance_is_used_only_when_it_tells_the_animals_apart() -> None:
+    truth = _scene()
+    det = _shuffle(truth)
+    rng = np.random.default_rng(1)
+    # the shuffled instances' colours: animal 0 dark, animal 1 brown (two coats), or one coat
+    order = np.argmin(np.abs(det.position.values[:, 0, 2, :, None] - truth.position.values[:, 0, 2, None, :]), axis=2)
+    coats = {"two": np.array([[30.0, 128, 128], [90.0, 140, 150]]), "one": np.array([[30.0, 128, 128]] * 2)}
+    weights = {}
+    for name, lab in coats.items():
+        app = lab[order] + rng.normal(0, 1.0, (*order.shape, 3))
+        res = track_identities(det, appearance=app)
+        weights[name] = res.settings.appearance_weight
+        assert identity_metrics(truth, res.pose)["num_switches"] == 0
+    assert weights["one"] == 0.0  # the same coat does not separate them: not used
+    assert weights["two"] > 0.0
+    with pytest.raises(ValueError, match="appearance has shape"):
+        track_identities(det, appearance=np.zeros((5, 2, 3)))

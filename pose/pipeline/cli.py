@@ -1,4 +1,4 @@
-"""``ethopose pose ...``: project, frames, train, evaluate, analyze, labelled video, ONNX.
+"""``ethopose pose ...``: project, label import, frames, train, evaluate, analyze, labelled video, ONNX.
 
 Each command parses its arguments, calls one library function, and prints where the result
 went. torch is imported inside the commands only. (``outliers`` and ``merge`` are mounted on
@@ -226,6 +226,34 @@ def export_onnx_cmd(
         typer.echo(str(quantize_model(model_dir, project=project, n_images=calibration_images, out_path=out)))
     else:
         typer.echo(str(export_onnx(model_dir, out)))
+
+
+@app.command("import")
+def import_labels(
+    source: Path = typer.Argument(..., help="Labels: DeepLabCut/Lightning Pose CollectedData csv/h5, SLEAP .slp/.pkg.slp, "
+                                  "COCO keypoints .json, or labels of a video's frames (with --video)."),
+    project: Path = typer.Argument(..., help="Folder of the new project."),
+    video: Path = typer.Option(None, "--video", help="The video whose frames the labels' rows are."),
+    fmt: str = typer.Option("auto", "--format", help="auto, dlc, sleap, coco or video."),
+    frame_offset: int = typer.Option(None, "--frame-offset", help="Video labels: frame = number in the image name "
+                                     "- OFFSET (default: detected, and printed)."),
+    images: Path = typer.Option(None, "--images", help="Folder the source's image paths are relative to."),
+    scorer: str = typer.Option("imported", help="Scorer name of the CollectedData files."),
+) -> None:
+    """Make a project from another tool's labels (frames copied or extracted exactly)."""
+    from pose.pipeline.importers import LabelImportError, read_labels, write_project
+    from pose.video import VideoError
+
+    try:
+        labels = read_labels(source, fmt=fmt, video=video, frame_offset=frame_offset, image_root=images)  # type: ignore[arg-type]
+        for note in labels.notes:
+            typer.echo(note)
+        p = write_project(labels, project, scorer=scorer)
+    except (LabelImportError, VideoError, FileNotFoundError, FileExistsError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{len(labels.frames)} labelled frames, {len(labels.bodyparts)} body parts, "
+               f"{len(labels.individuals)} individuals -> project {p.root}")
 
 
 if __name__ == "__main__":

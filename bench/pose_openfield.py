@@ -84,12 +84,12 @@ def measure_inference(model: Path, video: Path, runtime: str, device: str, batch
         import torch
 
         torch.set_num_threads(threads)
-    from pose.pipeline.inference import load_predictor, predict_video
+    from pose.pipeline.inference import Predictor
 
-    pred = load_predictor(model, device=device, runtime=runtime)
-    predict_video(model, video, batch_size=batch, predictor=pred, stop=2 * batch)  # warm-up
+    pred = Predictor.from_dir(model, device=device, runtime=runtime)
+    pred.predict_video(video, batch_size=batch, stop=2 * batch)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
-    ds = predict_video(model, video, batch_size=batch, predictor=pred, stop=frames)
+    ds = pred.predict_video(video, batch_size=batch, stop=frames)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     n = int(ds.sizes["time"])
@@ -107,7 +107,7 @@ def stage_train(a, log) -> None:
         model = work / f"{name}-{a.device}"
         budget = "--cpu-minutes" if a.cpu_budget else "--minutes"
         args = ["train", str(a.project), "--out", str(model), budget, str(a.minutes), "--epochs", "100000",
-                "--device", a.device, "--scale", str(scale), "--seed", "0"]
+                "--device", a.device, "--scale", str(scale), "--seed", "0", "--overwrite"]
         args += ["--test-frames", str(test_file)] if split == "95" else ["--training-fraction", "0.5"]
         if a.resume:
             args = ["train", str(a.project), "--out", str(model), "--resume"]

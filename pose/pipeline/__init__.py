@@ -5,6 +5,8 @@ A short user story::
     ethopose pose new PROJECT --bodyparts snout,left_ear,right_ear,tail_base --videos v.mp4
     ethopose pose extract-frames PROJECT --n 20 --method kmeans
     (label the frames: ethopose label PROJECT)
+    (or start from another tool's labels: ethopose pose import labels.pkg.slp PROJECT;
+     COCO .json, DeepLabCut/Lightning Pose CollectedData.csv, or labels + --video v.mp4)
     ethopose pose train PROJECT --minutes 15            # last line: "model: MODEL_DIR"
     ethopose pose evaluate MODEL_DIR                    # -> MODEL_DIR/evaluation.json
     ethopose pose analyze MODEL_DIR v.mp4 --out results # -> .nc + DeepLabCut .h5/.csv
@@ -30,6 +32,9 @@ Python API (stable names, used by ``pose.refine``):
 - ``pose.pipeline.export``: ``export_onnx(model_dir) -> Path``; ``pose.pipeline.quantize``:
   ``quantize_model(model_dir) -> Path`` (int8 ONNX, calibrated on the training frames).
 - ``pose.pipeline.modeldir``: ``ModelDir.open(path)`` (a model folder, resolved once).
+- ``pose.pipeline.importers``: ``read_labels(source, video=...) -> ImportedLabels``,
+  ``write_project(labels, path) -> Project``.
+- ``pose.pipeline.checkpoint``: resume integrity (``CheckpointMismatchError``).
 
 Layers inside the package: ``images`` (image/device helpers) and ``modeldir`` at the
 bottom; ``export`` above them; ``quantize`` above ``export``; ``inference`` above both

@@ -160,8 +160,11 @@ def analyze(
 
     A video that cannot be read is reported (one line each, at the end) and the others are
     still analysed; the exit code is then 1. Truncated videos are analysed and marked."""
-    from pose.pipeline.inference import Predictor, analyze_videos
+    from pose.pipeline.inference import FORMATS, Predictor, analyze_videos
 
+    bad = sorted(set(_split_names([formats])) - set(FORMATS))
+    if bad:
+        raise typer.BadParameter(f"unknown output formats {bad}; choose from {FORMATS}")
     try:
         pred = Predictor.from_dir(model_dir, device=device, runtime=runtime, threads=threads)  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError) as err:

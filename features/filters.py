@@ -261,7 +261,7 @@ def interpolate_gaps(
     max_gap = np.inf if max_gap_s is None else max_gap_s * _fps(ds) + 1e-9
     valid = ~np.isnan(mat)
     prev, nxt, gap = _gap_lengths(valid)
-    fill = (~valid) & (gap <= max_gap)
+    fill = (~valid) & (gap <= min(max_gap, mat.shape[0]))  # leading/trailing runs: n + 1
     ti, si = np.nonzero(fill)
     if ti.size:
         p, n = prev[ti, si], nxt[ti, si]

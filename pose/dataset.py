@@ -5,7 +5,8 @@ Every layer of ethopose takes and returns this Dataset. It is laid out as the
 dimension names), so ``movement``'s own functions work on it:
 
 - ``position``: float, dims ``(time, space, keypoint, individual)``, pixels
-  (image coordinates, x to the right, y down). NaN where a body part is unknown.
+  (image coordinates, x to the right, y down). NaN where a body part is unknown;
+  finite values beyond +-1e6 (``MAX_ABS_POSITION``) and inf are refused.
 - ``confidence``: float in [0, 1], dims ``(time, keypoint, individual)``, NaN where
   the source gave no confidence (e.g. human labels).
 - coordinates: ``time`` in seconds when ``fps`` is known (frame / fps), otherwise
@@ -34,6 +35,9 @@ from pose._version import __version__
 
 DIMS_POSITION = ("time", "space", "keypoint", "individual")
 DIMS_CONFIDENCE = ("time", "keypoint", "individual")
+# |position| above this (px, or mm for 3-D) is not a physical coordinate: a damaged file
+# or an overflow. Largest real frames are ~1e4 px wide.
+MAX_ABS_POSITION = 1e6
 
 
 class PoseValidationError(ValueError):
@@ -210,21 +214,47 @@ def validate_pose(ds: Any, *, require_fps: bool = False, context: str = "") -> x
             f"{where}'confidence' must lie in [0, 1] (NaN = unknown); found range "
             f"[{finite.min():.3g}, {finite.max():.3g}]"
         )
-    if np.isinf(ds["position"].values).any():
-        raise PoseValidationError(f"{where}'position' contains infinite values")
+    _check_position_range(ds, where)
     fps = ds.attrs.get("fps")
-    if fps is not None and (not np.isfinite(fps) or fps <= 0):
-        raise PoseValidationError(f"{where}attrs['fps'] must be positive or None, got {fps}")
+    if fps is not None and (not _is_real(fps) or not np.isfinite(fps) or fps <= 0):
+        raise PoseValidationError(f"{where}attrs['fps'] must be positive or None, got {fps!r}")
     if require_fps and fps is None:
         raise PoseValidationError(
             f"{where}this step needs the frame rate: attrs['fps'] is not set (pass --fps)"
         )
     ppm = ds.attrs.get("px_per_mm")
-    if ppm is not None and (not np.isfinite(ppm) or ppm <= 0):
-        raise PoseValidationError(f"{where}attrs['px_per_mm'] must be positive or None, got {ppm}")
+    if ppm is not None and (not _is_real(ppm) or not np.isfinite(ppm) or ppm <= 0):
+        raise PoseValidationError(f"{where}attrs['px_per_mm'] must be positive or None, got {ppm!r}")
     if not isinstance(ds.attrs.get("history", []), list):
         raise PoseValidationError(f"{where}attrs['history'] must be a list")
     return ds
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_position_range(ds: xr.Dataset, where: str) -> None:
+    """Refuse non-physical coordinates (inf, or beyond MAX_ABS_POSITION), naming the first."""
+    pos = np.asarray(ds["position"].values)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(pos) | (np.abs(pos) > MAX_ABS_POSITION)
+    if not bad.any():
+        return
+    t, s, k, i = (int(v[0]) for v in np.nonzero(bad))
+    try:
+        frame = int(frame_numbers(ds)[t])
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        frame = t
+    names = {d: [str(v) for v in ds.coords[d].values] if d in ds.coords else None for d in DIMS_POSITION[1:]}
+    space = names["space"][s] if names["space"] else s
+    keypoint = names["keypoint"][k] if names["keypoint"] else k
+    individual = names["individual"][i] if names["individual"] else i
+    raise PoseValidationError(
+        f"{where}'position' {space} = {pos[t, s, k, i]:.4g} at frame {frame}, keypoint {keypoint!r}, "
+        f"individual {individual!r}: beyond +-{MAX_ABS_POSITION:.0e} (not a physical image "
+        f"coordinate; {int(bad.sum())} such value(s))"
+    )
 
 
 def rename_legacy_dims(ds: xr.Dataset) -> xr.Dataset:

@@ -10,8 +10,10 @@ DeepLabCut stores a pandas DataFrame with MultiIndex columns:
 
 ``coords`` is ``x, y, likelihood`` for predictions and ``x, y`` for labelled data
 (``CollectedData_<scorer>.h5/.csv``). ``h5`` files are pandas HDF stores, normally with
-the key ``df_with_missing`` in "table" format; ``.csv`` files have one header row per
-column level, the first column being the row index.
+the key ``df_with_missing`` in "table" format; they are read with h5py by
+:mod:`pose.io.pandas_hdf`, never through PyTables (which unpickles node attributes, so a
+file could run code when opened). ``.csv`` files have one header row per column level,
+the first column being the row index.
 
 The row index is the frame number for predictions. For labelled data it is the image
 path, either one string (``labeled-data/<video>/img0001.png``, DeepLabCut < 2.2) or a

@@ -27,6 +27,7 @@ import xarray as xr
 from pose.atomic import atomic_path
 from pose.dataset import PoseValidationError, _jsonable, frame_numbers, validate_pose
 from pose.io.errors import PoseFileError
+from pose.io.h5check import check_hdf5
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,19 @@ def read_netcdf(path: str | os.PathLike, *, fps: float | None = None) -> xr.Data
     path = Path(path)
     if not path.is_file():
         raise PoseFileError(path, "file not found")
+    check_hdf5(path, what="NetCDF (HDF5)")
     try:
         ds = xr.load_dataset(path, engine=ENGINE)
-    except (OSError, ValueError, TypeError) as exc:
-        raise PoseFileError(path, f"not a NetCDF (HDF5) file: {exc}") from exc
-    ds.attrs = _decode_attrs(ds.attrs)
-    for name in list(ds.variables):
-        if ds[name].attrs:
-            ds[name].attrs = _decode_attrs(ds[name].attrs)
+    except Exception as exc:  # h5netcdf/h5py raise OSError, RuntimeError, KeyError... on damage
+        raise PoseFileError(path, f"not a readable NetCDF (HDF5) file: {type(exc).__name__}: {exc}") from exc
+    name = "<global>"
+    try:
+        ds.attrs = _decode_attrs(ds.attrs)
+        for name in list(ds.variables):
+            if ds[name].attrs:
+                ds[name].attrs = _decode_attrs(ds[name].attrs)
+    except (ValueError, TypeError, AttributeError) as exc:  # json errors are ValueErrors
+        raise PoseFileError(path, f"attributes of {name!r}: damaged JSON ({exc})") from exc
     legacy = {k: v for k, v in {"keypoints": "keypoint", "individuals": "individual"}.items() if k in ds.dims}
     if legacy:
         ds = ds.rename(legacy)

@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 
 from pose.io.errors import PoseFileError
+from pose.io.h5check import HDF5_SIGNATURE, check_hdf5, dataset_byte_limit, dataset_nbytes
 from pose.io.pickle_data import PickleCodeError, UnsafePickleError, parse_pickle_data
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_GROUPS = 1000  # a pose file has a handful
 MAX_DEPTH = 4
-COMPRESSION_RATIO_MAX = 1100  # zlib tops out near 1032:1
 _MISSING = object()
 
 
@@ -111,8 +110,7 @@ class _Reader:
             node.dtype[n].base.kind not in "biufS" for n in node.dtype.names
         ):
             raise self.fail(f"unsupported compound data type {node.dtype}")
-        n_bytes = int(np.prod(node.shape, dtype=np.float64)) * node.dtype.itemsize
-        limit = max(self.size, 1 << 16) * (COMPRESSION_RATIO_MAX if node.compression else 1)
+        n_bytes, limit = dataset_nbytes(node), dataset_byte_limit(node, self.size)
         if n_bytes > limit:
             raise self.fail(
                 f"shape {node.shape} would need {n_bytes / 2**20:.1f} MiB but the file "
@@ -211,6 +209,7 @@ class _open:
             head = raw.read(8)
         if head != HDF5_SIGNATURE:
             raise PoseFileError(path, "not a DeepLabCut (pandas HDF) file: no HDF5 signature at byte 0")
+        check_hdf5(path)  # in a child process: damaged files can hang the HDF5 library
         try:
             self.fh = h5py.File(path, "r")
         except Exception as exc:

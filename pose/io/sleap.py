@@ -49,6 +49,12 @@ import xarray as xr
 from pose.atomic import atomic_path
 from pose.dataset import PoseValidationError, frame_numbers, from_numpy, validate_pose
 from pose.io.errors import PoseFileError
+from pose.io.h5check import check_hdf5
+
+# A dense (time, ...) array from a labels file may be this many times the file's size
+# (sparse labels spread over a long video) but never more than this absolute cap.
+DENSE_BYTES_PER_FILE_BYTE = 100
+DENSE_BYTES_MIN = 1 << 30
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +62,24 @@ log = logging.getLogger(__name__)
 def is_analysis_h5(path: str | os.PathLike) -> bool:
     """True when ``path`` is a SLEAP analysis HDF5 file (has ``tracks`` and ``node_names``)."""
     try:
+        check_hdf5(path)  # a damaged file can hang the HDF5 library: probed in a child first
         with h5py.File(Path(path), "r") as fh:
             return isinstance(fh.get("tracks"), h5py.Dataset) and "node_names" in fh
-    except OSError:
+    except Exception:  # a damaged file is not sniffed as SLEAP; the DLC reader names the damage
         return False
+
+
+def _check_dense_size(path: Path, n_time: int, n_keypoints: int, n_tracks: int, what: str) -> None:
+    """Refuse a dense pose array that a damaged frame index / shape would make huge."""
+    n_bytes = float(n_time) * 3 * max(n_keypoints, 1) * max(n_tracks, 1) * 8
+    limit = max(DENSE_BYTES_MIN, DENSE_BYTES_PER_FILE_BYTE * path.stat().st_size)
+    if n_bytes > limit:
+        raise PoseFileError(
+            path,
+            f"{what}: {n_time} frames x {n_keypoints} nodes x {n_tracks} tracks would need "
+            f"{n_bytes / 2**30:.1f} GiB for a {path.stat().st_size / 2**20:.2f} MiB file "
+            "(damaged frame index or shape?)",
+        )
 
 
 def _clip_scores(conf: np.ndarray, where: Path) -> np.ndarray:
@@ -70,7 +90,10 @@ def _clip_scores(conf: np.ndarray, where: Path) -> np.ndarray:
 
 
 def _decode(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    values = np.atleast_1d(values)
+    if values.ndim != 1:
+        raise ValueError(f"names of shape {values.shape}, expected 1-D")
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
 def _to_dataset(
@@ -126,10 +149,22 @@ def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
     path = Path(path)
     if not path.is_file():
         raise PoseFileError(path, "file not found")
+    check_hdf5(path, what="SLEAP .slp")
     try:
         labels = sio.load_slp(str(path), open_videos=False)
     except Exception as exc:  # sleap-io raises many types for a bad file
-        raise PoseFileError(path, f"not a SLEAP .slp file: {exc}") from exc
+        raise PoseFileError(path, f"not a SLEAP .slp file: {type(exc).__name__}: {exc}") from exc
+    try:
+        return _labels_to_dataset(path, labels, fps)
+    except PoseFileError:
+        raise
+    except Exception as exc:  # inconsistent content that sleap-io accepted
+        raise PoseFileError(path, f"damaged SLEAP .slp content: {type(exc).__name__}: {exc}") from exc
+
+
+def _labels_to_dataset(path: Path, labels, fps: float | None) -> xr.Dataset:
+    import sleap_io as sio
+
     if not labels.skeletons:
         raise PoseFileError(path, "SLEAP file has no skeleton")
     if not labels.videos:
@@ -139,7 +174,7 @@ def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
             f"{path}: holds {len(labels.videos)} videos; loading only the first "
             f"({labels.videos[0].filename})",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     video = labels.videos[0]
     skeleton = labels.skeletons[0]
@@ -151,7 +186,11 @@ def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
     if not track_names:
         n_max = max(len(lf.instances) for lf in frames)
         track_names = [f"track_{i}" for i in range(max(n_max, 1))]
-    n_time = max(lf.frame_idx for lf in frames) + 1
+    frame_idx = [int(lf.frame_idx) for lf in frames]
+    if min(frame_idx) < 0:
+        raise PoseFileError(path, f"labelled frame with negative frame index {min(frame_idx)}")
+    n_time = max(frame_idx) + 1
+    _check_dense_size(path, n_time, len(keypoints), len(track_names), f"frame index {n_time - 1}")
     position = np.full((n_time, 2, len(keypoints), len(track_names)), np.nan)
     confidence = np.full((n_time, len(keypoints), len(track_names)), np.nan)
     for lf in frames:
@@ -160,10 +199,17 @@ def read_slp(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
         for order, inst in enumerate(ordered):
             if inst.skeleton is not skeleton and [n.name for n in inst.skeleton.nodes] != keypoints:
                 raise PoseFileError(path, f"frame {lf.frame_idx}: instance with another skeleton")
-            i = track_names.index(inst.track.name) if inst.track is not None and labels.tracks else order
+            if inst.track is not None and labels.tracks:
+                if inst.track.name not in track_names:
+                    raise PoseFileError(path, f"frame {lf.frame_idx}: instance of unknown track {inst.track.name!r}")
+                i = track_names.index(inst.track.name)
+            else:
+                i = order
             if i >= len(track_names):
                 continue
             pts = inst.numpy()
+            if pts.shape != (len(keypoints), 2):
+                raise PoseFileError(path, f"frame {lf.frame_idx}: instance points of shape {pts.shape}")
             position[lf.frame_idx, :, :, i] = pts.T
             if isinstance(inst, sio.PredictedInstance):
                 confidence[lf.frame_idx, :, i] = np.asarray(inst.points["score"], dtype=float)
@@ -197,20 +243,31 @@ def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr
     path = Path(path)
     if not path.is_file():
         raise PoseFileError(path, "file not found")
+    check_hdf5(path, what="SLEAP analysis")
+    field = "file"
     try:
         with h5py.File(path, "r") as fh:
-            missing = [k for k in ("tracks", "node_names") if k not in fh]
+            missing = [k for k in ("tracks", "node_names") if not isinstance(fh.get(k), h5py.Dataset)]
             if missing:
                 raise PoseFileError(path, f"not a SLEAP analysis file: no {missing} dataset(s)")
-            tracks = fh["tracks"][:].astype(float)
-            nodes = _decode(fh["node_names"][:])
-            track_names = _decode(fh["track_names"][:]) if "track_names" in fh else []
-            scores = fh["point_scores"][:].astype(float) if "point_scores" in fh else None
+            shape = fh["tracks"].shape
+            if len(shape) != 4:
+                raise PoseFileError(path, f"'tracks' has shape {shape}; expected (n_tracks, 2, n_nodes, n_frames)")
+            _check_dense_size(path, shape[3], shape[2], shape[0], f"'tracks' shape {shape}")
+            field = "tracks"
+            tracks = fh["tracks"][()].astype(float)
+            field = "node_names"
+            nodes = _decode(fh["node_names"][()])
+            field = "track_names"
+            track_names = _decode(fh["track_names"][()]) if "track_names" in fh else []
+            field = "point_scores"
+            scores = fh["point_scores"][()].astype(float) if "point_scores" in fh else None
+            field = "video_path"
             video_path = fh["video_path"][()] if "video_path" in fh else None
     except PoseFileError:
         raise
-    except OSError as exc:
-        raise PoseFileError(path, f"not an HDF5 file: {exc}") from exc
+    except Exception as exc:  # h5py's RuntimeError/KeyError/OSError, numpy's ValueError/TypeError
+        raise PoseFileError(path, f"damaged SLEAP analysis file, dataset {field!r}: {type(exc).__name__}: {exc}") from exc
     if tracks.ndim != 4 or tracks.shape[1] != 2 or tracks.shape[2] != len(nodes):
         raise PoseFileError(
             path,
@@ -233,8 +290,8 @@ def read_analysis_h5(path: str | os.PathLike, *, fps: float | None = None) -> xr
     else:
         confidence = np.transpose(scores, (2, 1, 0))
     if isinstance(video_path, bytes):
-        video_path = video_path.decode()
-    video_path = str(video_path) if video_path else None
+        video_path = video_path.decode("utf-8", errors="replace")
+    video_path = video_path if isinstance(video_path, str) and video_path else None
     return _to_dataset(path, position, confidence, nodes, track_names, fps, video_path)
 
 

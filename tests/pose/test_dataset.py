@@ -79,3 +79,28 @@ def test_movement_functions_accept_our_dataset():
     speed = kin.compute_speed(ds.position)
     # 2 px per frame at 10 fps = 20 px/s
     np.testing.assert_allclose(speed.values[1:-1].ravel(), 20.0)
+
+
+@pytest.mark.parametrize("bad", [1e30, -2e6, np.inf, -np.inf])
+def test_non_physical_positions_are_refused_naming_frame_keypoint_field(bad):
+    pos = np.zeros((5, 2, 2, 1))
+    pos[3, 1, 1, 0] = bad
+    with pytest.raises(PoseValidationError, match=r"s\.h5: 'position' y = .* at frame 3, keypoint 'b', individual 'm'"):
+        validate_pose(from_numpy(np.zeros((5, 2, 2, 1)), keypoints=["a", "b"], individuals=["m"]).copy(
+            data={"position": pos, "confidence": np.full((5, 2, 1), np.nan)}), context="s.h5")
+    pos[3, 1, 1, 0] = 9.9e5  # large but finite and within range: a coordinate
+    from_numpy(pos, keypoints=["a", "b"], individuals=["m"])
+
+
+def test_frame_named_in_range_error_uses_frame_numbers():
+    pos = np.zeros((4, 2, 1, 1))
+    pos[2, 0, 0, 0] = 1e30
+    with pytest.raises(PoseValidationError, match=r"x = 1e\+30 at frame 12, keypoint 'keypoint_0'"):
+        from_numpy(pos, frame_index=[10, 11, 12, 13], fps=25)
+
+
+def test_non_numeric_fps_attr_is_a_validation_error():
+    ds = from_numpy(np.zeros((3, 2, 1, 1)))
+    ds.attrs["fps"] = "30"
+    with pytest.raises(PoseValidationError, match=r"attrs\['fps'\] must be positive or None, got '30'"):
+        validate_pose(ds)

@@ -157,3 +157,9 @@ def test_save_rejects_a_non_pose_object(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected an xarray.Dataset"):
         pio.save({"position": 1}, tmp_path / "x.csv")  # type: ignore[arg-type]
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_position_of_1e30_px_is_refused_at_load(tmp_path: Path) -> None:
+    text = GOOD_CSV.replace("1,1.5,2.5,0.9,3.5,4.5,0.7", "1,1.5,2.5,0.9,3.5,1e30,0.7")
+    with pytest.raises(PoseFileError, match=r"huge\.csv: .*'position' y = 1e\+30 at frame 1, keypoint 'tail'"):
+        pio.load(_write(tmp_path, "huge.csv", text))

@@ -36,11 +36,21 @@ PROJECT_ERROR_EXIT = 2
 
 
 def is_project_error(exc: BaseException) -> bool:
-    """True for an exception class defined in an ethopose package (PoseFileError, ...)."""
-    return isinstance(exc, Exception) and any(
-        cls.__module__.split(".")[0] in PROJECT_PACKAGES and cls.__name__.endswith("Error")
-        for cls in type(exc).__mro__
-    )
+    """True for a project error: an exception class defined in an ethopose package
+    (PoseFileError, VideoError, ProtocolError...), or a plain ValueError raised by a
+    ``raise`` in ethopose code itself (input checks such as "to_mm needs px_per_mm");
+    a ValueError from inside numpy/pandas is a bug and keeps its traceback."""
+    if not isinstance(exc, Exception):
+        return False
+    if any(cls.__module__.split(".")[0] in PROJECT_PACKAGES and cls.__name__.endswith("Error")
+           for cls in type(exc).__mro__):
+        return True
+    if type(exc) is ValueError and exc.__traceback__ is not None:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] in PROJECT_PACKAGES
+    return False
 
 
 class _ProjectErrorGroup(TyperGroup):

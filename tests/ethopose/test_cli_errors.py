@@ -83,3 +83,23 @@ def test_python_m_ethopose_subprocess(tmp_path: Path) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0], proc.stderr
     assert proc.stdout == ""
+
+
+def test_value_error_raised_by_project_code_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Missing calibration" is a plain ValueError raised by features code: one line too."""
+    import numpy as np
+
+    import pose.io
+    from features.kinematics import to_mm
+    from pose.dataset import from_numpy
+
+    def load_without_calibration(*args, **kwargs):
+        return to_mm(from_numpy(np.zeros((3, 2, 1, 1))).position)
+
+    monkeypatch.setattr(pose.io, "load", load_without_calibration)
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "a.csv"), str(tmp_path / "b.nc")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["error: to_mm needs px_per_mm (argument, or attrs['px_per_mm'] of ds)"]
+    with pytest.raises(ValueError) as info:
+        np.zeros(2).reshape(3)  # raised inside numpy: a bug, not an input error
+    assert not is_project_error(info.value)

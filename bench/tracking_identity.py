@@ -21,9 +21,12 @@ Baseline in the same run: frame-to-frame Hungarian matching of instance centroid
 model, no keypoint cost, no coasting), the simplest tracker; ``vs_baseline`` = switches of
 the baseline / switches of the tracker.
 
-Coat: the tracker is pose-only (the video's appearance is not used), so the same simulated
-detections give the same result whatever the coats; the coat therefore does not appear as a
-column (see the report).
+Coat (``--coat-seconds``, 0 = skip): the grid is pose-only, where the coat cannot matter. The
+coat part renders 2-mouse videos (320x240) with the same coat (black, black) and with two
+coats (black, agouti), simulates detections on the rendered truth (high noise) and tracks
+them without and with the appearance cue sampled from the video
+(:func:`pose.tracking.appearance.sample_appearance`; the tracker uses it only when it
+separates the animals).
 """
 
 from __future__ import annotations
@@ -89,11 +92,32 @@ def run_one(seconds: float, n_animals: int, level: str, seed: int) -> dict:
     }
 
 
+def run_coat(seconds: float, coats: tuple[str, str], seed: int, workdir: Path) -> dict:
+    from pose.synthetic.social import render_social
+    from pose.tracking.appearance import sample_appearance
+
+    s = render_social(workdir / f"{'_'.join(coats)}_{seed}", seconds=seconds, seed=seed, coats=coats,
+                      width=320, height=240, n_label_frames=0)
+    det, source = simulate_detections(s.pose, DetectionNoise.preset("high"), seed=seed)
+    present = detected_individuals(det, source)
+    row = {"coats": "/".join(coats), "seed": seed, "minutes": seconds / 60.0}
+    app = sample_appearance(s.video_path, det)
+    for name, appearance in (("pose_only", None), ("with_video", app)):
+        res = track_identities(det, TrackingConfig(n_animals=2), appearance)
+        m = identity_metrics(s.pose, res.pose, present=present)
+        row[f"{name}_idf1"] = m["idf1"]
+        row[f"{name}_switches"] = m["num_switches"]
+        if appearance is not None:
+            row["appearance_weight"] = res.settings.appearance_weight
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid-seconds", type=float, default=120.0)
     parser.add_argument("--long-seconds", type=float, default=600.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--coat-seconds", type=float, default=60.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/tracking_identity.md"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -107,7 +131,17 @@ def main() -> None:
             for seed in args.seeds:
                 rows.append({**run_one(args.grid_seconds, n_animals, level, seed), "part": "grid"})
                 print(rows[-1], flush=True)
+    import tempfile
+
     import pandas as pd
+
+    coat_rows = []
+    if args.coat_seconds > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in args.seeds[:2]:
+                for coats in (("black", "black"), ("black", "agouti")):
+                    coat_rows.append(run_coat(args.coat_seconds, coats, seed, Path(tmp)))
+                    print(coat_rows[-1], flush=True)
 
     df = pd.DataFrame(rows)
     cols = ["animals", "noise", "seed", "minutes", "contacts_per_min", "close_fraction", "idf1", "idf1_all", "switches",
@@ -124,7 +158,8 @@ def main() -> None:
         "# Identity tracking on the virtual mice (simulated detections, instance order shuffled per frame)",
         "",
         f"Command: `python3 bench/tracking_identity.py --grid-seconds {args.grid_seconds:g} "
-        f"--long-seconds {args.long_seconds:g} --seeds {' '.join(map(str, args.seeds))}` "
+        f"--long-seconds {args.long_seconds:g} --coat-seconds {args.coat_seconds:g} "
+        f"--seeds {' '.join(map(str, args.seeds))}` "
         f"({time.perf_counter() - t0:.0f} s wall on the shared machine).",
         "",
         "Detections are SIMULATED from the exact poses (noise, dropouts, misses, occlusion, part mixing),",
@@ -143,6 +178,10 @@ def main() -> None:
         "",
         f"Worst run: {int(worst.animals)} animals, {worst.noise} noise, seed {int(worst.seed)}: "
         f"IDF1 {worst.idf1:.4f}, {worst.switches_per_10_min:.2f} switches per 10 min.",
+        "",
+        f"## Coat: 2 mice, rendered {args.coat_seconds / 60:g} min videos, high detection noise",
+        "",
+        pd.DataFrame(coat_rows).to_markdown(index=False, floatfmt=".4f") if coat_rows else "(skipped)",
         "",
         "### All grid runs",
         "",

@@ -1,8 +1,8 @@
 """Appearance of each animal from the video: the colour under its keypoints.
 
 :func:`sample_appearance` reads the video frame by frame and, for every instance of a pose
-Dataset, takes the median CIE Lab colour (OpenCV's 8-bit scale) of small patches centred on
-its confident keypoints. Two coats (black and agouti) differ by tens of units; one coat by
+Dataset, takes the median CIE Lab colour (OpenCV's 8-bit scale) of small patches at its
+centroid and halfway from it to each confident keypoint (points on the body). Two coats (black and agouti) differ by tens of units; one coat by
 about the frame-to-frame noise, and :func:`pose.tracking.track_identities` then ignores it.
 """
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def sample_appearance(video: str | os.PathLike, ds: xr.Dataset, *, min_confidence: float = 0.5,
                       patch_px: int | None = None) -> np.ndarray:
-    """(time, individual, 3) median Lab colour under each instance's confident keypoints.
+    """(time, individual, 3) median Lab colour on each instance's body (see the module).
 
     Parameters
     ----------
@@ -77,8 +77,13 @@ def sample_appearance(video: str | os.PathLike, ds: xr.Dataset, *, min_confidenc
                 k = ok_kp[t, :, i]
                 if not k.any():
                     continue
-                x = np.rint(pos[t, 0, k, i]).astype(int)
-                y = np.rint(pos[t, 1, k, i]).astype(int)
+                # the centroid and the midpoints toward each keypoint lie on the body, where
+                # the keypoints themselves (ears, paws, tail, snout) often do not show the coat
+                pts = pos[t, :, k, i]  # (n, 2)
+                c = pts.mean(axis=0)
+                pts = np.vstack([c[None], 0.5 * (pts + c[None])])
+                x = np.rint(pts[:, 0]).astype(int)
+                y = np.rint(pts[:, 1]).astype(int)
                 inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
                 if inside.any():
                     out[t, i] = np.median(lab[y[inside], x[inside]], axis=0)

@@ -6,8 +6,9 @@ One command, no network, a few minutes on a 2-core laptop:
 2. train a pose model on its labelled frames (EfficientNet-Lite0, offline ImageNet weights,
    half resolution, a fixed wall-clock budget), analyse the whole video and score it against
    the truth (skipped with ``--train-minutes 0``: the truth is then used as the pose);
-3. filter the tracks (confidence mask, gap interpolation, Kalman smoother), compute the
-   per-frame feature table and the session summary;
+3. clean the tracks once (``features.filters.clean``: confidence mask, gap interpolation,
+   Kalman smoother), compute the per-frame feature table and the session summary (the same
+   functions as ``ethopose features compute`` and ``ethopose run``);
 4. detect behavioural states with the rule-based detectors and report their agreement
    (Cohen's kappa) with the simulator's true states;
 5. run the open-field protocol over a synthetic cohort of 8 mice in two groups with a
@@ -83,28 +84,38 @@ def train_and_analyse(session: Any, model_out: Path, minutes: float, max_epochs:
     return pred, scores
 
 
-def analyse_session(pose: Any, arena_json: Path, out: Path) -> dict[str, Any]:
-    """Filter, compute features and the session summary; write them; return the summary."""
-    from features import filters
+def demo_steps() -> list[Any]:
+    """The demo's cleaning recipe: confidence mask, gap filling, Kalman smoother."""
+    from features.steps import ConfidenceMask, Interpolate, Kalman
+
+    return [ConfidenceMask(threshold=0.5), Interpolate(max_gap_s=0.5), Kalman()]
+
+
+def analyse_session(
+    pose: Any, arena_json: Path, out: Path, *, steps: list[Any] | None = None, min_dwell_s: float = 0.5
+) -> dict[str, Any]:
+    """Clean once (:func:`features.filters.clean`), compute the per-frame feature table and
+    the session summary (the same functions ``ethopose features compute`` and ``ethopose
+    run`` use); write them; return the summary and the clean pose."""
+    from features.filters import clean
     from features.table import compute_feature_table, summarize_session
     from features.zones import load_zones
-
-    clean = filters.filter_by_confidence(pose, p_cutoff=0.5)
-    clean = filters.interpolate_gaps(clean, max_gap_s=0.5)
-    clean = filters.filter_kalman(clean)
     from pose.atomic import atomic_path
     from pose.io import save
 
+    pose = clean(pose, demo_steps() if steps is None else steps)
     with atomic_path(out / "pose_filtered.nc") as tmp:
-        save(clean, tmp)
+        save(pose, tmp)
     zones = load_zones(arena_json)
-    table = compute_feature_table(clean, zones)
+    if pose.attrs.get("px_per_mm") is None and zones.px_per_mm:
+        pose.attrs["px_per_mm"] = float(zones.px_per_mm)
+    table = compute_feature_table(pose, zones, min_dwell_s=min_dwell_s)
     with atomic_path(out / "features.parquet") as tmp:
         table.to_parquet(tmp)
     summary = summarize_session(table)
     with atomic_path(out / "session_summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
-    return {"pose": clean, "summary": summary.iloc[0].to_dict()}
+    return {"pose": pose, "summary": summary.iloc[0].to_dict()}
 
 
 def score_behaviour(pose: Any, true_states: Any, px_per_mm: float, out: Path) -> dict[str, dict[str, Any]]:

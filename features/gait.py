@@ -142,8 +142,7 @@ def detect_step_cycles(
     kp = find_keypoint(ds, paw)
     ind = ds["individual"].values[individual] if isinstance(individual, int) else individual
     one = ds.sel(keypoint=[kp], individual=[ind])
-    one = filters.filter_by_confidence(one, p_cutoff)
-    one = filters.interpolate_gaps(one, max_gap_s=max_gap_s)
+    one = filters.clean(one, [filters.ConfidenceMask(threshold=p_cutoff), filters.Interpolate(max_gap_s=max_gap_s)])
     xy = one["position"].values[:, :2, 0, 0]  # (T, 2)
     t = np.asarray(one["time"].values, float)
     empty = pd.DataFrame(columns=CYCLE_COLUMNS)

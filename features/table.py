@@ -224,7 +224,7 @@ def summarize_session(
     Returns
     -------
     pandas.DataFrame
-        ``individual, duration_s, coverage_pct, distance_<u>, mean_speed_<u>_s,
+        ``individual, duration_s, distance_<u>, mean_speed_<u>_s,
         time_moving_s, fraction_moving``, and per zone ``time_in_<zone>_s,
         time_in_<zone>_pct`` (of the frames with a known position), ``entries_<zone>``,
         ``latency_<zone>_s`` (0 when in the zone at the first frame, NaN if never; an
@@ -240,7 +240,6 @@ def summarize_session(
         valid = valid_frames(g)
         sp = g[f"speed_{unit}_s"].to_numpy()
         row = {"individual": ind, "duration_s": len(g) / fps,
-               "coverage_pct": float(100.0 * valid.mean()) if len(g) else float("nan"),
                f"distance_{unit}": total_distance(g, unit),
                f"mean_speed_{unit}_s": mean_speed(g, unit),
                "time_moving_s": float(np.sum(sp > moving_speed)) / fps if valid.any() else float("nan")}

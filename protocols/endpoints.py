@@ -1,24 +1,31 @@
 """Per-animal endpoints of each assay, computed from one session's pose.
 
-:func:`analyse_session` runs one protocol over one pose Dataset: body-part aliases, the
-protocol's filters (``features.filters``), scale, arena and zones
-(:mod:`protocols.geometry`), a per-frame table (centre position, speed, zone membership,
-rule-based behaviours from ``behavior.rules``), and then the assay's endpoint function:
+:func:`analyse_session` runs one protocol over one pose Dataset, through the same functions
+``ethopose features compute`` and the demo use:
 
-- :func:`open_field_endpoints`, :func:`elevated_plus_maze_endpoints`,
-  :func:`three_chamber_endpoints`, :func:`gait_endpoints`, :func:`fear_conditioning_endpoints`.
+1. body-part aliases (protocol names), then the protocol's cleaning steps, once
+   (:func:`features.filters.clean`);
+2. arena, scale and zones: :mod:`protocols.geometry` compiles the protocol's geometry into a
+   :class:`features.zones.ZoneSet`;
+3. the per-frame table :func:`features.table.compute_feature_table` (the families the
+   protocol asks for) plus one boolean column per behaviour (``behavior.rules``, on the
+   already-clean pose);
+4. the assay's endpoints, reduced from that table with the reducers of
+   :mod:`features.table`: :func:`open_field_endpoints`, :func:`elevated_plus_maze_endpoints`,
+   :func:`three_chamber_endpoints`, :func:`gait_endpoints`,
+   :func:`fear_conditioning_endpoints`;
+5. quality: ``coverage_pct`` (frames where the centre keypoint was tracked with confidence,
+   before gap filling), ``coverage_<endpoint>_pct`` for endpoints that use other keypoints,
+   NaN for an endpoint whose keypoints are never tracked, and ``quality_flag`` (``ok``,
+   ``no_track``, ``low_coverage``) carried into ``endpoints.csv`` and the statistics.
 
 For gait, the per-frame table also gets ``stance_<paw>`` columns, so the ethogram of a gait
 session is its footfall (Hildebrand) diagram.
-
-Each endpoint function is pure: it takes the per-frame table (and for gait the pose) and
-returns ``{endpoint name: float}`` in the units its name says.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +34,40 @@ import pandas as pd
 import xarray as xr
 
 from behavior.bouts import bouts_from_vector
-from features.zones import Circle, Polygon
+from features.filters import clean
+from features.steps import ConfidenceMask
+from features.table import (
+    compute_feature_table,
+    count_entries,
+    latency_s,
+    mean_speed,
+    percent_of_valid,
+    total_distance,
+    valid_frames,
+)
+from features.zones import Circle, Polygon, ZoneSet
 from pose.dataset import append_history, validate_pose
-from protocols.geometry import ArenaPlacement, locate_arena, points_in_zone, zones_px
-from protocols.schema import BEHAVIOUR_RULES, Protocol
+from pose.keypoints import find_role, normalise_name
+from protocols.geometry import ArenaPlacement, compile_zones, locate_arena
+from protocols.schema import (
+    ENDPOINTS,
+    ElevatedPlusMazeAssay,
+    FearConditioningAssay,
+    FreezingRule,
+    GaitAssay,
+    GroomingRule,
+    ImmobilityRule,
+    LocomotionRule,
+    OpenFieldAssay,
+    Protocol,
+    RearingRule,
+    ThreeChamberAssay,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Endpoints computed from the snout (with the centre) rather than the centre alone.
+SNOUT_ENDPOINTS = ("head_dips", "social_time_s", "object_time_s", "sociability_index")
 
 
 class SessionError(ValueError):
@@ -41,9 +76,10 @@ class SessionError(ValueError):
 
 @dataclass
 class SessionResult:
-    """What one session gives: endpoints, the per-frame table, the cleaned pose, geometry."""
+    """What one session gives: endpoints (with coverage and ``quality_flag``), the
+    per-frame table, the cleaned pose, geometry."""
 
-    endpoints: dict[str, float]
+    endpoints: dict[str, float | str]
     frames: pd.DataFrame
     pose: xr.Dataset
     zones: dict[str, Polygon | Circle] = field(default_factory=dict)
@@ -51,12 +87,9 @@ class SessionResult:
     px_per_mm: float | None = None
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s\-_]+", "_", str(name).strip().lower())
-
-
 def apply_aliases(ds: xr.Dataset, protocol: Protocol) -> xr.Dataset:
-    """Rename keypoints to the protocol's names (case/space-insensitive alias lookup).
+    """Rename keypoints to the protocol's names (alias lookup modulo case, spaces, dashes
+    and underscores: :func:`pose.keypoints.normalise_name`).
 
     Raises
     ------
@@ -64,12 +97,12 @@ def apply_aliases(ds: xr.Dataset, protocol: Protocol) -> xr.Dataset:
         When a required body part is missing, listing the available ones.
     """
     required = protocol.bodyparts.required
-    lookup = {_norm(k): v for k, v in protocol.bodyparts.aliases.items()}
-    lookup.update({_norm(r): r for r in required})
+    lookup = {normalise_name(k): v for k, v in protocol.bodyparts.aliases.items()}
+    lookup.update({normalise_name(r): r for r in required})
     names = [str(k) for k in ds.coords["keypoint"].values]
-    new = []
+    new: list[str] = []
     for n in names:
-        target = lookup.get(_norm(n), n)
+        target = lookup.get(normalise_name(n), n)
         new.append(target if target not in new else n)
     out = ds.assign_coords(keypoint=new)
     missing = [r for r in required if r not in new]
@@ -79,24 +112,6 @@ def apply_aliases(ds: xr.Dataset, protocol: Protocol) -> xr.Dataset:
             "add an alias to the protocol's bodyparts.aliases"
         )
     return out
-
-
-def apply_filters(ds: xr.Dataset, protocol: Protocol) -> xr.Dataset:
-    """Run the protocol's filter steps in order (each records itself in the history)."""
-    from features import filters as F
-
-    for step in protocol.filters:
-        if step.step == "confidence":
-            ds = F.filter_by_confidence(ds, p_cutoff=step.p_cutoff)
-        elif step.step == "jumps":
-            ds = F.remove_jumps(ds, max_speed_px_s=step.max_speed_px_s)
-        elif step.step == "interpolate":
-            ds = F.interpolate_gaps(ds, max_gap_s=step.max_gap_s)
-        elif step.step == "median":
-            ds = F.filter_median(ds, window_s=step.window_s)
-        elif step.step == "savgol":
-            ds = F.filter_savgol(ds, window_s=step.window_s, polyorder=step.polyorder)
-    return ds
 
 
 def resolve_scale(protocol: Protocol, ds: xr.Dataset, placement: ArenaPlacement | None) -> float:
@@ -113,76 +128,62 @@ def resolve_scale(protocol: Protocol, ds: xr.Dataset, placement: ArenaPlacement 
     return placement.px_per_mm
 
 
-def _speed_and_path_mm(xy: np.ndarray, time_s: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    from features.kinematics import compute_distance_travelled, compute_speed
-
-    pos = xr.DataArray(xy, dims=("time", "space"), coords={"time": time_s, "space": ["x", "y"]})
-    speed = np.asarray(compute_speed(pos).values, float) / px_per_mm
-    path = np.asarray(compute_distance_travelled(pos, cumulative=True).values, float) / px_per_mm
-    return speed, path
-
-
-def _behaviours(ds: xr.Dataset, protocol: Protocol) -> dict[str, np.ndarray]:
+def detect_behaviours(ds: xr.Dataset, protocol: Protocol) -> dict[str, np.ndarray]:
+    """One boolean vector per protocol behaviour, from the already-clean one-animal pose."""
     if not protocol.behaviours:
         return {}
     from behavior import rules
 
     out = {}
     for b in protocol.behaviours:
-        func = getattr(rules, BEHAVIOUR_RULES[b.rule])
-        v = func(ds, **b.thresholds)
-        if isinstance(v, xr.DataArray) and "individual" in v.dims:
-            v = v.isel(individual=0)
+        match b:
+            case FreezingRule():
+                v = rules.detect_freezing(
+                    ds, enter_speed_mm_s=b.enter_speed_mm_s, exit_speed_mm_s=b.exit_speed_mm_s,
+                    window_s=b.window_s, min_bout_s=b.min_bout_s, merge_gap_s=b.merge_gap_s,
+                    calibrate=b.calibrate, rearing_length_ratio=b.rearing_length_ratio,
+                    grooming_paw_snout_mm=b.grooming_paw_snout_mm)
+            case ImmobilityRule():
+                v = rules.detect_immobility(ds, max_speed_mm_s=b.max_speed_mm_s, window_s=b.window_s,
+                                            min_bout_s=b.min_bout_s, merge_gap_s=b.merge_gap_s)
+            case LocomotionRule():
+                v = rules.detect_locomotion(ds, min_speed_mm_s=b.min_speed_mm_s, window_s=b.window_s,
+                                            min_bout_s=b.min_bout_s, merge_gap_s=b.merge_gap_s)
+            case RearingRule():
+                v = rules.detect_rearing(ds, max_length_ratio=b.max_length_ratio,
+                                         max_body_speed_mm_s=b.max_body_speed_mm_s, smooth_s=b.smooth_s,
+                                         min_bout_s=b.min_bout_s, merge_gap_s=b.merge_gap_s)
+            case GroomingRule():
+                v = rules.detect_grooming(ds, max_body_speed_mm_s=b.max_body_speed_mm_s,
+                                          max_paw_snout_mm=b.max_paw_snout_mm,
+                                          min_length_ratio=b.min_length_ratio, smooth_s=b.smooth_s,
+                                          min_bout_s=b.min_bout_s, merge_gap_s=b.merge_gap_s)
         out[b.name] = np.asarray(v, dtype=float) > 0.5
     return out
 
 
-def session_frames(
-    ds: xr.Dataset, protocol: Protocol, zones: dict[str, Polygon | Circle], px_per_mm: float
-) -> pd.DataFrame:
-    """Per-frame table of the first individual.
-
-    Columns: ``time_s``, ``x_px``, ``y_px`` (the protocol's centre keypoint),
-    ``snout_x_px``/``snout_y_px`` when a snout exists, ``speed_mm_s``, ``path_mm``
-    (cumulative distance; steps across NaN gaps are not counted), one boolean
-    ``in_<zone>`` per zone (and ``snout_in_<zone>`` for circles), and one boolean column
-    per behaviour.
-    """
-    fps = float(ds.attrs["fps"])
-    one = ds.isel(individual=0)
-    c = one["position"].sel(keypoint=protocol.bodyparts.centre).transpose("time", "space").values[:, :2]
-    t = np.arange(c.shape[0]) / fps if ds.attrs.get("time_unit") != "seconds" else ds["time"].values
-    frames = pd.DataFrame({"time_s": np.asarray(t, float), "x_px": c[:, 0], "y_px": c[:, 1]})
-    if "snout" in one.coords["keypoint"].values:
-        s = one["position"].sel(keypoint="snout").transpose("time", "space").values[:, :2]
-        frames["snout_x_px"], frames["snout_y_px"] = s[:, 0], s[:, 1]
-    frames["speed_mm_s"], frames["path_mm"] = _speed_and_path_mm(c, frames["time_s"].to_numpy(), px_per_mm)
-    for name, z in zones.items():
-        frames[f"in_{name}"] = points_in_zone(c, z)
-        if z.type == "circle" and "snout_x_px" in frames:
-            frames[f"snout_in_{name}"] = points_in_zone(frames[["snout_x_px", "snout_y_px"]].to_numpy(), z)
-    for name, v in _behaviours(ds, protocol).items():
+def session_frames(ds: xr.Dataset, protocol: Protocol, zones: ZoneSet, px_per_mm: float) -> pd.DataFrame:
+    """Per-frame table of the (one) individual: :func:`features.table.compute_feature_table`
+    with the protocol's centre keypoint, zones, feature families and dwell time (columns
+    ``time_s, frame, x_px, y_px, x_mm, y_mm, speed_mm_s, distance_mm, in_<zone>``,
+    ``snout_x_px, snout_y_px, snout_in_<zone>`` when a snout exists), then one boolean column
+    per behaviour."""
+    families = [f for f in protocol.feature_families() if f != "gait"]
+    frames = compute_feature_table(ds, zones, keypoint=protocol.bodyparts.centre, px_per_mm=px_per_mm,
+                                   min_dwell_s=protocol.min_dwell_s, families=families, snout_zones=True)
+    frames = frames.drop(columns="individual")  # one animal per session table
+    for name, v in detect_behaviours(ds, protocol).items():
         frames[name] = v[: len(frames)]
     return frames
-
-
-def _pct(mask: np.ndarray, valid: np.ndarray) -> float:
-    n = int(valid.sum())
-    return float(100.0 * (mask & valid).sum() / n) if n else float("nan")
-
-
-def _entries(mask: np.ndarray) -> int:
-    m = np.asarray(mask, bool)
-    return int(((~m[:-1]) & m[1:]).sum()) if m.size > 1 else 0
-
-
-def _distance_mm(frames: pd.DataFrame) -> float:
-    return float(frames["path_mm"].iloc[-1]) if len(frames) else float("nan")
 
 
 def _bout_stats(mask: np.ndarray, fps: float) -> tuple[int, float]:
     b = bouts_from_vector(np.asarray(mask, bool), fps=fps)
     return int(len(b)), float(b["duration_s"].sum()) if len(b) else 0.0
+
+
+def _col(frames: pd.DataFrame, name: str) -> np.ndarray:
+    return frames[name].to_numpy(bool) if name in frames else np.zeros(len(frames), bool)
 
 
 def open_field_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
@@ -192,86 +193,82 @@ def open_field_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
     ``latency_to_centre_s`` is NaN when the animal never enters; ``centre_entries`` counts
     outside->inside transitions (a session starting inside does not count as an entry).
     """
-    valid = frames[["x_px", "y_px"]].notna().all(axis=1).to_numpy()
-    out = {"distance_mm": _distance_mm(frames),
-           "mean_speed_mm_s": float(np.nanmean(frames["speed_mm_s"]))}
+    valid = valid_frames(frames)
+    out = {"distance_mm": total_distance(frames, "mm"), "mean_speed_mm_s": mean_speed(frames, "mm")}
     if "in_centre" in frames:
         c = frames["in_centre"].to_numpy(bool)
-        out["centre_time_pct"] = _pct(c, valid)
-        out["centre_entries"] = float(_entries(c))
-        first = np.flatnonzero(c)
-        out["latency_to_centre_s"] = float(frames["time_s"].iloc[first[0]] - frames["time_s"].iloc[0]) if first.size else float("nan")
+        out["centre_time_pct"] = percent_of_valid(c, valid)
+        out["centre_entries"] = float(count_entries(c))
+        out["latency_to_centre_s"] = latency_s(c, frames["time_s"].to_numpy())
     if "in_wall" in frames:
-        out["thigmotaxis_pct"] = _pct(frames["in_wall"].to_numpy(bool), valid)
+        out["thigmotaxis_pct"] = percent_of_valid(frames["in_wall"].to_numpy(bool), valid)
     if "rearing" in frames:
         out["rearing_count"], out["rearing_time_s"] = map(float, _bout_stats(frames["rearing"].to_numpy(bool), fps))
     if "immobility" in frames:
-        out["immobile_time_pct"] = _pct(frames["immobility"].to_numpy(bool), valid)
+        out["immobile_time_pct"] = percent_of_valid(frames["immobility"].to_numpy(bool), valid)
     return out
 
 
-def elevated_plus_maze_endpoints(frames: pd.DataFrame, zones: dict[str, Polygon | Circle]) -> dict[str, float]:
+def elevated_plus_maze_endpoints(frames: pd.DataFrame, zones: ZoneSet) -> dict[str, float]:
     """EPM endpoints: open-arm time % (of time in any arm), entries %, head dips.
 
     A head dip is an onset of the snout outside every maze zone while the body centre is on
     an open arm or the centre square.
     """
-    valid = frames[["x_px", "y_px"]].notna().all(axis=1).to_numpy()
+    valid = valid_frames(frames)
     open_ = np.zeros(len(frames), bool)
     closed = np.zeros(len(frames), bool)
     n_open_entries = n_closed_entries = 0
-    for name in zones:
+    for name in zones.names:
         m = frames[f"in_{name}"].to_numpy(bool)
         if name.startswith("open_arm"):
             open_ |= m
-            n_open_entries += _entries(m)
+            n_open_entries += count_entries(m)
         elif name.startswith("closed_arm"):
             closed |= m
-            n_closed_entries += _entries(m)
-    arm_frames = int(((open_ | closed) & valid).sum())
-    out = {"open_arm_time_pct": float(100 * (open_ & valid).sum() / arm_frames) if arm_frames else float("nan"),
+            n_closed_entries += count_entries(m)
+    out = {"open_arm_time_pct": percent_of_valid(open_, valid & (open_ | closed)),
            "open_arm_entries": float(n_open_entries), "closed_arm_entries": float(n_closed_entries),
-           "distance_mm": _distance_mm(frames)}
+           "distance_mm": total_distance(frames, "mm")}
     total = n_open_entries + n_closed_entries
     out["open_arm_entries_pct"] = float(100 * n_open_entries / total) if total else float("nan")
     if "snout_x_px" in frames:
-        snout = frames[["snout_x_px", "snout_y_px"]].to_numpy(float)
         on_maze = np.zeros(len(frames), bool)
-        for z in zones.values():
-            on_maze |= points_in_zone(snout, z)
-        centre_ok = open_ | frames.get("in_centre", pd.Series(False, index=frames.index)).to_numpy(bool)
-        dip = (~on_maze) & np.isfinite(snout).all(axis=1) & centre_ok
-        out["head_dips"] = float(_entries(np.r_[False, dip]))
+        for name in zones.names:
+            on_maze |= _col(frames, f"snout_in_{name}")
+        dip = (~on_maze) & valid_frames(frames, "snout_") & (open_ | _col(frames, "in_centre"))
+        out["head_dips"] = float(count_entries(np.r_[False, dip]))
     return out
 
 
 def three_chamber_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
     """Sociability: time sniffing the stranger vs the object; index ``(S - O) / (S + O)``.
 
-    Sniffing is the snout inside the cup's circle (``snout_in_<zone>``; the centre
-    keypoint when the pose has no snout).
+    Sniffing is the snout inside the cup's circle (``snout_in_<zone>`` at frames where the
+    snout is tracked; the centre keypoint when the pose has no snout).
     """
-    valid = frames[["x_px", "y_px"]].notna().all(axis=1).to_numpy()
+    valid = valid_frames(frames)
+    snout = "snout_x_px" in frames
+    sniff_valid = valid_frames(frames, "snout_") if snout else valid
 
     def sniff(zone: str) -> float:
-        col = f"snout_in_{zone}" if f"snout_in_{zone}" in frames else f"in_{zone}"
-        return float(frames[col].sum() / fps)
+        col = f"snout_in_{zone}" if snout else f"in_{zone}"
+        return float((_col(frames, col) & sniff_valid).sum() / fps)
 
     social, obj = sniff("social_sniff"), sniff("object_sniff")
     tot = social + obj
     return {"social_time_s": social, "object_time_s": obj,
             "sociability_index": float((social - obj) / tot) if tot > 0 else float("nan"),
-            "social_chamber_time_pct": _pct(frames["in_social_chamber"].to_numpy(bool), valid),
-            "object_chamber_time_pct": _pct(frames["in_object_chamber"].to_numpy(bool), valid),
-            "distance_mm": _distance_mm(frames)}
+            "social_chamber_time_pct": percent_of_valid(_col(frames, "in_social_chamber"), valid),
+            "object_chamber_time_pct": percent_of_valid(_col(frames, "in_object_chamber"), valid),
+            "distance_mm": total_distance(frames, "mm")}
 
 
-def gait_cycles(ds: xr.Dataset, protocol: Protocol) -> pd.DataFrame:
-    """Step cycles of the protocol's paws (:func:`features.gait.detect_step_cycles`), stacked."""
+def gait_cycles(ds: xr.Dataset, paws: list[str]) -> pd.DataFrame:
+    """Step cycles of ``paws`` (:func:`features.gait.detect_step_cycles`), stacked."""
     from features.gait import detect_step_cycles
 
-    assert protocol.gait is not None
-    cycles = [detect_step_cycles(ds, paw).assign(paw=paw) for paw in protocol.gait.paws]
+    cycles = [detect_step_cycles(ds, paw).assign(paw=paw) for paw in paws]
     cycles = [c for c in cycles if len(c)]
     return pd.concat(cycles, ignore_index=True) if cycles else pd.DataFrame()
 
@@ -288,7 +285,7 @@ def stance_columns(cycles: pd.DataFrame, time_s: np.ndarray, paws: list[str]) ->
     return out
 
 
-def gait_endpoints(cycles: pd.DataFrame, protocol: Protocol, px_per_mm: float) -> dict[str, float]:
+def gait_endpoints(cycles: pd.DataFrame, paws: list[str], px_per_mm: float) -> dict[str, float]:
     """Gait endpoints from the step cycles of :func:`gait_cycles`.
 
     Stride length (mm), cadence (Hz), duty factor and speed (mm/s) are means over all
@@ -296,7 +293,6 @@ def gait_endpoints(cycles: pd.DataFrame, protocol: Protocol, px_per_mm: float) -
     the mean stride lengths of the first two paws (0 = symmetric; features.gait reports
     the signed ``200 (L - R) / (L + R)`` %).
     """
-    assert protocol.gait is not None
     nan = float("nan")
     if cycles.empty:
         return {"stride_length_mm": nan, "cadence_hz": nan, "duty_factor": nan, "speed_mm_s": nan,
@@ -304,23 +300,103 @@ def gait_endpoints(cycles: pd.DataFrame, protocol: Protocol, px_per_mm: float) -
     out = {"stride_length_mm": float(cycles["stride_length"].mean() / px_per_mm),
            "cadence_hz": float(cycles["cadence_hz"].mean()), "duty_factor": float(cycles["duty_factor"].mean()),
            "speed_mm_s": float(cycles["speed"].mean() / px_per_mm), "n_strides": float(len(cycles))}
-    paws = protocol.gait.paws[:2]
-    lens = [float(cycles.loc[cycles.paw == p, "stride_length"].mean()) for p in paws]
+    lens = [float(cycles.loc[cycles.paw == p, "stride_length"].mean()) for p in paws[:2]]
     out["symmetry_index"] = (float(2 * abs(lens[0] - lens[1]) / (lens[0] + lens[1]))
                              if len(lens) == 2 and np.all(np.isfinite(lens)) else nan)
     return out
 
 
-def fear_conditioning_endpoints(frames: pd.DataFrame, protocol: Protocol, fps: float) -> dict[str, float]:
+def fear_conditioning_endpoints(frames: pd.DataFrame, spec: FearConditioningAssay, fps: float) -> dict[str, float]:
     """Percent time freezing over the session, per epoch/cue (``freezing_pct_<epoch>``), bouts."""
     f = frames["freezing"].to_numpy(bool)
     t = frames["time_s"].to_numpy()
-    valid = frames[["x_px", "y_px"]].notna().all(axis=1).to_numpy() | f
-    out = {"freezing_pct": _pct(f, valid), "freezing_bouts": float(_bout_stats(f, fps)[0])}
-    for e in protocol.epochs:
+    valid = valid_frames(frames) | f
+    out = {"freezing_pct": percent_of_valid(f, valid), "freezing_bouts": float(_bout_stats(f, fps)[0])}
+    for e in spec.epochs:
         inside = (t >= e.start_s) & (t < e.stop_s)
-        out[f"freezing_pct_{e.name}"] = _pct(f, valid & inside) if inside.any() else float("nan")
+        out[f"freezing_pct_{e.name}"] = percent_of_valid(f, valid & inside) if inside.any() else float("nan")
     return out
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def _tracked(raw: xr.Dataset, keypoints: list[str], threshold: float | None) -> np.ndarray:
+    """Bool per frame: every keypoint has a finite position (and confidence >= threshold)."""
+    pos = raw["position"].isel(individual=0).sel(keypoint=keypoints).values  # (time, space, kp)
+    ok = np.isfinite(pos).all(axis=1)
+    if threshold is not None:
+        conf = raw["confidence"].isel(individual=0).sel(keypoint=keypoints).values
+        ok &= ~(conf < threshold)  # NaN confidence (unknown) counts as tracked
+    return ok.all(axis=1)
+
+
+def _endpoint_keypoints(protocol: Protocol, endpoint: str, snout: str | None) -> list[str]:
+    """The keypoints an endpoint is computed from (its coverage is theirs)."""
+    if protocol.gait is not None and endpoint in ENDPOINTS["gait"]:
+        return list(protocol.gait.paws)
+    if endpoint in SNOUT_ENDPOINTS and snout:
+        return [snout, protocol.bodyparts.centre]
+    if endpoint.startswith(("rearing", "immobile", "freezing")):
+        return list(protocol.bodyparts.required)
+    return [protocol.bodyparts.centre]
+
+
+def quality(raw: xr.Dataset, protocol: Protocol, endpoints: dict[str, float]) -> dict[str, float | str]:
+    """Coverage per animal and per endpoint, NaN for endpoints never tracked, a flag.
+
+    Parameters
+    ----------
+    raw
+        The one-animal pose after aliasing, before cleaning (coverage counts measured frames,
+        not gap-filled ones).
+    protocol
+        The protocol (its first confidence step sets the cut-off; ``min_coverage_pct``).
+    endpoints
+        The assay's endpoints; those whose keypoints are never tracked become NaN.
+
+    Returns
+    -------
+    dict
+        The endpoints, then ``coverage_pct`` (centre keypoint), ``coverage_<endpoint>_pct``
+        for endpoints that use other keypoints, and ``quality_flag``: ``ok``, ``no_track``
+        (the centre is never tracked) or ``low_coverage`` (some coverage below
+        ``min_coverage_pct``).
+    """
+    cut = next((s.threshold for s in protocol.filters if isinstance(s, ConfidenceMask)), None)
+    snout = find_role(raw, "snout")
+    centre = [protocol.bodyparts.centre]
+    n = raw.sizes["time"]
+    cover: dict[tuple[str, ...], float] = {}
+    out: dict[str, float | str] = dict(endpoints)
+    quality_cols: dict[str, float] = {}
+    for e in endpoints:
+        kps = tuple(_endpoint_keypoints(protocol, e, snout))
+        if kps not in cover:
+            cover[kps] = float(100.0 * _tracked(raw, list(kps), cut).sum() / n) if n else float("nan")
+        if not cover[kps] > 0:
+            out[e] = float("nan")
+        if list(kps) != centre:
+            quality_cols[f"coverage_{e}_pct"] = cover[kps]
+    centre_cov = cover.get(tuple(centre))
+    if centre_cov is None:
+        centre_cov = float(100.0 * _tracked(raw, centre, cut).sum() / n) if n else float("nan")
+    out["coverage_pct"] = centre_cov
+    out.update(quality_cols)
+    lowest = min([centre_cov, *quality_cols.values()])
+    if not centre_cov > 0:
+        out["quality_flag"] = "no_track"
+    elif lowest < protocol.min_coverage_pct:
+        out["quality_flag"] = "low_coverage"
+    else:
+        out["quality_flag"] = "ok"
+    if out["quality_flag"] != "ok":
+        logger.warning("%s: coverage %.1f %% (lowest %.1f %%, minimum %.0f %%): flagged %s", protocol.name,
+                       centre_cov, lowest, protocol.min_coverage_pct, out["quality_flag"])
+    return out
+
+
+# --------------------------------------------------------------------------- session
 
 
 def analyse_session(
@@ -341,43 +417,48 @@ def analyse_session(
     -------
     SessionResult
         Endpoints named as in :data:`protocols.schema.ENDPOINTS` (``freezing_pct_per_epoch``
-        expands to one ``freezing_pct_<epoch>`` per epoch).
+        expands to one ``freezing_pct_<epoch>`` per epoch), then the quality columns of
+        :func:`quality`.
 
     Raises
     ------
-    SessionError, protocols.geometry.ArenaError, pose.dataset.PoseValidationError
+    SessionError, features.zones.ArenaError, pose.dataset.PoseValidationError
     """
     validate_pose(ds, require_fps=True, context=str(pose_path or "session"))
     if ds.sizes["individual"] > 1:
         logger.warning("%s: %d individuals; analysing the first (%s)", pose_path,
                        ds.sizes["individual"], ds.coords["individual"].values[0])
+    ds = ds.isel(individual=[0])
     fps = float(ds.attrs["fps"])
     if ds.sizes["time"] / fps < protocol.min_session_s:
         raise SessionError(f"session is {ds.sizes['time'] / fps:.1f} s, protocol needs {protocol.min_session_s} s")
-    ds = apply_aliases(ds, protocol)
-    ds = apply_filters(ds, protocol)
+    raw = apply_aliases(ds, protocol)
+    ds = clean(raw, protocol.filters)
     placement = locate_arena(protocol.arena, ds, pose_path) if protocol.arena is not None else None
     px_per_mm = resolve_scale(protocol, ds, placement)
-    zones = zones_px(protocol, placement)
+    zones = compile_zones(protocol, placement)
     ds.attrs["px_per_mm"] = px_per_mm
     frames = session_frames(ds, protocol, zones, px_per_mm)
-    if protocol.assay == "open_field":
-        ep = open_field_endpoints(frames, fps)
-    elif protocol.assay == "elevated_plus_maze":
-        ep = elevated_plus_maze_endpoints(frames, zones)
-    elif protocol.assay == "three_chamber":
-        ep = three_chamber_endpoints(frames, fps)
-    elif protocol.assay == "gait":
-        cycles = gait_cycles(ds, protocol)
-        ep = gait_endpoints(cycles, protocol, px_per_mm)
-        for col, v in stance_columns(cycles, frames["time_s"].to_numpy(), protocol.gait.paws).items():
-            frames[col] = v
-    else:
-        ep = fear_conditioning_endpoints(frames, protocol, fps)
+    match protocol.assay_spec:
+        case OpenFieldAssay():
+            ep = open_field_endpoints(frames, fps)
+        case ElevatedPlusMazeAssay():
+            ep = elevated_plus_maze_endpoints(frames, zones)
+        case ThreeChamberAssay():
+            ep = three_chamber_endpoints(frames, fps)
+        case GaitAssay(options=opt):
+            cycles = gait_cycles(ds, opt.paws)
+            ep = gait_endpoints(cycles, opt.paws, px_per_mm)
+            for col, v in stance_columns(cycles, frames["time_s"].to_numpy(), opt.paws).items():
+                frames[col] = v
+        case FearConditioningAssay() as spec:
+            ep = fear_conditioning_endpoints(frames, spec, fps)
     wanted = set(protocol.endpoints)
     keep = {k: v for k, v in ep.items()
             if k in wanted or (k.startswith("freezing_pct_") and "freezing_pct_per_epoch" in wanted)}
+    keep = quality(raw, protocol, keep)
     ds = append_history(ds, "protocols.analyse_session",
-                        {"protocol": protocol.name, "assay": protocol.assay, "px_per_mm": px_per_mm})
-    return SessionResult(keep, frames, ds, zones,
+                        {"protocol": protocol.name, "assay": protocol.assay, "px_per_mm": px_per_mm,
+                         "coverage_pct": keep["coverage_pct"], "quality_flag": keep["quality_flag"]})
+    return SessionResult(keep, frames, ds, {z.name: z for z in zones.zones},
                          None if placement is None else placement.corners_px, px_per_mm)

@@ -14,13 +14,23 @@ position of tracked arena-corner keypoints. See :mod:`protocols.geometry`.
 
 from __future__ import annotations
 
-import inspect
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from features.steps import CleanStep
+from protocols.qc import QCRules
 
 AssayType = Literal["open_field", "elevated_plus_maze", "three_chamber", "gait", "fear_conditioning"]
 
@@ -154,69 +164,100 @@ class Scale(_Strict):
 
 
 # ----------------------------------------------------------------------------- filters
-class ConfidenceFilter(_Strict):
-    """Set positions with confidence below ``p_cutoff`` to NaN."""
-
-    step: Literal["confidence"]
-    p_cutoff: float = Field(ge=0, le=1)
-
-
-class JumpFilter(_Strict):
-    """Drop positions that move faster than ``max_speed_px_s`` (tracking jumps)."""
-
-    step: Literal["jumps"]
-    max_speed_px_s: float = Field(gt=0)
-
-
-class InterpolateFilter(_Strict):
-    """Linearly fill gaps no longer than ``max_gap_s``."""
-
-    step: Literal["interpolate"]
-    max_gap_s: float = Field(gt=0)
-
-
-class MedianFilter(_Strict):
-    """Rolling median over ``window_s``."""
-
-    step: Literal["median"]
-    window_s: float = Field(gt=0)
-
-
-class SavgolFilter(_Strict):
-    """Savitzky-Golay smoothing over ``window_s`` with polynomial order ``polyorder``."""
-
-    step: Literal["savgol"]
-    window_s: float = Field(gt=0)
-    polyorder: int = Field(default=2, ge=0)
-
-
-FilterStep = Annotated[
-    ConfidenceFilter | JumpFilter | InterpolateFilter | MedianFilter | SavgolFilter,
-    Field(discriminator="step"),
-]
+#: A protocol's cleaning recipe is a list of :mod:`features.steps` models, run once by
+#: :func:`features.filters.clean` (``- {step: confidence, threshold: 0.5}``; the older
+#: ``p_cutoff`` / ``polyorder`` keys are accepted).
+FilterStep = CleanStep
 
 
 # ----------------------------------------------------------------------------- behaviours
-#: Behaviour rules a protocol may use -> (module, function) in the behaviour layer.
-BEHAVIOUR_RULES: dict[str, str] = {
-    "freezing": "detect_freezing",
-    "rearing": "detect_rearing",
-    "grooming": "detect_grooming",
-    "locomotion": "detect_locomotion",
-    "immobility": "detect_immobility",
-}
-
-
-class Behaviour(_Strict):
-    """A rule-based state computed per frame by ``behavior.rules.detect_<rule>``.
-
-    ``thresholds`` are keyword arguments of that function; their names are checked
-    against its signature when the protocol loads (a typo fails there, naming the key).
-    """
+class _Rule(_Strict):
+    """Common fields of a behaviour rule: the column name and bout limits. Every default
+    equals the default of the ``behavior.rules`` function the rule calls (a test checks it);
+    ``window_s=None`` lets the rule derive its speed window from the data."""
 
     name: str
-    rule: Literal["freezing", "rearing", "grooming", "locomotion", "immobility"]
-    thresholds: dict[str, float | str | list[str]] = Field(default_factory=dict)
+    min_bout_s: float = Field(default=1.0, gt=0)
+    merge_gap_s: float = Field(default=0.25, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_thresholds(cls, data: Any) -> Any:
+        """Accept the older ``thresholds: {...}`` mapping (cm units converted to mm)."""
+        if not isinstance(data, dict) or "thresholds" not in data:
+            return data
+        data = dict(data)
+        for key, value in dict(data.pop("thresholds") or {}).items():
+            if key.endswith("_cm_s"):
+                key, value = key[:-5] + "_mm_s", 10.0 * float(value)
+            elif key.endswith("_cm"):
+                key, value = key[:-3] + "_mm", 10.0 * float(value)
+            data.setdefault(key, value)
+        return data
+
+
+class FreezingRule(_Rule):
+    """``behavior.rules.detect_freezing``: head and body still (self-calibrating)."""
+
+    rule: Literal["freezing"]
+    name: str = "freezing"
+    enter_speed_mm_s: float = Field(default=10.0, gt=0)
+    exit_speed_mm_s: float = Field(default=12.5, gt=0)
+    window_s: float | None = Field(default=None, gt=0)
+    calibrate: bool = True
+    rearing_length_ratio: float | None = Field(default=0.75, gt=0)
+    grooming_paw_snout_mm: float | None = Field(default=15.0, gt=0)
+
+
+class ImmobilityRule(_Rule):
+    """``behavior.rules.detect_immobility``: body centroid slower than ``max_speed_mm_s``."""
+
+    rule: Literal["immobility"]
+    name: str = "immobility"
+    max_speed_mm_s: float = Field(default=10.0, gt=0)
+    window_s: float | None = Field(default=None, gt=0)
+
+
+class LocomotionRule(_Rule):
+    """``behavior.rules.detect_locomotion``: body centroid faster than ``min_speed_mm_s``."""
+
+    rule: Literal["locomotion"]
+    name: str = "locomotion"
+    min_speed_mm_s: float = Field(default=30.0, gt=0)
+    window_s: float | None = Field(default=None, gt=0)
+    min_bout_s: float = Field(default=0.3, gt=0)
+    merge_gap_s: float = Field(default=0.2, ge=0)
+
+
+class RearingRule(_Rule):
+    """``behavior.rules.detect_rearing``: body foreshortened, body centre not travelling."""
+
+    rule: Literal["rearing"]
+    name: str = "rearing"
+    max_length_ratio: float = Field(default=0.75, gt=0, lt=1)
+    max_body_speed_mm_s: float = Field(default=50.0, gt=0)
+    smooth_s: float = Field(default=0.2, ge=0)
+    min_bout_s: float = Field(default=0.3, gt=0)
+    merge_gap_s: float = Field(default=0.2, ge=0)
+
+
+class GroomingRule(_Rule):
+    """``behavior.rules.detect_grooming``: body still, forepaws at the snout."""
+
+    rule: Literal["grooming"]
+    name: str = "grooming"
+    max_body_speed_mm_s: float = Field(default=15.0, gt=0)
+    max_paw_snout_mm: float = Field(default=15.0, gt=0)
+    min_length_ratio: float = Field(default=0.75, gt=0)
+    smooth_s: float = Field(default=0.5, ge=0)
+    merge_gap_s: float = Field(default=0.5, ge=0)
+
+
+#: One behaviour of a protocol: a typed rule, told apart by ``rule``.
+Behaviour = Annotated[
+    FreezingRule | ImmobilityRule | LocomotionRule | RearingRule | GroomingRule,
+    Field(discriminator="rule"),
+]
 
 
 class Epoch(_Strict):
@@ -241,6 +282,59 @@ class GaitOptions(_Strict):
     direction: Literal["x", "y"] = "x"
 
 
+# ----------------------------------------------------------------------------- assays
+class OpenFieldAssay(_Strict):
+    """Open field: distance, speed, centre and wall zones, rearing."""
+
+    kind: Literal["open_field"] = "open_field"
+
+
+class ElevatedPlusMazeAssay(_Strict):
+    """Elevated plus maze: open/closed arm time and entries, head dips."""
+
+    kind: Literal["elevated_plus_maze"] = "elevated_plus_maze"
+
+
+class ThreeChamberAssay(_Strict):
+    """Three-chamber sociability: sniff zones ``social_sniff`` / ``object_sniff``."""
+
+    kind: Literal["three_chamber"] = "three_chamber"
+
+
+class GaitAssay(_Strict):
+    """Gait: step cycles of ``options.paws``."""
+
+    kind: Literal["gait"] = "gait"
+    options: GaitOptions
+
+
+class FearConditioningAssay(_Strict):
+    """Fear conditioning: freezing over the session and per epoch."""
+
+    kind: Literal["fear_conditioning"] = "fear_conditioning"
+    epochs: list[Epoch] = Field(default_factory=list)
+
+
+AssaySpec = Annotated[
+    OpenFieldAssay | ElevatedPlusMazeAssay | ThreeChamberAssay | GaitAssay | FearConditioningAssay,
+    Field(discriminator="kind"),
+]
+
+FeatureFamily = Literal["speed", "distance", "heading", "zones", "keypoint_speeds", "gait"]
+
+#: Feature families each endpoint is computed from (others need only behaviour columns).
+ENDPOINT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "distance_mm": ("distance",), "mean_speed_mm_s": ("speed",),
+    "centre_time_pct": ("zones",), "centre_entries": ("zones",), "latency_to_centre_s": ("zones",),
+    "thigmotaxis_pct": ("zones",), "open_arm_time_pct": ("zones",),
+    "open_arm_entries_pct": ("zones",), "open_arm_entries": ("zones",),
+    "closed_arm_entries": ("zones",), "head_dips": ("zones",), "social_time_s": ("zones",),
+    "object_time_s": ("zones",), "sociability_index": ("zones",),
+    "social_chamber_time_pct": ("zones",), "object_chamber_time_pct": ("zones",),
+    **{e: ("gait",) for e in ENDPOINTS["gait"]},
+}
+
+
 # ----------------------------------------------------------------------------- protocol
 class Protocol(_Strict):
     """One assay protocol, as loaded from YAML."""
@@ -253,14 +347,23 @@ class Protocol(_Strict):
     zones: list[Zone] = Field(default_factory=list)
     scale: Scale = Scale()
     filters: list[FilterStep] = Field(default_factory=list)
-    #: Feature families the protocol relies on (recorded with the results; the endpoints
-    #: of the assay decide what is computed).
-    features: list[Literal["speed", "distance", "heading", "zones", "gait"]] = Field(default_factory=list)
+    #: Feature families computed into the per-frame table (``frames.parquet``). Empty: the
+    #: families the endpoints need; listing more (e.g. ``heading``) adds their columns;
+    #: listing fewer than the endpoints need is an error naming the endpoint.
+    features: list[FeatureFamily] = Field(default_factory=list)
     behaviours: list[Behaviour] = Field(default_factory=list)
     epochs: list[Epoch] = Field(default_factory=list)
     gait: GaitOptions | None = None
     endpoints: list[str] = Field(min_length=1)
     min_session_s: float = Field(default=0.0, ge=0)
+    #: Zone visits and excursions shorter than this are flicker (0: per-frame occupancy).
+    min_dwell_s: float = Field(default=0.0, ge=0)
+    #: An animal whose tracked frames (confident, before gap filling) are fewer than this
+    #: percentage is flagged ``low_coverage`` and left out of the group statistics.
+    min_coverage_pct: float = Field(default=80.0, ge=0, le=100)
+    #: Tracking-quality limits (low confidence, jumps, interpolation) and which flags are left
+    #: out of the group statistics (protocols.qc).
+    qc: QCRules = Field(default_factory=QCRules)
 
     @field_validator("endpoints")
     @classmethod
@@ -285,39 +388,41 @@ class Protocol(_Strict):
             raise ValueError("scale source 'arena_size' needs an 'arena' section")
         if self.assay == "gait" and self.gait is None:
             raise ValueError("assay 'gait' needs a 'gait' section (paws)")
+        rules = [b.name for b in self.behaviours]
+        if len(set(rules)) != len(rules):
+            raise ValueError(f"duplicate behaviour names: {rules}")
+        if self.features:
+            for e in self.endpoints:
+                missing = [f for f in ENDPOINT_FAMILIES.get(e, ()) if f not in self.features]
+                if missing:
+                    raise ValueError(f"endpoint {e!r} needs feature(s) {missing}; add them to 'features' "
+                                     "(or leave 'features' empty to compute what the endpoints need)")
         return self
 
     def zone_names(self) -> list[str]:
         """Names of the protocol's zones, in order."""
         return [z.name for z in self.zones]
 
+    def feature_families(self) -> list[str]:
+        """Families to compute: ``features`` if given, else what the endpoints need (speed
+        and distance always: the report plots them)."""
+        if self.features:
+            return list(self.features)
+        need = {"speed", "distance"} | {f for e in self.endpoints for f in ENDPOINT_FAMILIES.get(e, ())}
+        return [f for f in FeatureFamily.__args__ if f in need]  # type: ignore[attr-defined]
 
-def check_behaviour_thresholds(protocol: Protocol, *, source: str = "protocol") -> None:
-    """Check each behaviour's threshold names against ``behavior.rules`` (when installed).
+    @property
+    def assay_spec(self) -> AssaySpec:
+        """The assay with its own options, as one typed model (dispatched on by the endpoints)."""
+        spec = {"kind": self.assay}
+        if self.gait is not None:
+            spec["options"] = self.gait
+        if self.assay == "fear_conditioning":
+            spec["epochs"] = self.epochs
+        return _ASSAY_SPEC.validate_python(spec)
 
-    Raises
-    ------
-    ProtocolError
-        Naming the behaviour, the unknown key and the accepted ones.
-    """
-    try:
-        from behavior import rules
-    except ImportError:  # the behaviour layer is optional at load time
-        return
-    for i, b in enumerate(protocol.behaviours):
-        func = getattr(rules, BEHAVIOUR_RULES[b.rule], None)
-        if func is None:
-            continue
-        params = inspect.signature(func).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            continue
-        accepted = [n for n, p in params.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY][1:]
-        for key in b.thresholds:
-            if key not in accepted:
-                raise ProtocolError(
-                    f"{source}: behaviours.{i}.thresholds.{key}: unknown threshold for rule "
-                    f"{b.rule!r} (accepted: {accepted})"
-                )
+
+_ASSAY_SPEC: TypeAdapter = TypeAdapter(AssaySpec)
 
 
 def builtin_protocols() -> list[str]:
@@ -356,7 +461,6 @@ def parse_protocol(data: object, *, source: str = "protocol") -> Protocol:
             loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
             lines.append(f"{source}: {loc}: {err['msg']}")
         raise ProtocolError("invalid protocol\n" + "\n".join(lines)) from None
-    check_behaviour_thresholds(protocol, source=source)
     return protocol
 
 

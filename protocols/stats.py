@@ -34,14 +34,40 @@ from scipy import stats as sps
 logger = logging.getLogger(__name__)
 
 META_COLUMNS = ("subject_id", "group", "dose", "sex", "session")
+#: Per-animal quality columns written by :mod:`protocols.endpoints` (not endpoints).
+FLAG_COLUMN = "quality_flag"
+
+
+def is_quality_column(name: str) -> bool:
+    """``coverage_pct``, ``coverage_<endpoint>_pct``, ``quality_flag`` and ``qc_*`` describe the data,
+    they are not endpoints to test."""
+    return name == FLAG_COLUMN or name.startswith("qc_") or (name.startswith("coverage_") and name.endswith("_pct"))
 
 
 def endpoint_columns(table: pd.DataFrame) -> list[str]:
-    """Numeric columns of ``table`` that are not metadata (the endpoints)."""
+    """Numeric columns of ``table`` that are neither metadata nor quality (the endpoints)."""
     return [
         c for c in table.columns
-        if c not in META_COLUMNS and pd.api.types.is_numeric_dtype(table[c])
+        if c not in META_COLUMNS and not is_quality_column(c) and pd.api.types.is_numeric_dtype(table[c])
     ]
+
+
+def usable_rows(table: pd.DataFrame, *, exclude_flagged: bool = True) -> pd.Series:
+    """Bool per animal: its ``quality_flag`` is ``ok`` (or missing), so it enters the
+    statistics. Flagged animals (``no_track``, ``low_coverage``) are left out and reported."""
+    if not exclude_flagged or FLAG_COLUMN not in table:
+        return pd.Series(True, index=table.index)
+    flag = table[FLAG_COLUMN].fillna("ok").astype(str)
+    return flag.isin(["ok", ""])
+
+
+def _excluded(table: pd.DataFrame, ok: pd.Series, ep: str) -> tuple[int, int, str]:
+    """(animals used, animals left out, who and why) for one endpoint."""
+    value = pd.to_numeric(table[ep], errors="coerce")
+    used = ok & value.notna()
+    ids = table["subject_id"].astype(str) if "subject_id" in table else pd.Series(table.index.astype(str), table.index)
+    why = [f"{ids[i]} ({table[FLAG_COLUMN][i] if not ok[i] else 'NaN'})" for i in table.index[~used]]
+    return int(used.sum()), int((~used).sum()), ", ".join(why)
 
 
 def correct_pvalues(pvalues: Sequence[float], method: Literal["holm", "fdr_bh"]) -> np.ndarray:
@@ -105,9 +131,11 @@ def eta_squared(samples: Sequence[np.ndarray]) -> float:
 
 
 def summarize_groups(
-    table: pd.DataFrame, endpoints: Sequence[str] | None = None, *, group_col: str = "group"
+    table: pd.DataFrame, endpoints: Sequence[str] | None = None, *, group_col: str = "group",
+    exclude_flagged: bool = True,
 ) -> pd.DataFrame:
-    """Descriptive statistics per group and endpoint (long table).
+    """Descriptive statistics per group and endpoint (long table); animals flagged by
+    :func:`usable_rows` and NaN values are left out (``n`` counts the animals used).
 
     Returns
     -------
@@ -115,6 +143,7 @@ def summarize_groups(
         Columns ``endpoint, group, n, mean, sd, sem, median, min, max``.
     """
     endpoints = list(endpoints) if endpoints is not None else endpoint_columns(table)
+    table = table[usable_rows(table, exclude_flagged=exclude_flagged)]
     rows = []
     for ep in endpoints:
         for g, sub in table.groupby(group_col, sort=True):
@@ -137,6 +166,7 @@ def compare_groups(
     *,
     group_col: str = "group",
     reference: str | None = None,
+    exclude_flagged: bool = True,
 ) -> pd.DataFrame:
     """Test each endpoint for a difference between groups.
 
@@ -151,6 +181,8 @@ def compare_groups(
     reference
         Control group for two-group comparisons; the effect is ``other - reference``.
         Default: the first group in sorted order.
+    exclude_flagged
+        Leave out animals whose ``quality_flag`` is not ``ok`` (see :func:`usable_rows`).
 
     Returns
     -------
@@ -159,7 +191,9 @@ def compare_groups(
         parametric test (Welch t / one-way ANOVA), ``test_np, statistic_np, p_np`` for the
         rank test (Mann-Whitney U two-sided / Kruskal-Wallis H), ``effect_size`` and
         ``effect_size_name`` (Hedges' g / eta-squared), ``mean_difference`` (two groups),
-        and ``p_holm, p_bh, p_np_holm, p_np_bh`` corrected across the endpoints.
+        ``p_holm, p_bh, p_np_holm, p_np_bh`` corrected across the endpoints, and
+        ``n_used, n_excluded, excluded`` (animals left out: flagged, or NaN for this
+        endpoint, with the reason). Nothing enters as 0.
     """
     endpoints = list(endpoints) if endpoints is not None else endpoint_columns(table)
     groups = sorted(table[group_col].dropna().unique(), key=str)
@@ -167,13 +201,20 @@ def compare_groups(
         if reference not in groups:
             raise ValueError(f"reference group {reference!r} not in {group_col!r} values {groups}")
         groups = [reference] + [g for g in groups if g != reference]
+    ok = usable_rows(table, exclude_flagged=exclude_flagged)
+    if (~ok).any():
+        logger.warning("group statistics leave out %d flagged animal(s): %s", int((~ok).sum()),
+                       ", ".join(f"{i} ({f})" for i, f in zip(table.get("subject_id", table.index)[~ok],
+                                                               table[FLAG_COLUMN][~ok], strict=True)))
     rows = []
     for ep in endpoints:
         samples = [
-            pd.to_numeric(table.loc[table[group_col] == g, ep], errors="coerce").dropna().to_numpy(float)
+            pd.to_numeric(table.loc[(table[group_col] == g) & ok, ep], errors="coerce").dropna().to_numpy(float)
             for g in groups
         ]
-        row: dict[str, object] = {"endpoint": ep, "n_groups": len(groups), "groups": " vs ".join(map(str, groups))}
+        n_used, n_out, why = _excluded(table, ok, ep)
+        row: dict[str, object] = {"endpoint": ep, "n_groups": len(groups), "groups": " vs ".join(map(str, groups)),
+                                  "n_used": n_used, "n_excluded": n_out, "excluded": why}
         usable = [s for s in samples if s.size >= 2]
         if len(groups) < 2 or len(usable) < len(groups):
             row.update(test="none (need >= 2 groups with >= 2 animals)", statistic=np.nan, p=np.nan,
@@ -206,9 +247,11 @@ def compare_groups(
 
 
 def dose_response(
-    table: pd.DataFrame, endpoints: Sequence[str] | None = None, *, dose_col: str = "dose"
+    table: pd.DataFrame, endpoints: Sequence[str] | None = None, *, dose_col: str = "dose",
+    exclude_flagged: bool = True,
 ) -> pd.DataFrame:
-    """Spearman correlation and linear regression of each endpoint on dose.
+    """Spearman correlation and linear regression of each endpoint on dose (flagged animals
+    and NaN values left out).
 
     Returns an empty table when fewer than 3 animals or fewer than 2 distinct doses are
     given. Columns: ``endpoint, n, spearman_rho, spearman_p, slope, intercept, r2,
@@ -216,6 +259,7 @@ def dose_response(
     """
     if dose_col not in table.columns:
         return pd.DataFrame()
+    table = table[usable_rows(table, exclude_flagged=exclude_flagged)]
     dose = pd.to_numeric(table[dose_col], errors="coerce")
     endpoints = list(endpoints) if endpoints is not None else endpoint_columns(table)
     rows = []

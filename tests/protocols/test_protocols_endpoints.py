@@ -37,7 +37,7 @@ def _protocol(name: str, **changes):
 def _explicit_arena(name: str, w_mm: float, h_mm: float, **changes):
     arena = dict(yaml.safe_load(protocol_yaml(load_protocol(name)))["arena"])
     arena.update(source="explicit", corners_px=[[0, 0], [w_mm * PPM, 0], [w_mm * PPM, h_mm * PPM], [0, h_mm * PPM]])
-    return _protocol(name, arena=arena, filters=[], **changes)
+    return _protocol(name, arena=arena, **{"filters": [], **changes})
 
 
 def test_open_field_straight_line_known_answers():
@@ -133,3 +133,65 @@ def test_fear_conditioning_freezing_per_epoch():
     assert ep["freezing_pct_still"] > 90 and ep["freezing_pct_walk"] < 5
     assert ep["freezing_pct"] == pytest.approx((ep["freezing_pct_still"] + ep["freezing_pct_walk"]) / 2, abs=1)
     assert ep["freezing_bouts"] == 1
+
+
+# --------------------------------------------------------------------------- quality (issue 17 item 3)
+
+
+def _walker(n=600, seed=0):
+    """A mouse wandering the 400 mm open field (2 px/mm) at ~50 mm/s, confidence 0.95."""
+    rng = np.random.default_rng(seed)
+    ang = np.cumsum(rng.normal(0, 0.2, n))
+    step = 100.0 / FPS  # 100 px/s = 50 mm/s
+    xy = np.empty((n, 2))
+    xy[0] = (400, 400)
+    for i in range(1, n):
+        nxt = xy[i - 1] + step * np.array([np.cos(ang[i]), np.sin(ang[i])])
+        if not ((60 < nxt) & (nxt < 740)).all():
+            ang[i:] += np.pi
+            nxt = xy[i - 1] - step * np.array([np.cos(ang[i - 1]), np.sin(ang[i - 1])])
+        xy[i] = nxt
+    ds = _pose(xy)
+    ds["confidence"][:] = 0.95
+    return ds
+
+
+def _of_protocol():
+    return _explicit_arena("open_field", 400, 400, behaviours=[], filters=[
+        {"step": "confidence", "threshold": 0.5}, {"step": "interpolate", "max_gap_s": 0.5}])
+
+
+def test_untracked_body_centre_gives_nan_and_a_flag_not_zero():
+    ds = _walker()
+    ds["position"].loc[{"keypoint": "body_center"}] = np.nan
+    ep = analyse_session(ds, _of_protocol()).endpoints
+    # before: distance_mm 0.0, centre_entries 0, status ok -> entered the statistics as zeros
+    for e in ("distance_mm", "mean_speed_mm_s", "centre_time_pct", "centre_entries", "thigmotaxis_pct"):
+        assert np.isnan(ep[e]), (e, ep[e])
+    assert ep["coverage_pct"] == 0.0 and ep["quality_flag"] == "no_track"
+
+
+def test_half_the_frames_below_cutoff_is_flagged_low_coverage():
+    ds = _walker()
+    good = analyse_session(ds, _of_protocol()).endpoints
+    assert good["coverage_pct"] == 100.0 and good["quality_flag"] == "ok"
+    ds["confidence"][300:] = 0.2  # the second half below the 0.5 cut-off
+    half = analyse_session(ds, _of_protocol()).endpoints
+    assert half["coverage_pct"] == pytest.approx(50.0)
+    assert half["quality_flag"] == "low_coverage"
+    assert half["distance_mm"] == pytest.approx(good["distance_mm"] / 2, rel=0.05)  # what the flag warns about
+    # alternate low frames are gap-filled, but coverage counts measured frames only
+    ds = _walker()
+    ds["confidence"][::2] = 0.2
+    assert analyse_session(ds, _of_protocol()).endpoints["coverage_pct"] == pytest.approx(50.0)
+
+
+def test_endpoint_coverage_uses_the_endpoints_keypoints():
+    ds = _walker()
+    ds["confidence"].loc[{"keypoint": "snout"}] = 0.1  # snout never confident
+    p = _explicit_arena("open_field", 400, 400, filters=[{"step": "confidence", "threshold": 0.5}],
+                        endpoints=["distance_mm", "rearing_count"])
+    ep = analyse_session(ds, p).endpoints
+    assert ep["coverage_pct"] == 100.0 and ep["coverage_rearing_count_pct"] == 0.0
+    assert np.isfinite(ep["distance_mm"]) and np.isnan(ep["rearing_count"])
+    assert ep["quality_flag"] == "low_coverage"

@@ -28,6 +28,7 @@ def test_builtins_ship_and_load():
     of = load_protocol("open_field")
     assert of.zone_names() == ["centre", "wall"]
     assert [f.step for f in of.filters] == ["confidence", "interpolate", "median"]
+    assert of.filters[0].threshold == 0.5
     assert "centre_time_pct" in of.endpoints and "thigmotaxis_pct" in of.endpoints
     assert of.bodyparts.aliases["nose"] == "snout"
     fc = load_protocol("fear_conditioning")
@@ -83,3 +84,56 @@ def test_bad_values_are_explained(tmp_path: Path):
     (tmp_path / "broken.yaml").write_text("name: [unclosed")
     with pytest.raises(ProtocolError, match="not valid YAML"):
         load_protocol(tmp_path / "broken.yaml")
+
+
+def test_behaviour_rules_are_typed_and_their_defaults_match_behavior_rules():
+    import inspect
+
+    from behavior import rules
+    from protocols.schema import (
+        FreezingRule,
+        GroomingRule,
+        ImmobilityRule,
+        LocomotionRule,
+        RearingRule,
+    )
+
+    for model, func in ((FreezingRule, rules.detect_freezing), (ImmobilityRule, rules.detect_immobility),
+                        (LocomotionRule, rules.detect_locomotion), (RearingRule, rules.detect_rearing),
+                        (GroomingRule, rules.detect_grooming)):
+        params = inspect.signature(func).parameters
+        for name, f in model.model_fields.items():
+            if name in ("name", "rule"):
+                continue
+            assert name in params, (model.__name__, name)
+            assert f.default == params[name].default, (model.__name__, name, f.default, params[name].default)
+
+
+def test_behaviour_thresholds_validate_at_load(tmp_path: Path):
+    base = yaml.safe_load(Path(load_protocol.__globals__["protocol_path"]("open_field")).read_text())
+    p = parse_protocol(dict(base, behaviours=[{"rule": "immobility", "max_speed_mm_s": 5}]))
+    assert p.behaviours[0].name == "immobility" and p.behaviours[0].max_speed_mm_s == 5
+    # the older 'thresholds' mapping in cm is read in mm
+    p = parse_protocol(dict(base, behaviours=[{"name": "still", "rule": "immobility",
+                                               "thresholds": {"max_speed_cm_s": 0.5}}]))
+    assert p.behaviours[0].max_speed_mm_s == 5.0 and p.behaviours[0].name == "still"
+    with pytest.raises(ProtocolError, match=r"behaviours\.0\.rearing\.max_speed_mm_s: Extra inputs"):
+        parse_protocol(dict(base, behaviours=[{"rule": "rearing", "max_speed_mm_s": 5}]), source="x.yaml")
+    with pytest.raises(ProtocolError, match="does not match any of the expected tags"):
+        parse_protocol(dict(base, behaviours=[{"rule": "sniffing"}]), source="x.yaml")
+
+
+def test_features_drive_the_table_and_assays_are_typed():
+    from protocols.schema import FearConditioningAssay, GaitAssay, OpenFieldAssay
+
+    base = yaml.safe_load(Path(load_protocol.__globals__["protocol_path"]("open_field")).read_text())
+    auto = parse_protocol(dict(base, features=[]))
+    assert auto.feature_families() == ["speed", "distance", "zones"]
+    more = parse_protocol(dict(base, features=["speed", "distance", "zones", "heading"]))
+    assert "heading" in more.feature_families()
+    with pytest.raises(ProtocolError, match="endpoint 'centre_time_pct' needs feature"):
+        parse_protocol(dict(base, features=["speed", "distance"]), source="x.yaml")
+    assert isinstance(auto.assay_spec, OpenFieldAssay)
+    assert isinstance(load_protocol("gait").assay_spec, GaitAssay)
+    fc = load_protocol("fear_conditioning").assay_spec
+    assert isinstance(fc, FearConditioningAssay) and fc.epochs[0].name == "baseline"

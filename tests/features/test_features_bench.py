@@ -18,7 +18,7 @@ def test_pipeline_at_least_5x_faster_than_movement():
     from features import filters, kinematics
 
     spec = importlib.util.spec_from_file_location(
-        "bench_features", Path(__file__).resolve().parents[2] / "bench" / "features.py")
+        "bench_features", Path(__file__).resolve().parents[2] / "bench" / "features_speed.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ds = bench.make_pose(30 * 60 * 10)  # 10 minutes at 30 fps

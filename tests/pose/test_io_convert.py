@@ -104,7 +104,7 @@ def test_cli_convert_bad_input(tmp_path: Path, args: list[str], message: str) ->
 
 
 def test_shared_data_folder_known() -> None:
-    assert SHARED_DATA.name == "data"
+    assert "bodyparts" in shared_path("dlc-openfield", "config.yaml").read_text() and SHARED_DATA.is_dir()
 
 
 def test_cli_labels_csv_to_h5_equals_deeplabcuts_own_h5(tmp_path: Path) -> None:

@@ -29,6 +29,32 @@ def _threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
+    """``'a:b,c:d'`` -> ``[("a", "b"), ("c", "d")]``; ``'none'`` -> ``[]``; None -> None."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", ""):
+        return []
+    pairs = [tuple(p.split(":")) for p in _split_names([text])]
+    bad = [p for p in pairs if len(p) != 2]
+    if bad:
+        raise typer.BadParameter(f"--flip-pairs entries must look like left:right, got {bad}")
+    return pairs  # type: ignore[return-value]
+
+
+def _echo_quality(result: dict) -> None:
+    """Normalized errors, then the failure warning (stderr) when the model failed."""
+    from pose.pipeline.evaluate import quality_warning
+
+    parts = [f"{p} {result[p]['normalized_error']:.3f}" for p in ("train", "test")
+             if (result.get(p) or {}).get("normalized_error") is not None]
+    if parts:
+        typer.echo(f"normalized error (mean px / animal size {result['animal_size_px']:.0f} px): " + ", ".join(parts))
+    warning = quality_warning(result)
+    if warning:
+        typer.echo(warning, err=True)
+
+
 @app.command("new")
 def new(
     project: Path = typer.Argument(..., help="Folder of the new project."),
@@ -83,7 +109,7 @@ def train(
     minutes: float = typer.Option(None, help="Wall-clock training budget (drives the LR schedule)."),
     cpu_minutes: float = typer.Option(None, help="Budget in process CPU time instead (for shared machines)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    scale: float = typer.Option(1.0, help="Input scale (0.5 = fast half-resolution model)."),
+    scale: float = typer.Option(None, help="Input scale (0.5 = half resolution); default: from the animal's size."),
     test_frames: Path = typer.Option(None, "--test-frames", help="File: one test image name per line."),
     training_fraction: float = typer.Option(None, help="Training fraction (default: config's TrainingFraction)."),
     init_from: Path = typer.Option(None, "--from", help="Initialise from this model folder's weights."),
@@ -94,6 +120,13 @@ def train(
     stride: int = typer.Option(4, help="Output stride, 4 or 8 (8: up to ~1.2x faster inference, less precise)."),
     crop_px: int = typer.Option(None, help="Training crop side in network pixels (multiple of 32); "
                                 "default: from the labelled animals' size."),
+    sigma_px: float = typer.Option(None, help="Score-map width (network px); default: from the keypoint spacing."),
+    rotation_deg: float = typer.Option(None, help="Maximum augmentation rotation (180 = any angle); "
+                                       "default: full for a top view, else modest."),
+    view: str = typer.Option(None, help="top, bottom, side, front, mirror or other; default: config's, else "
+                             "judged from the labels."),
+    flip_pairs: str = typer.Option(None, help="Left/right pairs swapped by flips, 'a:b,c:d'; 'none' = no flips; "
+                                   "default: config's symmetry_pairs, else matched from the names."),
     repeats: int = typer.Option(None, help="Passes over the training frames per epoch (default: ~256 samples)."),
     seed: int = typer.Option(0, help="Random seed (split, augmentation, init)."),
     pretrained: bool = typer.Option(True, help="Start from ImageNet weights when available."),
@@ -109,7 +142,9 @@ def train(
     try:
         cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, cpu_minutes=cpu_minutes, device=device, scale=scale,  # type: ignore[arg-type]
                           batch_size=batch_size, lr=lr, stride=stride, seed=seed, pretrained=pretrained,  # type: ignore[arg-type]
-                          repeats=repeats, augment=AugmentConfig(crop_px=crop_px))
+                          repeats=repeats, sigma_px=sigma_px, view=view,  # type: ignore[arg-type]
+                          flip_pairs=_parse_pairs(flip_pairs),
+                          augment=AugmentConfig(crop_px=crop_px, rotation_deg=rotation_deg))
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     from pose.pipeline.checkpoint import CheckpointMismatchError
@@ -141,6 +176,7 @@ def evaluate(
     typer.echo(format_table(result))
     typer.echo(f"pcutoff {result['pcutoff']}; runtime {result['runtime']}; "
                f"saved {evaluation_paths(model_dir, runtime)[0]}")
+    _echo_quality(result)
 
 
 @app.command("analyze")

@@ -8,6 +8,10 @@ Metrics (per split, overall and per body part):
 - ``mean_px_pcutoff``, ``rmse_px_pcutoff``: the same over predictions with confidence >=
   the project's ``pcutoff`` (DeepLabCut's "with p-cutoff" numbers).
 - ``pck5``, ``pck10``: fraction of labelled keypoints predicted within 5 / 10 px.
+- ``normalized_error``: ``mean_px`` / the animal's size (``animal_size_px``: the labelled
+  extent of the training frames, :func:`pose.pipeline.recipe.animal_size_px`), and
+  ``pck_size10``: fraction within 0.1 x that size; comparable across frame sizes and species.
+  :func:`quality_warning` turns them into a loud warning when the model failed.
 
 Keypoints whose label is NaN (invisible) are left out of every metric.
 
@@ -27,6 +31,7 @@ import numpy as np
 from pose.atomic import atomic_path, write_text_atomic
 from pose.pipeline.modeldir import ModelDir, resolve_model_dir
 from pose.pipeline.project import load_labels, load_project
+from pose.pipeline.recipe import animal_size_px
 from pose.pipeline.split import Split
 
 log = logging.getLogger(__name__)
@@ -124,7 +129,10 @@ def evaluate_model(
     index = {im: i for i, im in enumerate(labels.images)}
     predictor = Predictor.from_dir(md, device=device, runtime=runtime)  # type: ignore[arg-type]
     json_path, images_dir = evaluation_paths(model_dir, runtime)
+    train_rows = [index[im] for im in split.train if im in index]
+    size = animal_size_px(labels.keypoints[train_rows], labels.names) if train_rows else float("nan")
     result: dict = {"pcutoff": info.pcutoff, "runtime": predictor.runtime,
+                    "animal_size_px": size if np.isfinite(size) else None,
                     "split": {"rule": split.rule, "training_fraction": split.training_fraction,
                               "seed": split.seed, "test_images": split.test}}
     for part, images in (("train", split.train), ("test", split.test)):
@@ -139,11 +147,67 @@ def evaluate_model(
         pred = _channels(ds)
         conf = ds["confidence"].values.transpose(0, 2, 1).reshape(len(rows), -1)
         result[part] = compute_metrics(pred, conf, labels.keypoints[rows], labels.names, info.pcutoff)
+        result[part].update(size_metrics(keypoint_errors(pred, labels.keypoints[rows]), size))
         if part == "test" and write_images:
             _write_labelled(images_dir, proj.root, images[:n_images],
                             labels.keypoints[rows], pred, labels.names)
     write_text_atomic(json_path, json.dumps(result, indent=1))
     return result
+
+
+def size_metrics(errors: np.ndarray, animal_size_px: float) -> dict:
+    """``normalized_error`` (mean error / animal size) and ``pck_size10`` (within 0.1 x size)."""
+    e = np.asarray(errors, float)
+    e = e[np.isfinite(e)]
+    if e.size == 0 or not np.isfinite(animal_size_px) or animal_size_px <= 0:
+        return {"normalized_error": None, "pck_size10": None}
+    return {"normalized_error": float(e.mean() / animal_size_px),
+            "pck_size10": float((e <= 0.1 * animal_size_px).mean())}
+
+
+# A model that learned its project puts the keypoints within a few percent of the animal's
+# size (DeepLabCut's open field: 2.5 px of a 132-px mouse, 0.02); these limits flag failure.
+MAX_NORMALIZED_ERROR = 0.1
+MIN_PCK_SIZE10 = 0.5
+
+
+def quality_warning(result: dict) -> str | None:
+    """A multi-line WARNING when the evaluated model failed, else None.
+
+    Failed: train or test ``normalized_error`` above :data:`MAX_NORMALIZED_ERROR`, or
+    ``pck_size10`` below :data:`MIN_PCK_SIZE10`. The text names the numbers, the likely
+    causes (too short a training, a recipe that does not suit the project, too few or
+    inconsistent labels) and what to try.
+    """
+    bad = []
+    for part in ("train", "test"):
+        m = result.get(part) or {}
+        ne, pck = m.get("normalized_error"), m.get("pck_size10")
+        if ne is not None and ne > MAX_NORMALIZED_ERROR:
+            bad.append(f"{part} error {m['mean_px']:.1f} px = {ne:.2f} of the animal size "
+                       f"(limit {MAX_NORMALIZED_ERROR})")
+        elif pck is not None and pck < MIN_PCK_SIZE10:
+            bad.append(f"{part}: only {pck:.0%} of keypoints within 0.1 x the animal size")
+    if not bad:
+        return None
+    size = result.get("animal_size_px")
+    train_bad = any(b.startswith("train") for b in bad)
+    causes = (["the training was too short (few epochs in the budget): train longer (--cpu-minutes, "
+               "--epochs) or resume with --resume",
+               "the recipe does not suit the project (see recipe.json and augmented_samples.png in the "
+               "model folder): set view, scale, crop_px, sigma_px, rotation_deg or flip pairs in the "
+               "project's config.yaml (recipe: section) or on the command line",
+               "labels are inconsistent or swapped (left/right, mixed body parts): check the labelled frames"]
+              if train_bad else
+              ["the model fits its training frames but not the held-back ones: label more frames, "
+               "more varied ones (other videos, poses, lighting)",
+               "the test frames differ from the training frames (another set-up or video)"])
+    lines = ["WARNING: the pose model has FAILED to learn this project: " + "; ".join(bad) + "."]
+    if size:
+        lines.append(f"  (animal size {size:.0f} px = 90th percentile of the labelled keypoints' extent)")
+    lines.append("  Likely causes and what to try:")
+    lines += [f"  - {c}" for c in causes]
+    return "\n".join(lines)
 
 
 def _channels(ds) -> np.ndarray:

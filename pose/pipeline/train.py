@@ -4,7 +4,7 @@
 with a warm-up + cosine learning-rate schedule, validation-loss early stopping, and a
 checkpoint after every epoch (atomic, with optimizer, scheduler and RNG state, so that
 ``resume=True`` continues exactly where it stopped). Training samples are augmented crops
-sized to the labelled animals (:func:`pose.pipeline.augment.auto_crop_px`); every epoch a
+sized to the labelled animals (the recipe, :mod:`pose.pipeline.recipe`); every epoch a
 slice of the training frames is also run whole, as at inference, and places where a keypoint
 is detected far from its label become centres of later crops (hard negatives: without them,
 arena corners that look like a tail base were detected in a few frames). Channels-last memory
@@ -19,6 +19,7 @@ import io
 import logging
 import math
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -33,7 +34,6 @@ from pose.atomic import atomic_path, write_text_atomic
 from pose.pipeline.augment import (
     AugmentConfig,
     augment_sample,
-    auto_crop_px,
     pad_to_multiple,
     save_augmented_samples,
 )
@@ -56,6 +56,7 @@ from pose.pipeline.modeldir import (
     individual_channels,
 )
 from pose.pipeline.project import Project, load_labels, load_project
+from pose.pipeline.recipe import RECIPE_JSON, Recipe, RecipeOverrides, View, derive_recipe
 from pose.pipeline.split import Split, read_test_frames, split_by_fraction, split_by_test_frames
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ class TrainConfig(BaseModel):
     training time and drives the learning-rate schedule by elapsed time instead;
     ``cpu_minutes`` does the same with the process's CPU time (all its threads), a budget
     that does not depend on how busy a shared machine is.
-    ``scale`` resizes images before the network (0.5 = the fast half-resolution mode).
+    ``scale``, ``sigma_px``, ``flip_pairs``, ``view`` and the augmentation's ``crop_px`` and
+    ``rotation_deg`` left to None are chosen from the project's labels
+    (:func:`pose.pipeline.recipe.derive_recipe`, after the ``recipe:`` section of its
+    ``config.yaml``); the saved config holds the values used.
+    ``scale`` resizes images before the network (0.5 = half resolution).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -89,8 +94,13 @@ class TrainConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     warmup_fraction: float = Field(0.03, ge=0, lt=1)
-    scale: float = Field(1.0, gt=0, le=4)
-    sigma_px: float | None = Field(None, gt=0, description="score-map width; default = stride")
+    scale: float | None = Field(None, gt=0, le=4, description="input scale; None = from the animal's size")
+    sigma_px: float | None = Field(None, gt=0, description="score-map width; None = from the keypoint spacing")
+    flip_pairs: list[tuple[str, str]] | None = Field(
+        None, description="left/right body parts swapped under flips; None = declared or matched from names"
+    )
+    view: View | None = Field(None, description="camera view; None = the config's, else judged from the labels")
+    evaluate: bool = Field(True, description="after training, evaluate and warn when the model failed")
     val_fraction: float = Field(0.1, ge=0, lt=1)
     patience: int = Field(40, ge=1)
     mine_period: int = Field(
@@ -242,8 +252,10 @@ def train_model(
     else:
         prepare_model_dir(model_dir, overwrite=overwrite)
         split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
-        cfg = _resolve_auto(cfg, project, labels, split)
+        cfg, recipe = _resolve_auto(cfg, project, labels, split)
+        tqdm.write(recipe.describe(), file=sys.stderr)
         model_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(model_dir / RECIPE_JSON, recipe.model_dump_json(indent=1))
         split.save(model_dir / "split.json")
         write_text_atomic(model_dir / "train_config.json", cfg.model_dump_json(indent=1))
     fingerprint = training_fingerprint(
@@ -264,6 +276,10 @@ def train_model(
     _seed_everything(cfg.seed)
     rng = np.random.RandomState(cfg.seed)
     n_val = int(round(len(train_idx) * cfg.val_fraction)) if len(train_idx) >= 10 else 0
+    # full frames (validation, hard-negative search) are kept to about a third of an epoch's
+    # compute, so that the cost of an epoch does not grow with the frame size
+    full_frames = _full_frames_per_epoch(cfg, _frame_hw(project, labels.images[train_idx[0]]), len(train_idx) - n_val)
+    n_val = min(n_val, max(3, full_frames)) if n_val else 0
     perm = rng.permutation(len(train_idx))
     val_idx = sorted(train_idx[i] for i in perm[:n_val])
     fit_idx = sorted(train_idx[i] for i in perm[n_val:])
@@ -272,7 +288,7 @@ def train_model(
     log.info("training on %d frames, validating on %d, testing on %d", len(fit_idx), len(val_idx), len(split.test))
     images = {i: read_image(project.root / labels.images[i], cfg.scale) for i in fit_idx + val_idx}
     kps = to_scaled(labels.keypoints, cfg.scale)
-    flip_pairs = _channel_flip_pairs(project, labels.names)
+    flip_pairs = _channel_flip_pairs(project, labels.names, cfg.flip_pairs)
     data = _TrainData([images[i] for i in fit_idx], kps[fit_idx], cfg, flip_pairs, cfg.stride)
     if not resume:  # a visual check of the augmentation (crops, left/right swaps) before the long wait
         save_augmented_samples([images[i] for i in fit_idx], kps[fit_idx], model_dir / AUGMENTED_PNG,
@@ -342,7 +358,7 @@ def train_model(
             optimizer.step()
             losses.append(loss.item())
         if cfg.mine_period:
-            chunk = math.ceil(len(data.images) / cfg.mine_period)
+            chunk = min(math.ceil(len(data.images) / cfg.mine_period), max(1, full_frames))
             start = (epoch * chunk) % len(data.images)
             rows = [(start + r) % len(data.images) for r in range(min(chunk, len(data.images)))]
             found = find_false_detections(model, [data.images[r] for r in rows], data.keypoints[rows],
@@ -384,23 +400,62 @@ def train_model(
     bar.close()
     _plot_curve(model_dir, state["curve"])
     log.info("%s after %d epochs (%.0f s)", stop_reason, state["epoch"], state["elapsed_s"])
+    if cfg.evaluate:
+        _evaluate_and_warn(model_dir, project)
     return model_dir
 
 
-def _resolve_auto(cfg: TrainConfig, project: Project, labels, split: Split) -> TrainConfig:
-    """Fill the crop size and repeats left to ``None`` from the training frames."""
+def _evaluate_and_warn(model_dir: Path, project: Project) -> None:
+    """Evaluate the trained model (torch, no images) and print a warning when it failed."""
+    from pose.pipeline.evaluate import evaluate_model, quality_warning
+
+    result = evaluate_model(model_dir, project=project.root, runtime="torch", write_images=False)
+    parts = [f"{part} {result[part]['mean_px']:.2f} px ({result[part]['normalized_error']:.3f} of the "
+             f"animal size)" for part in ("train", "test") if result[part].get("mean_px") is not None]
+    tqdm.write("evaluation: " + ", ".join(parts), file=sys.stderr)
+    warning = quality_warning(result)
+    if warning:
+        log.warning("%s", warning)
+        tqdm.write(warning, file=sys.stderr)
+
+
+def _frame_hw(project: Project, image: str) -> tuple[int, int]:
+    """(height, width) of a labelled image in original pixels."""
+    img = cv2.imread(str(project.root / image), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise FileNotFoundError(f"cannot read image {project.root / image}")
+    return int(img.shape[0]), int(img.shape[1])
+
+
+def _full_frames_per_epoch(cfg: TrainConfig, frame_hw: tuple[int, int], n_fit: int) -> int:
+    """Full frames an epoch may run (validation, hard negatives): their pixels at most half of
+    the epoch's training-crop pixels (a forward pass costs about a third of a training step)."""
+    scale = cfg.scale or 1.0
+    crop = cfg.augment.crop_px or 224
+    samples = max(1, n_fit) * (cfg.repeats or 1)
+    frame_px = max(1.0, frame_hw[0] * scale * frame_hw[1] * scale)
+    return int(0.5 * samples * crop * crop // frame_px)
+
+
+def _resolve_auto(cfg: TrainConfig, project: Project, labels, split: Split) -> tuple[TrainConfig, Recipe]:
+    """The recipe (:func:`pose.pipeline.recipe.derive_recipe`) from the training frames, and
+    the config with every choice left to ``None`` filled from it (and ``repeats``)."""
     index = {im: i for i, im in enumerate(labels.images)}
     train_idx = [index[im] for im in split.train]
-    update: dict = {}
-    if cfg.augment.crop_px is None:
-        hw = cv2.imread(str(project.root / labels.images[train_idx[0]]), cv2.IMREAD_UNCHANGED).shape[:2]
-        hw = (round(hw[0] * cfg.scale), round(hw[1] * cfg.scale))
-        crop = auto_crop_px(to_scaled(labels.keypoints[train_idx], cfg.scale), hw)
-        update["augment"] = cfg.augment.model_copy(update={"crop_px": crop})
-        log.info("training crop %d px (from the labelled animals' size)", crop)
+    given = RecipeOverrides(view=cfg.view, scale=cfg.scale, crop_px=cfg.augment.crop_px, sigma_px=cfg.sigma_px,
+                            rotation_deg=cfg.augment.rotation_deg, flip_pairs=cfg.flip_pairs)
+    overrides = project.config.recipe_overrides().merged(given)
+    declared = project.config.symmetry_pairs
+    recipe = derive_recipe(labels.keypoints[train_idx], labels.names, _frame_hw(project, labels.images[train_idx[0]]),
+                           stride=cfg.stride, overrides=overrides,
+                           declared_pairs=[(a, b) for a, b in declared] if declared is not None else None)
+    update: dict = {"scale": recipe.scale, "sigma_px": recipe.sigma_px, "flip_pairs": recipe.flip_pairs,
+                    "view": recipe.view if recipe.view in View.__args__ else None,  # type: ignore[attr-defined]
+                    "augment": cfg.augment.model_copy(update={"crop_px": recipe.crop_px,
+                                                              "rotation_deg": recipe.rotation_deg})}
     if cfg.repeats is None:
         update["repeats"] = max(1, math.ceil(256 / max(1, len(train_idx))))
-    return cfg.model_copy(update=update) if update else cfg
+    return cfg.model_copy(update=update), recipe
 
 
 def _loss(model: PoseNet, batch, device: torch.device) -> torch.Tensor:
@@ -473,15 +528,19 @@ def _model_dir(project: Project, cfg: TrainConfig, out_dir: str | Path | None) -
     return project.root / "models" / f"{cfg.backbone}-{stamp}"
 
 
-def _channel_flip_pairs(project: Project, names: list[str]) -> list[tuple[int, int]]:
-    bp_pairs = project.config.flip_pairs()
+def _channel_flip_pairs(project: Project, names: list[str],
+                        pairs_by_name: list[tuple[str, str]] | None = None) -> list[tuple[int, int]]:
+    """Channel index pairs swapped by a flip: ``pairs_by_name`` (body parts; the recipe's),
+    else the project config's (older models' configs have no recipe)."""
     bps = project.config.bodyparts
+    if pairs_by_name is None:
+        pairs_by_name = [(bps[a], bps[b]) for a, b in project.config.flip_pairs()]
     pairs = []
-    for a, b in bp_pairs:
+    for a, b in pairs_by_name:
         for i, n in enumerate(names):
             ind, _, bp = n.rpartition("/")
-            if bp == bps[a]:
-                j = names.index(f"{ind}/{bps[b]}" if ind else bps[b])
+            if bp == a:
+                j = names.index(f"{ind}/{b}" if ind else b)
                 pairs.append((i, j))
     return pairs
 

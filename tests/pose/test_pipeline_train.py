@@ -43,7 +43,7 @@ def overfit(tmp_path_factory):
 
     torch.set_num_threads(1)
     root, kps = make_blob_project(tmp_path_factory.mktemp("blobs") / "proj", n_frames=5)
-    cfg = TrainConfig(pretrained=False, epochs=8, repeats=10, batch_size=5, neck_channels=32, stride=4,
+    cfg = TrainConfig(pretrained=False, scale=1.0, epochs=8, repeats=10, batch_size=5, neck_channels=32, stride=4,
                       lr=3e-3, val_fraction=0.0, augment=_noaug())
     model_dir = train_model(root, config=cfg, out_dir=root / "model", training_fraction=1.0)
     return root, model_dir, kps
@@ -134,7 +134,7 @@ def test_resume_continues_exactly(tmp_path):
     from pose.pipeline.train import TrainConfig, train_model
 
     root, _ = make_blob_project(tmp_path / "proj", n_frames=6, size_px=64)
-    cfg = TrainConfig(pretrained=False, epochs=2, batch_size=2, repeats=1, neck_channels=16, stride=8, val_fraction=0.0,
+    cfg = TrainConfig(pretrained=False, scale=1.0, epochs=2, batch_size=2, repeats=1, neck_channels=16, stride=8, val_fraction=0.0,
                       augment=_noaug().model_copy(update={"rotation_deg": 90.0, "noise_prob": 0.5}))
     straight = train_model(root, config=cfg, out_dir=tmp_path / "a", training_fraction=1.0)
     train_model(root, config=cfg, out_dir=tmp_path / "b", training_fraction=1.0, stop_after_epoch=1)
@@ -154,7 +154,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
 
     root, _ = make_blob_project(tmp_path / "proj", n_frames=3)
     monkeypatch.setattr(train_mod, "pose_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
-    cfg = train_mod.TrainConfig(pretrained=False, epochs=1, batch_size=3, repeats=1, neck_channels=16, val_fraction=0.0,
+    cfg = train_mod.TrainConfig(pretrained=False, scale=1.0, epochs=1, batch_size=3, repeats=1, neck_channels=16, val_fraction=0.0,
                                 augment=_noaug())
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1"):
         train_mod.train_model(root, config=cfg, out_dir=tmp_path / "m", training_fraction=1.0)
@@ -165,10 +165,10 @@ def test_cli_train_prints_model_dir_last_and_init_from(overfit, tmp_path):
 
     root, model_dir, _ = overfit
     out = tmp_path / "m2"
-    res = CliRunner().invoke(app, ["train", str(root), "--out", str(out), "--epochs", "1", "--crop-px", "64", "--repeats", "1",
+    res = CliRunner().invoke(app, ["train", str(root), "--out", str(out), "--epochs", "1", "--crop-px", "64", "--repeats", "1", "--scale", "1",
                                    "--batch-size", "2", "--from", str(model_dir), "--device", "cpu"])
     assert res.exit_code == 0, res.output
-    assert res.output.strip().splitlines()[-1].endswith(str(out))
+    assert res.stdout.strip().splitlines()[-1].endswith(str(out))  # warnings and the recipe go to stderr
     split = json.loads((out / "split.json").read_text())
     assert len(split["train"]) == 4 and len(split["test"]) == 1  # TrainingFraction 0.75 of 5
     # initialised from the overfit model: one epoch at a small learning rate moves it little

@@ -27,7 +27,7 @@ from pose.pipeline.cli import app as pose_app
 from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
 from pose.tracking.cli import swap, track
-from protocols.cli import export_nwb, report, run
+from protocols.cli import export_nwb, report, run, verify
 
 # Exceptions whose class is defined in these packages are the project's own errors (bad
 # input, named file / frame / field): one line and exit code 2, the traceback only with -v.
@@ -119,6 +119,7 @@ app.command("qc")(qc)
 app.command("run")(run)
 app.command("report")(report)
 app.command("export-nwb")(export_nwb)
+app.command("verify")(verify)
 app.command("dashboard")(dashboard)
 app.command("label")(label)
 app.command("demo")(demo)

@@ -25,19 +25,35 @@ px_per_mm    no        calibration of this video (used by protocols whose scale
 
 Results layout (``DIR``)::
 
-    animals/<subject>_<session>/   endpoints.json, frames.parquet, pose.nc, geometry.json,
-                                   done  (written last: the animal is finished)
-    endpoints.csv, endpoints.parquet  per-animal endpoint table (+ metadata columns)
-    group_summary.csv, group_tests.csv, dose_response.csv
+    animals/<subject>_<session>/   endpoints.json (endpoints, qc, warnings), frames.parquet,
+                                   pose.nc, geometry.json,
+                                   done  (written last: the animal is finished; holds the
+                                   fingerprint of what produced it)
+    endpoints.csv, endpoints.parquet  per-animal endpoint table (+ metadata, qc_flag, qc_reasons
+                                   and the tracking measures of protocols.qc)
+    group_summary.csv, group_tests.csv, dose_response.csv   (animals the QC rules exclude left
+                                   out; n_excluded / excluded say which and why)
+    exclusions.csv                 subject, session, group, qc_flag, qc_reasons
     failures.csv                   subject, session, error (one row per failed animal)
-    protocol.yaml, cohort.csv, run.json, report.html
+    protocol.yaml, cohort.csv, run.json, manifest.json (protocols.manifest), report.html
+    .hash_cache.json               SHA-256 of the inputs by size + mtime (resume speed)
 
-Resuming: an animal whose ``done`` marker exists is skipped. Each animal is written to a
-temporary folder that is renamed into place only when complete, so a killed run never
-leaves a half-written animal that looks finished. Run the same command again to finish.
+Resuming: an animal is skipped when its ``done`` marker's fingerprint (SHA-256 of the
+protocol as run, of its pose / video / arena files and of the pose model; the ethopose
+version; its cohort row) matches the current one. Anything else is redone, with the reason
+logged and listed in ``run.json`` (``redone``): re-running into a folder with an edited
+protocol or a changed pose file never keeps old numbers under the new ``protocol.yaml``
+(redoing rather than refusing: the user asked for the new protocol's numbers, and the
+folder stays consistent). Each animal is written to a temporary folder that is renamed into
+place only when complete, and ``failures.csv``, ``endpoints.csv`` and ``run.json`` are
+rewritten atomically after every animal, so a killed run never leaves a half-written
+animal that looks finished and its tables list what it finished. Run the same command again
+to finish.
 
 Parallelism (dask.distributed): by default a ``LocalCluster`` of ``n_workers`` processes
-(one thread each) on this machine; ``n_workers=0`` runs in this process without dask.
+(one thread each) on this machine, its scheduler, workers and dashboard bound to 127.0.0.1;
+``n_workers=0`` runs in this process without dask (each pose file read in a child process,
+so a reader crash on a damaged file fails that animal, not the run).
 Give ``scheduler="tcp://host:8786"`` to use a running cluster. On SLURM, with
 ``dask-jobqueue`` installed::
 
@@ -47,7 +63,10 @@ Give ``scheduler="tcp://host:8786"`` to use a running cluster. On SLURM, with
     print(cluster.scheduler_address)  # pass this to --scheduler
 
 then ``ethopose run open_field cohort.csv --out results --scheduler tcp://...:8786``. The
-workers must see the same file system paths as the submitting machine.
+workers must see the same file system paths as the submitting machine: ``--out`` is made
+absolute, and every worker writes a probe file there that this machine must see, else the
+run stops before any work with a message naming the workers. ``run.json`` records the
+number of workers that ran.
 """
 
 from __future__ import annotations
@@ -58,8 +77,6 @@ import os
 import re
 import shutil
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +86,8 @@ import pandas as pd
 
 from pose._version import __version__
 from pose.atomic import atomic_path, write_text_atomic
+from protocols.animal import FpsMismatchError, load_session_pose, process_animal  # noqa: F401 (re-exported)
+from protocols.cluster import run_tasks
 from protocols.schema import Protocol, load_protocol, protocol_yaml
 
 logger = logging.getLogger(__name__)
@@ -90,6 +109,8 @@ class CohortResult:
     processed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    warned: dict[str, str] = field(default_factory=dict)
+    redone: dict[str, list[str]] = field(default_factory=dict)
     endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
     report_path: Path | None = None
 
@@ -189,124 +210,75 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
     return table
 
 
+def done_state(out_dir: Path, key: str) -> dict[str, Any] | None:
+    """The animal's ``done`` marker: ``None`` when unfinished, ``{}`` for an old text marker,
+    else ``{"finished", "fingerprint"}``."""
+    f = Path(out_dir) / "animals" / key / "done"
+    if not f.is_file():
+        return None
+    try:
+        data = json.loads(f.read_text())
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def is_done(out_dir: Path, key: str) -> bool:
     """True when the animal's ``done`` marker exists."""
     return (Path(out_dir) / "animals" / key / "done").is_file()
 
 
-def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_dir: str | None = None) -> dict[str, Any]:
-    """Analyse one animal and write its folder; never raises (errors are returned).
+def collect_endpoints(out_dir: Path, cohort: pd.DataFrame, keys: set[str] | None = None) -> pd.DataFrame:
+    """Per-animal table from the finished animals' ``endpoints.json`` (cohort order).
 
-    Returns
-    -------
-    dict
-        ``{"key", "status": "ok" | "failed", "error", "seconds"}``.
+    Columns: metadata, the endpoints, then ``qc_flag``, ``qc_reasons`` and the tracking
+    measures of :func:`protocols.qc.tracking_qc` (when recorded). ``keys`` limits the
+    table to those animals.
     """
-    t0 = time.perf_counter()
-    key = row["key"]
-    final = Path(out_dir) / "animals" / key
-    tmp = final.with_name(f".tmp-{key}-{os.getpid()}")
-    try:
-        from pose.io import load, save
-        from protocols.endpoints import analyse_session
-
-        if row.get("pose_path"):
-            pose_path = Path(row["pose_path"])
-            ds = load(pose_path, fps=None if pd.isna(row.get("fps", np.nan)) else float(row["fps"]))
-        else:
-            from pose.pipeline.inference import Predictor
-
-            pose_path = Path(row["video_path"])
-            ds = Predictor.from_dir(model_dir).predict_video(pose_path)
-        if not pd.isna(row.get("px_per_mm", np.nan)):
-            ds.attrs["px_per_mm"] = float(row["px_per_mm"])
-        res = analyse_session(ds, protocol, pose_path=pose_path)
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        res.frames.to_parquet(tmp / "frames.parquet")
-        save(res.pose, tmp / "pose.nc")
-        geometry = {"px_per_mm": res.px_per_mm,
-                    "arena_corners_px": None if res.arena_corners_px is None else np.asarray(res.arena_corners_px).tolist(),
-                    "zones": {n: z.model_dump(mode="json") for n, z in res.zones.items()}}
-        (tmp / "geometry.json").write_text(json.dumps(geometry, indent=1))
-        meta = {k: row[k] for k in ("subject_id", "group", "sex", "session", "pose_path", "video_path")}
-        meta["dose"] = None if pd.isna(row.get("dose")) else float(row["dose"])
-        (tmp / "endpoints.json").write_text(json.dumps(
-            {"meta": meta, "endpoints": res.endpoints, "fps": float(res.pose.attrs["fps"]),
-             "history": res.pose.attrs.get("history", []), "model_dir": model_dir,
-             "version": __version__}, indent=1, default=str))
-        (tmp / "done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        return {"key": key, "status": "ok", "error": "", "seconds": time.perf_counter() - t0}
-    except Exception as exc:  # one bad animal must not stop the cohort
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        logger.debug("animal %s failed:\n%s", key, traceback.format_exc())
-        return {"key": key, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                "seconds": time.perf_counter() - t0}
-
-
-def _run_tasks(rows: list[dict[str, Any]], protocol: Protocol, out_dir: Path, model_dir: str | None,
-               scheduler: str | None, n_workers: int, on_result: Callable[[dict[str, Any]], None]) -> None:
-    if not rows:
-        return
-    if scheduler is None and n_workers == 0:
-        for r in rows:
-            on_result(process_animal(r, protocol, str(out_dir), model_dir))
-        return
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = [client.submit(process_animal, r, protocol, str(out_dir), model_dir,
-                                 key=f"animal-{r['key']}", pure=False) for r in rows]
-        for fut in as_completed(futures):
-            try:
-                on_result(fut.result())
-            except Exception as exc:  # a worker died: report it as a failure of that animal
-                key = str(fut.key).removeprefix("animal-")
-                on_result({"key": key, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def collect_endpoints(out_dir: Path, cohort: pd.DataFrame) -> pd.DataFrame:
-    """Per-animal table from the finished animals' ``endpoints.json`` (cohort order)."""
     rows = []
     for _, r in cohort.iterrows():
-        f = Path(out_dir) / "animals" / r["key"] / "endpoints.json"
-        if not is_done(out_dir, r["key"]):
+        if (keys is not None and r["key"] not in keys) or not is_done(out_dir, r["key"]):
             continue
-        data = json.loads(f.read_text())
-        rows.append({"subject_id": r["subject_id"], "group": r["group"], "dose": r["dose"],
-                     "sex": r["sex"], "session": r["session"], **data["endpoints"]})
+        rows.append(_endpoint_row(out_dir, r))
     return pd.DataFrame(rows)
 
 
+def _endpoint_row(out_dir: Path, r: Any) -> dict[str, Any]:
+    data = json.loads((Path(out_dir) / "animals" / r["key"] / "endpoints.json").read_text())
+    qc = data.get("qc", {})
+    return {"subject_id": r["subject_id"], "group": r["group"], "dose": r["dose"], "sex": r["sex"],
+            "session": r["session"], **data["endpoints"], **{f"qc_{k}" if not k.startswith("qc_") else k: v
+                                                              for k, v in qc.items()}}
+
+
 def write_tables(out_dir: Path, table: pd.DataFrame, protocol: Protocol) -> dict[str, pd.DataFrame]:
-    """Write the endpoint table (csv + parquet) and the statistics; return the statistics."""
+    """Write the endpoint table (csv + parquet), the exclusions and the statistics.
+
+    The statistics use the animals the protocol's QC rules keep (``qc.exclude``); the
+    tables of tests and summaries say how many and which animals were excluded.
+    """
+    from protocols.qc import QCRules, excluded_mask, exclusion_table
     from protocols.stats import compare_groups, dose_response, endpoint_columns, summarize_groups
 
+    rules = getattr(protocol, "qc", None) or QCRules()
     with atomic_path(out_dir / "endpoints.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out_dir / "endpoints.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    eps = endpoint_columns(table) if len(table) else []
-    stats = {"group_summary": summarize_groups(table, eps) if eps else pd.DataFrame(),
-             "group_tests": compare_groups(table, eps) if eps else pd.DataFrame(),
-             "dose_response": dose_response(table, eps) if eps else pd.DataFrame()}
+    excluded = exclusion_table(table, rules)
+    with atomic_path(out_dir / "exclusions.csv") as tmp:
+        excluded.to_csv(tmp, index=False)
+    kept = table.loc[~excluded_mask(table, rules)] if len(table) else table
+    eps = [c for c in endpoint_columns(kept) if not c.startswith("qc_")] if len(kept) else []
+    stats = {"group_summary": summarize_groups(kept, eps) if eps else pd.DataFrame(),
+             "group_tests": compare_groups(kept, eps) if eps else pd.DataFrame(),
+             "dose_response": dose_response(kept, eps) if eps else pd.DataFrame()}
+    note = ", ".join(f"{r.subject_id} (qc {r.qc_flag}: {r.qc_reasons})" for r in excluded.itertuples())
     for name, df in stats.items():
+        if len(df) and len(excluded):  # added to the statistics' own count of animals left out
+            df["n_excluded"] = df["n_excluded"] + len(excluded) if "n_excluded" in df else len(excluded)
+            before = df["excluded"].fillna("").astype(str) if "excluded" in df else ""
+            df["excluded"] = (before + ", " + note).str.strip(", ") if "excluded" in df else note
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
     return stats
@@ -332,6 +304,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _input_files(row: dict[str, Any], protocol: Protocol) -> dict[str, Path]:
+    """The files an animal's analysis reads: pose/video and the arena file beside it."""
+    files = {c: Path(row[c]) for c in ("pose_path", "video_path") if row.get(c)}
+    arena = protocol.arena
+    if arena is not None and arena.source == "arena_json" and files:
+        src = files.get("pose_path", files.get("video_path"))
+        f = src.parent / arena.arena_json.format(stem=src.name.split(".")[0])
+        if f.is_file():
+            files["arena"] = f
+    return files
+
+
+@dataclass
+class _Progress:
+    """What the run has done so far, written to disk after every animal."""
+
+    out: Path
+    cohort: pd.DataFrame
+    run_info: dict[str, Any]
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def write(self, result: CohortResult) -> None:
+        keys = self.cohort.set_index("key")
+        fail_rows = [{"subject_id": keys.loc[k, "subject_id"], "session": keys.loc[k, "session"], "error": e}
+                     for k, e in result.failed.items()]
+        with atomic_path(self.out / "failures.csv") as tmp:
+            pd.DataFrame(fail_rows, columns=["subject_id", "session", "error"]).to_csv(tmp, index=False)
+        table = pd.DataFrame([self.rows[k] for k in self.cohort["key"] if k in self.rows])
+        with atomic_path(self.out / "endpoints.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        self.run_info.update(processed=result.processed, skipped=result.skipped, failed=result.failed,
+                             warnings=result.warned, redone=result.redone)
+        write_text_atomic(self.out / "run.json", json.dumps(self.run_info, indent=1, default=str))
+
+
 def run_cohort(
     protocol: str | Path | Protocol,
     cohort_csv: str | Path,
@@ -342,6 +349,7 @@ def run_cohort(
     model_dir: str | Path | None = None,
     progress: bool = True,
     report: bool = True,
+    command: list[str] | None = None,
 ) -> CohortResult:
     """Run a protocol over a cohort; skip finished animals; write tables, stats and report.
 
@@ -352,39 +360,92 @@ def run_cohort(
     cohort_csv
         The cohort table (see the module docstring).
     out_dir
-        Results folder (created).
+        Results folder (created; made absolute before any work is sent to a worker).
     scheduler
-        Address of a running dask scheduler; ``None`` starts a local cluster.
+        Address of a running dask scheduler; ``None`` starts a local cluster. Its workers
+        must see ``out_dir`` (checked with a probe file).
     n_workers
-        Worker processes of the local cluster; ``0`` runs serially without dask.
+        Worker processes of the local cluster; ``0`` runs serially without dask (each
+        pose file read in a child process, so a reader crash fails one animal only).
     model_dir
         Pose model for rows that give a video instead of a pose file.
     progress
         Show a progress bar (rich).
     report
         Write ``report.html``.
+    command
+        Command line recorded in ``manifest.json`` (default ``sys.argv``).
 
     Returns
     -------
     CohortResult
+
+    Notes
+    -----
+    An animal is skipped only when its ``done`` marker's fingerprint (protocol, input
+    bytes, pose model, ethopose version, cohort row) equals the current one; otherwise it
+    is redone and the reason logged and recorded in ``run.json`` (``redone``), so a folder
+    never certifies a ``protocol.yaml`` that did not produce its numbers.
+    ``failures.csv``, ``endpoints.csv`` and ``run.json`` are rewritten (atomically) after
+    every animal.
     """
+    import sys
+
+    from protocols.manifest import (
+        HASH_CACHE,
+        HashCache,
+        animal_fingerprint,
+        combined_sha256,
+        fingerprint_changes,
+        model_files,
+        sha256_text,
+    )
+
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser().resolve()
     cohort = read_cohort(cohort_csv, need_model=model_dir is not None)
+    model_dir = None if model_dir is None else Path(model_dir).resolve()
     (out / "animals").mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_folders(out / "animals")
-    write_text_atomic(out / "protocol.yaml", protocol_yaml(proto))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    proto_text = protocol_yaml(proto)
+    write_text_atomic(out / "protocol.yaml", proto_text)
     with atomic_path(out / "cohort.csv") as tmp:
         cohort.drop(columns=["line"]).to_csv(tmp, index=False)
+    cache = HashCache(out / HASH_CACHE)
+    proto_sha = sha256_text(proto_text)
+    model_sha = combined_sha256(model_files(model_dir), cache)
+    meta_cols = [c for c in cohort.columns if c not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "key", "line")]
     result = CohortResult(out_dir=out)
     todo = []
     for r in cohort.to_dict("records"):
-        if is_done(out, r["key"]):
-            result.skipped.append(r["key"])
-        else:
+        r["fingerprint"] = animal_fingerprint(r, protocol_sha256=proto_sha, model_sha256=model_sha,
+                                              input_files=_input_files(r, proto), cache=cache,
+                                              metadata_columns=meta_cols)
+        state = done_state(out, r["key"])
+        if state is None:
             todo.append(r)
-    logger.info("%d animals: %d finished before, %d to run", len(cohort), len(result.skipped), len(todo))
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+            continue
+        changes = fingerprint_changes(state.get("fingerprint"), r["fingerprint"])
+        if not changes:
+            result.skipped.append(r["key"])
+            continue
+        logger.warning("animal %s was finished before but %s: redoing it", r["key"], "; ".join(changes))
+        result.redone[r["key"]] = changes
+        (out / "animals" / r["key"] / "done").unlink()  # its old numbers no longer count as finished
+        todo.append(r)
+    cache.save()
+    logger.info("%d animals: %d finished before, %d to run (%d redone after a change)", len(cohort),
+                len(result.skipped), len(todo), len(result.redone))
+    run_info = {"ethopose_version": __version__, "protocol": proto.name, "status": "running",
+                "cohort_csv": str(Path(cohort_csv).resolve()), "out_dir": str(out),
+                "model_dir": None if model_dir is None else str(model_dir), "scheduler": scheduler or "local",
+                "n_workers": n_workers, "n_workers_requested": n_workers, "started": started,
+                "n_animals": len(cohort), "current": None}
+    state = _Progress(out, cohort, run_info)
+    for k in result.skipped:
+        state.rows[k] = _endpoint_row(out, cohort.set_index("key", drop=False).loc[k])
+    state.write(result)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -393,35 +454,68 @@ def run_cohort(
         TimeRemainingColumn,
     )
 
+    by_key = cohort.set_index("key", drop=False)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), disable=not progress, transient=False) as bar:
         task = bar.add_task(f"{proto.name}", total=len(cohort), completed=len(result.skipped))
 
+        def on_start(row: dict[str, Any]) -> None:
+            run_info["current"] = row["key"]  # names the animal if this process dies while on it
+            write_text_atomic(out / "run.json", json.dumps(run_info, indent=1, default=str))
+
         def on_result(res: dict[str, Any]) -> None:
-            if res["status"] == "ok":
-                result.processed.append(res["key"])
+            key = res["key"]
+            if res["status"] in ("ok", "warn"):
+                result.processed.append(key)
+                result.failed.pop(key, None)
+                if res["status"] == "warn":
+                    result.warned[key] = res.get("qc_reasons") or "; ".join(res.get("warnings", []))
+                    logger.warning("animal %s: %s (%s)", key, res.get("qc_flag", "warn"), result.warned[key])
+                try:
+                    state.rows[key] = _endpoint_row(out, by_key.loc[key])
+                except (OSError, ValueError) as exc:
+                    result.failed[key] = f"results unreadable after the run: {exc}"
             else:
-                result.failed[res["key"]] = res["error"]
-                logger.warning("animal %s failed: %s", res["key"], res["error"])
+                result.failed[key] = res["error"]
+                logger.warning("animal %s failed: %s", key, res["error"])
+            run_info["current"] = None
+            state.write(result)
             bar.advance(task)
 
-        _run_tasks(todo, proto, out, None if model_dir is None else str(model_dir),
-                   scheduler, n_workers, on_result)
-    keys = cohort.set_index("key")
-    fail_rows = [{"subject_id": keys.loc[k, "subject_id"], "session": keys.loc[k, "session"],
-                  "error": e} for k, e in result.failed.items()]
-    with atomic_path(out / "failures.csv") as tmp:
-        pd.DataFrame(fail_rows, columns=["subject_id", "session", "error"]).to_csv(tmp, index=False)
+        actual = run_tasks(todo, proto, out, None if model_dir is None else str(model_dir),
+                            scheduler, n_workers, on_result, on_start)
+    run_info["n_workers"] = actual
     result.endpoints = collect_endpoints(out, cohort)
     stats = write_tables(out, result.endpoints, proto)
-    run_info = {"ethopose_version": __version__, "protocol": proto.name, "cohort_csv": str(Path(cohort_csv).resolve()),
-                "model_dir": None if model_dir is None else str(model_dir), "scheduler": scheduler or "local",
-                "n_workers": n_workers, "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "n_animals": len(cohort), "processed": result.processed, "skipped": result.skipped,
-                "failed": result.failed}
-    write_text_atomic(out / "run.json", json.dumps(run_info, indent=1))
+    run_info.update(status="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    state.write(result)
+    _write_run_manifest(out, cohort, proto, model_dir, cache, run_info,
+                        list(sys.argv if command is None else command), protocol)
     if report and len(result.endpoints):
         from protocols.report import write_report
 
         result.report_path = write_report(out, proto, result.endpoints, stats, run_info)
     return result
+
+
+def _write_run_manifest(out: Path, cohort: pd.DataFrame, proto: Protocol, model_dir: Path | None, cache: Any,
+                        run_info: dict[str, Any], command: list[str], protocol_arg: Any) -> Path:
+    from protocols.manifest import file_entry, label_files, model_files, model_seed, write_manifest
+
+    inputs = [file_entry("protocol", out / "protocol.yaml", cache, name=proto.name)]
+    if isinstance(protocol_arg, str | Path) and Path(protocol_arg).is_file():
+        inputs.append(file_entry("protocol_source", protocol_arg, cache))
+    inputs.append(file_entry("cohort_csv", run_info["cohort_csv"], cache))
+    for r in cohort.to_dict("records"):
+        for role, p in _input_files(r, proto).items():
+            role = {"pose_path": "pose", "video_path": "video"}.get(role, role)
+            inputs.append(file_entry(role, p, cache, animal=r["key"]))
+    inputs += [file_entry("model", p, cache) for p in model_files(model_dir)]
+    inputs += [file_entry("labels", p, cache) for p in label_files(model_dir)]
+    cache.save()
+    seed = model_seed(model_dir)
+    return write_manifest(out, inputs, command=command, started=run_info["started"],
+                          finished=run_info.get("finished", ""),
+                          seeds={} if seed is None else {"model_training_seed": seed},
+                          extra={"scheduler": run_info["scheduler"], "n_workers": run_info["n_workers"],
+                                 "model_dir": run_info["model_dir"]})

@@ -18,23 +18,28 @@ def run(
 ) -> None:
     """Run PROTOCOL over every animal of COHORT, in parallel and resumable; write tables, statistics and report.html."""
     from protocols.batch import CohortError, run_cohort
+    from protocols.cluster import WorkerPathError
     from protocols.schema import ProtocolError
 
     try:
         res = run_cohort(protocol, cohort, out, scheduler=scheduler, n_workers=workers,
                          model_dir=model, report=not no_report)
-    except (ProtocolError, CohortError) as exc:
+    except (ProtocolError, CohortError, WorkerPathError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{len(res.processed)} animals analysed, {len(res.skipped)} already done, "
                f"{len(res.failed)} failed")
+    for key, why in res.redone.items():
+        typer.echo(f"  redone {key}: {'; '.join(why)}", err=True)
+    for key, why in res.warned.items():
+        typer.echo(f"  flagged {key}: {why}", err=True)
     for key, err in res.failed.items():
         typer.echo(f"  failed {key}: {err}", err=True)
-    typer.echo(f"results: {out}")
+    typer.echo(f"results: {res.out_dir}")
     if res.report_path is not None:
         typer.echo(f"report: {res.report_path}")
     if res.failed:
-        typer.echo(f"see {out / 'failures.csv'}", err=True)
+        typer.echo(f"see {res.out_dir / 'failures.csv'}", err=True)
         raise typer.Exit(1)
 
 
@@ -66,3 +71,20 @@ def export_nwb(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(paths)} NWB files to {out}")
+
+
+def verify(
+    results: Path = typer.Argument(..., help="Results folder written by 'ethopose run' (with manifest.json)."),
+) -> None:
+    """Hash every file listed in RESULTS/manifest.json again; exit 1 if any changed or is missing."""
+    from protocols.manifest import verify_results
+
+    try:
+        res = verify_results(results)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in res.lines():
+        typer.echo(line)
+    if not res.ok:
+        raise typer.Exit(1)

@@ -250,17 +250,68 @@ def _provenance(protocol: Protocol, run_info: dict[str, Any], animals: list[Anim
     return "\n".join(parts)
 
 
+_QC_COLUMNS = ("subject_id", "session", "group", "qc_flag", "qc_reasons", "qc_low_confidence_pct",
+               "qc_jumps_per_min", "qc_interpolated_pct", "coverage_pct", "quality_flag")
+
+
+def _quality_section(table: pd.DataFrame, exclusions: pd.DataFrame) -> list[str]:
+    """Per-animal data and tracking quality, and the animals left out of the statistics."""
+    if not len(table) or "qc_flag" not in table:
+        return []
+    cols = [c for c in _QC_COLUMNS if c in table]
+    flagged = table[table["qc_flag"].astype(str) != "ok"]
+    h = ["<h2>Data and tracking quality</h2>",
+         "<p class='note'>Measured on each animal's pose as loaded: % of required-keypoint samples below the "
+         "confidence cut-off, jumps of the centre per minute, % of frames filled in by the filters; and problems "
+         "of the input (truncated video, frame-count mismatch). Limits: the protocol's <code>qc</code> section "
+         "(fail above a limit, warn above its warn fraction).</p>",
+         f"<p><b>{len(flagged)}</b> of {len(table)} animals flagged.</p>",
+         _table_html(flagged[cols] if len(flagged) else flagged)]
+    if exclusions is not None and len(exclusions):
+        n_used = len(table) - len(exclusions)
+        h += ["<h3>Excluded from the statistics</h3>",
+              f"<p><b>The group statistics use {n_used} of {len(table)} animals.</b> Left out by the protocol's "
+              "QC rules:</p>", _table_html(exclusions)]
+    else:
+        h.append(f"<p>No animal was excluded from the statistics ({len(table)} used).</p>")
+    return h
+
+
+def _manifest_section(manifest: dict[str, Any]) -> str:
+    if not manifest:
+        return '<p class="note">No manifest.json (results written by an older ethopose).</p>'
+    rows = "".join(f"<tr><td>{html.escape(str(e.get('role')))}</td><td>{html.escape(str(e.get('animal', '')))}</td>"
+                   f"<td>{html.escape(str(e.get('path')))}</td><td>{e.get('bytes')}</td>"
+                   f"<td><code>{html.escape(str(e.get('sha256', ''))[:16])}</code></td></tr>"
+                   for e in manifest.get("inputs", []))
+    pk = ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items())
+    return "\n".join([
+        "<h3>Manifest (manifest.json; check with <code>ethopose verify</code>)</h3><table class='prov'>",
+        f"<tr><td>command</td><td><code>{html.escape(' '.join(map(str, manifest.get('command', []))))}</code></td></tr>",
+        f"<tr><td>started / finished</td><td>{html.escape(str(manifest.get('started')))} / "
+        f"{html.escape(str(manifest.get('finished')))}</td></tr>",
+        f"<tr><td>seeds</td><td>{html.escape(json.dumps(manifest.get('seeds', {})))}</td></tr>",
+        f"<tr><td>packages</td><td>{html.escape(pk)}</td></tr></table>",
+        "<details><summary>Input files and their SHA-256 "
+        f"({len(manifest.get('inputs', []))})</summary><table class='prov'><tr><th>role</th><th>animal</th>"
+        f"<th>path</th><th>bytes</th><th>sha256 (first 16)</th></tr>{rows}</table></details>"])
+
+
 def render_report(
     root: Path, protocol: Protocol, table: pd.DataFrame, stats: dict[str, pd.DataFrame],
     run_info: dict[str, Any], *, validation: dict[str, pd.DataFrame] | None = None,
     failures: pd.DataFrame | None = None, max_animals: int = 16,
+    exclusions: pd.DataFrame | None = None, manifest: dict[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string (no files read except the animals' folders)."""
+    from protocols.stats import endpoint_columns
+
     keys = finished_animals(root)
     animals = [load_animal(root, k) for k in keys[:max_animals]]
     colours = _group_colours(list(table["group"].astype(str).unique()) if len(table) else [])
-    endpoints = [c for c in table.columns if c not in ("subject_id", "group", "dose", "sex", "session")
-                 and pd.api.types.is_numeric_dtype(table[c])]
+    endpoints = [c for c in endpoint_columns(table) if not c.startswith("qc_")] if len(table) else []
+    out_ids = set() if exclusions is None or not len(exclusions) else set(exclusions["subject_id"].astype(str))
+    plotted = table[~table["subject_id"].astype(str).isin(out_ids)] if len(table) else table
     tests = stats.get("group_tests", pd.DataFrame())
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>ethopose report: {html.escape(protocol.name)}</title>",
          f"<style>{_CSS}</style></head><body>",
@@ -268,6 +319,7 @@ def render_report(
          f"<p>{html.escape(protocol.description)}</p>",
          f"<p><b>{len(table)}</b> animals analysed in {table['group'].nunique() if len(table) else 0} groups; "
          f"<b>{0 if failures is None else len(failures)}</b> failed. ethopose {html.escape(str(run_info.get('ethopose_version', '?')))}.</p>",
+         *_quality_section(table, exclusions if exclusions is not None else pd.DataFrame()),
          "<h2>Group comparison</h2>",
          "<p class='note'>Two groups: Welch's t-test and Mann-Whitney U, effect = Hedges' g of (group - reference), "
          "the reference being the first group in sorted order. More groups: one-way ANOVA and Kruskal-Wallis, effect = "
@@ -278,7 +330,7 @@ def render_report(
                             "effect_size", "mean_difference", "test_np", "p_np", "p_np_holm") if c in tests]
         h.append(_table_html(tests[cols], highlight="p_holm"))
     if endpoints and len(table):
-        h += ["<h2>Endpoints by group</h2>", plot_group_endpoints(table, endpoints, tests),
+        h += ["<h2>Endpoints by group</h2>", plot_group_endpoints(plotted, endpoints, tests),
               "<h3>Group summary</h3>", _table_html(stats.get("group_summary", pd.DataFrame()))]
     dr = stats.get("dose_response", pd.DataFrame())
     if dr is not None and len(dr):
@@ -300,7 +352,8 @@ def render_report(
             h += [f"<h3>{html.escape(name)}</h3>", _table_html(df)]
     if failures is not None and len(failures):
         h += ["<h2>Failures</h2>", _table_html(failures)]
-    h += ["<h2>Provenance</h2>", _provenance(protocol, run_info, animals), "</body></html>"]
+    h += ["<h2>Provenance</h2>", _provenance(protocol, run_info, animals), _manifest_section(manifest or {}),
+          "</body></html>"]
     return "\n".join(h)
 
 
@@ -309,8 +362,9 @@ def write_report(
     run_info: dict[str, Any], *, validation: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write ``root/report.html`` atomically and return its path."""
-    failures = load_results(root).failures
-    text = render_report(Path(root), protocol, table, stats, run_info, validation=validation, failures=failures)
+    res = load_results(root)
+    text = render_report(Path(root), protocol, table, stats, run_info, validation=validation, failures=res.failures,
+                         exclusions=res.exclusions, manifest=res.manifest)
     return write_text_atomic(Path(root) / "report.html", text)
 
 

@@ -36,7 +36,8 @@ class AnimalResult:
 
 @dataclass
 class Results:
-    """A results folder: protocol, per-animal table, statistics, run info, failures."""
+    """A results folder: protocol, per-animal table, statistics, run info, failures, the
+    animals excluded from the statistics (``exclusions.csv``) and ``manifest.json``."""
 
     root: Path
     protocol: Protocol | None
@@ -45,6 +46,8 @@ class Results:
     run_info: dict[str, Any] = field(default_factory=dict)
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     cohort: pd.DataFrame = field(default_factory=pd.DataFrame)
+    exclusions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -97,5 +100,6 @@ def load_results(root: Path) -> Results:
     table = _read_csv(root / "endpoints.csv")
     stats = {n: _read_csv(root / f"{n}.csv") for n in ("group_summary", "group_tests", "dose_response")}
     run_info = json.loads((root / "run.json").read_text()) if (root / "run.json").is_file() else {}
+    manifest = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
     return Results(root, protocol, table, stats, run_info, _read_csv(root / "failures.csv"),
-                   _read_csv(root / "cohort.csv"))
+                   _read_csv(root / "cohort.csv"), _read_csv(root / "exclusions.csv"), manifest)

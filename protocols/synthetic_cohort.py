@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from pose.atomic import atomic_path, write_text_atomic
+
+Defect = Literal["truncated", "wrong_fps", "bad_tracking"]
 
 #: Default groups: the "treated" mice move faster (speed_scale 1.5) and prefer the centre.
 DEFAULT_GROUPS: dict[str, dict[str, float]] = {
@@ -31,6 +34,34 @@ def _play_faster(pose, factor: float):
         return pose
     out = pose.assign_coords(time=pose["time"].values / factor)
     out.attrs = dict(pose.attrs, fps=float(pose.attrs["fps"]) * factor)
+    return out
+
+
+def _damage(pose, defect: str, rng: np.random.Generator):
+    """A damaged copy of a pose for :func:`write_synthetic_cohort`'s ``defects``."""
+    if defect == "truncated":
+        n = pose.sizes["time"]
+        out = pose.isel(time=slice(0, int(0.3 * n))).copy()
+        out.attrs.update(video_truncated=True, n_frames_expected=int(n), n_frames_read=int(0.3 * n))
+        return out
+    if defect == "wrong_fps":
+        return pose
+    if defect != "bad_tracking":
+        raise ValueError(f"unknown defect {defect!r}; use 'truncated', 'wrong_fps' or 'bad_tracking'")
+    out = pose.copy(deep=True)
+    n, fps = out.sizes["time"], float(out.attrs["fps"])
+    low = np.zeros(n, bool)
+    while low.mean() < 0.6:
+        start, length = rng.integers(0, n), int(rng.uniform(0.2, 2.0) * fps)
+        low[start:start + length] = True
+    conf = out["confidence"].values
+    conf[low] = 0.1
+    out["confidence"] = (out["confidence"].dims, conf)
+    pos = out["position"].values
+    k = list(out.coords["keypoint"].values).index("body_center")
+    jumps = rng.choice(np.flatnonzero(~low), size=max(1, int(0.01 * n)), replace=False)
+    pos[jumps, 0, k, :] += 200.0
+    out["position"] = (out["position"].dims, pos)
     return out
 
 
@@ -55,6 +86,7 @@ def write_synthetic_cohort(
     fps: float = 30.0,
     groups: Mapping[str, Mapping[str, float]] | None = None,
     seed: int = 0,
+    defects: Mapping[str, Defect] | None = None,
 ) -> Path:
     """Simulate a cohort and write its pose files, cohort csv and truth table.
 
@@ -75,6 +107,13 @@ def write_synthetic_cohort(
         multiplies every speed exactly (default 1). Default :data:`DEFAULT_GROUPS`.
     seed
         Base seed; animal ``i`` uses ``seed + i``.
+    defects
+        ``subject_id -> defect`` for QC tests: ``"truncated"`` (only the first 30 % of the
+        frames, marked ``video_truncated`` as pose inference marks a cut-off video),
+        ``"wrong_fps"`` (the cohort's fps column says twice the file's), ``"bad_tracking"``
+        (the body parts' confidence drops below 0.5 in 60 % of the frames, in bursts of
+        0.2-2 s, and the centre jumps 200 px in 1 % of the frames). The truth table is
+        that of the clean simulation.
 
     Notes
     -----
@@ -103,17 +142,23 @@ def write_synthetic_cohort(
                                      speed_scale=float(params.get("speed_scale", 1.0)),
                                      center_preference=float(params.get("center_preference", 0.3)))
             pose = _play_faster(tr.pose, factor)
+            defect = (defects or {}).get(sid)
+            pose_out = _damage(pose, defect, np.random.default_rng(seed + 1000 + i)) if defect else pose
             sub = folder / sid
             sub.mkdir(parents=True, exist_ok=True)
             with atomic_path(sub / "pose.nc") as tmp:
-                save(pose, tmp)
+                save(pose_out, tmp)
             write_text_atomic(sub / "arena.json", json.dumps(tr.arena, indent=1))
             rows.append({"subject_id": sid, "group": g, "dose": params.get("dose", ""),
-                         "sex": "F" if j % 2 else "M", "session": 1, "pose_path": f"{sid}/pose.nc"})
+                         "sex": "F" if j % 2 else "M", "session": 1, "pose_path": f"{sid}/pose.nc",
+                         "fps": 2 * fps * factor if defect == "wrong_fps" else ""})
             truth.append({"subject_id": sid, "group": g, **_truth_endpoints(pose, tr.arena, fps * factor)})
             i += 1
     with atomic_path(folder / "truth.csv") as tmp:
         pd.DataFrame(truth).to_csv(tmp, index=False)
+    table = pd.DataFrame(rows)
+    if not (table["fps"] != "").any():
+        table = table.drop(columns="fps")
     with atomic_path(folder / "cohort.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+        table.to_csv(tmp, index=False)
     return folder / "cohort.csv"

@@ -144,7 +144,8 @@ def test_any_scheduler_address(cohort: Path, tmp_path: Path):
         res = run_cohort("open_field", cohort, tmp_path / "out", scheduler=cluster.scheduler_address,
                          progress=False, report=False)
     assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"] and not res.failed
-    assert json.loads((tmp_path / "out" / "run.json").read_text())["scheduler"] == cluster.scheduler_address
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["scheduler"] == cluster.scheduler_address and run["n_workers"] == 1  # the workers that ran
 
 
 def test_stale_temp_folders_of_killed_runs_are_removed(tmp_path):
@@ -164,3 +165,205 @@ def test_stale_temp_folders_of_killed_runs_are_removed(tmp_path):
         (d / "pose.nc").write_text("x")
     _remove_stale_temp_folders(tmp_path)
     assert not stale.exists() and live.exists() and finished.exists()
+
+
+# ----------------------------------------------------------------------------- issue 17 items
+def _small_cohort(folder: Path, n: int = 1) -> Path:
+    return write_synthetic_cohort(folder, n_per_group=n, seconds=10.0, fps=20.0)
+
+
+def test_cohort_fps_never_overrides_the_files_fps(tmp_path: Path):
+    from protocols.batch import FpsMismatchError, load_session_pose
+
+    csv = _small_cohort(tmp_path / "d")
+    rows = pd.read_csv(csv)
+    rows["fps"] = [40.0, 20.1]  # x2 (refused) and 0.5 % off (the file's 20 fps is used)
+    rows.to_csv(csv, index=False)
+    res = run_cohort("open_field", csv, tmp_path / "out", n_workers=0, progress=False, report=False)
+    assert list(res.failed) == ["cont01_1"] and res.processed == ["trea01_1"]
+    assert "records 20 fps but the cohort's fps column says 40" in res.failed["cont01_1"]
+    assert "x2" in pd.read_csv(tmp_path / "out" / "failures.csv")["error"].iloc[0]
+    assert json.loads((tmp_path / "out" / "animals" / "trea01_1" / "endpoints.json").read_text())["fps"] == 20.0
+    with pytest.raises(FpsMismatchError, match="records 20 fps"):
+        load_session_pose(csv.parent / "cont01" / "pose.nc", 40.0)
+
+
+@pytest.mark.shared_data
+def test_cohort_fps_fills_in_a_file_without_fps():
+    from protocols.batch import load_session_pose
+    from tests.conftest import shared_path
+
+    (f,) = shared_path("autogaita-beam").glob("PCCD3_Mouse14_*.csv")  # DeepLabCut csv: no fps
+    assert load_session_pose(f, 100.0).attrs["fps"] == 100.0
+
+
+def test_local_cluster_listens_on_loopback_only_and_a_shutdown_timeout_is_logged(cohort: Path, tmp_path: Path,
+                                                                                 monkeypatch, caplog):
+    import distributed
+    import psutil
+
+    listening: list[str] = []
+
+    class Checked(distributed.LocalCluster):
+        def close(self, *a, **k):
+            procs = [psutil.Process()] + psutil.Process().children(recursive=True)
+            for p in procs:
+                for c in p.net_connections(kind="inet"):
+                    if c.status == psutil.CONN_LISTEN:
+                        listening.append(c.laddr.ip)
+            super().close(*a, **k)
+            raise TimeoutError("simulated: a worker took too long to shut down")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Checked)
+    with caplog.at_level("WARNING", logger="protocols.cluster"):
+        res = run_cohort("open_field", cohort, tmp_path / "out", n_workers=1, progress=False, report=False)
+    assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"]
+    assert listening and set(listening) <= {"127.0.0.1"}, listening  # scheduler, worker, nanny, dashboard
+    assert "dask shutdown: TimeoutError" in caplog.text
+    assert len(pd.read_csv(tmp_path / "out" / "endpoints.csv")) == 4
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_external_scheduler_relative_out_and_worker_count(cohort: Path, tmp_path: Path, monkeypatch):
+    """A real scheduler and worker (subprocesses, the worker in another working folder)."""
+    import subprocess
+    import sys
+    import time
+
+    wdir, cdir = tmp_path / "worker_cwd", tmp_path / "client_cwd"
+    wdir.mkdir()
+    cdir.mkdir()
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              cwd=wdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers",
+                                       "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                                      cwd=wdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address) as c:
+            c.wait_for_workers(1, timeout=60)
+        monkeypatch.chdir(cdir)
+        res = run_cohort("open_field", cohort, "rel_out", scheduler=address, progress=False, report=False)
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+            p.wait(timeout=30)
+    assert sorted(res.processed) == ["cont01_1", "cont02_1", "trea01_1", "trea02_1"] and not res.failed
+    assert res.out_dir == cdir / "rel_out"
+    assert len(pd.read_csv(cdir / "rel_out" / "endpoints.csv")) == 4
+    assert not (wdir / "rel_out").exists()  # nothing written under the worker's own folder
+    run = json.loads((cdir / "rel_out" / "run.json").read_text())
+    assert run["n_workers"] == 1 and run["scheduler"] == address and run["out_dir"] == str(cdir / "rel_out")
+    assert not list((cdir / "rel_out").glob(".probe-*"))
+
+
+def test_workers_on_another_file_system_stop_the_run_loudly(tmp_path: Path):
+    from protocols.cluster import WorkerPathError, check_workers_can_write
+
+    class OtherMachine:  # its workers write the probe on their own disk, not ours
+        scheduler = type("S", (), {"address": "tcp://10.0.0.9:8786"})()
+
+        def scheduler_info(self):
+            return {"workers": {"tcp://10.0.0.9:4001": {}}}
+
+        def run(self, func, out_dir, token):
+            return {"tcp://10.0.0.9:4001": f"/elsewhere/.probe-{token}-1"}
+
+    with pytest.raises(WorkerPathError, match=r"tcp://10\.0\.0\.9:4001.*does not see it"):
+        check_workers_can_write(OtherMachine(), tmp_path)
+
+
+def test_serial_run_survives_a_segfaulting_or_hanging_reader(cohort: Path, tmp_path: Path, monkeypatch):
+    import os
+    import signal
+    import time
+
+    import protocols.animal as A
+
+    real = A.load_session_pose
+
+    def hostile(path, fps):
+        if "cont02" in str(path):
+            import faulthandler
+
+            faulthandler.disable()  # pytest's crash dump would only clutter the output
+            os.kill(os.getpid(), signal.SIGSEGV)  # what PyTables does on some damaged h5 files
+        if "trea01" in str(path):
+            time.sleep(60)  # a hang in HDF5 C code
+        return real(path, fps)
+
+    monkeypatch.setattr(A, "load_session_pose", hostile)  # the forked reader inherits it
+    monkeypatch.setattr(A, "READ_TIMEOUT_S", 3.0)
+    out = tmp_path / "out"
+    res = run_cohort("open_field", cohort, out, n_workers=0, progress=False, report=False)
+    assert sorted(res.processed) == ["cont01_1", "trea02_1"]
+    assert "crashed the reader (SIGSEGV)" in res.failed["cont02_1"] and "cont02" in res.failed["cont02_1"]
+    assert "took more than 3 s" in res.failed["trea01_1"]
+    assert sorted(pd.read_csv(out / "failures.csv")["subject_id"]) == ["cont02", "trea01"]
+    assert len(pd.read_csv(out / "endpoints.csv")) == 2
+
+
+def test_tables_are_written_as_the_run_goes(cohort: Path, tmp_path: Path, monkeypatch):
+    """Even if the process dies on an animal (here: stopped after the second), the tables on
+    disk list the animals finished so far and run.json names the one it was on."""
+    import protocols.batch as B
+
+    out = tmp_path / "out"
+    seen: list[tuple[int, list[str]]] = []
+    real = B.run_tasks
+
+    def spy(rows, *a, **k):
+        on_start = a[-1]
+
+        def start(r):
+            on_start(r)
+            if r["key"] == "trea01_1":
+                seen.append((len(pd.read_csv(out / "endpoints.csv")), json.loads((out / "run.json").read_text())))
+                raise KeyboardInterrupt  # the process is gone here
+        return real(rows, *a[:-1], start, **k)
+
+    monkeypatch.setattr(B, "run_tasks", spy)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort("open_field", cohort, out, n_workers=0, progress=False, report=False)
+    (n_rows, run), = seen
+    assert n_rows == 2 and run["status"] == "running" and run["current"] == "trea01_1"
+    assert sorted(run["processed"]) == ["cont01_1", "cont02_1"]
+
+
+def test_truncated_video_and_frame_count_mismatch_warn(tmp_path: Path):
+    import av
+    import numpy as np
+
+    from pose.io import load, save
+
+    csv = _small_cohort(tmp_path / "d")  # 10 s at 20 fps: 200 frames
+    d = csv.parent
+    ds = load(d / "cont01" / "pose.nc")
+    ds.attrs.update(video_truncated=True, n_frames_expected=500, n_frames_read=200)  # as pose analyze marks it
+    save(ds, d / "cont01" / "pose2.nc")
+    (d / "cont01" / "pose2.nc").replace(d / "cont01" / "pose.nc")
+    with av.open(str(d / "trea01.mp4"), "w") as f:  # a video of 150 frames for a 200-frame pose file
+        s = f.add_stream("mpeg4", rate=20)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for _ in range(150):
+            f.mux(s.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        f.mux(s.encode())
+    rows = pd.read_csv(csv)
+    rows["video_path"] = ["", "trea01.mp4"]
+    rows.to_csv(csv, index=False)
+    res = run_cohort("open_field", csv, tmp_path / "out", n_workers=0, progress=False, report=True)
+    assert sorted(res.processed) == ["cont01_1", "trea01_1"]
+    assert res.warned == {"cont01_1": "video truncated: 200 of 500 frames read",
+                          "trea01_1": "pose file has 200 frames, video trea01.mp4 has 150"}
+    t = pd.read_csv(tmp_path / "out" / "endpoints.csv").set_index("subject_id")
+    assert (t["qc_flag"] == "warn").all()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "video truncated: 200 of 500 frames read" in html and "2</b> of 2 animals flagged" in html

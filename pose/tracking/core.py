@@ -21,8 +21,13 @@ them into tracks:
    tracks exist.
 5. **Identity confidence**: per frame and track, the assignment margin
    ``(second - best) / second``, where ``best`` is the cost of the chosen links involving
-   the track and ``second`` the cheapest alternative that exchanges its instance with
-   another track's (or takes an unclaimed instance). 1 = unambiguous, 0 = a coin toss.
+   the track and ``second`` the cheapest alternative: exchange its instance with another
+   track's, take an unclaimed instance, or leave its instance to a track without one.
+   1 = unambiguous, 0 = a coin toss.
+6. **Both directions** (with ``n_animals``): the data are also tracked backward in time;
+   where the passes disagree, the run of frames comes from the pass whose weakest decision
+   there is stronger (an ambiguous lone instance in a contact is often clear from the other
+   side).
 
 The process noise of the motion model is fitted on a first pass's tracks by maximum
 likelihood (:func:`pose.kalman.estimate_process_noise`) and the data tracked again with it.
@@ -72,6 +77,9 @@ class TrackingConfig(BaseModel):
         Identity confidence below which a frame is listed as a swap suspect.
     fps
         Frame rate when the file has none (default: assume 30 fps, with a warning).
+    bidirectional
+        With ``n_animals``: track forward and backward in time and, where the two passes
+        disagree, keep the one whose weakest decision there is stronger.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -84,6 +92,7 @@ class TrackingConfig(BaseModel):
     measurement_px: float | None = Field(None, gt=0)
     low_margin: float = Field(0.25, ge=0, le=1)
     fps: float | None = Field(None, gt=0)
+    bidirectional: bool = True
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,7 @@ def _margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     """(second - best) / second for each chosen link (rows[i], cols[i]); see the module."""
     out = np.ones(len(rows))
     taken = set(cols.tolist())
+    chosen_rows = set(rows.tolist())
     for n, (r, c) in enumerate(zip(rows, cols, strict=True)):
         best: tuple[float, float] | None = None  # (second, best) of the closest alternative
         for r2, c2 in zip(rows, cols, strict=True):  # exchange instances with another track
@@ -250,6 +260,11 @@ def _margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
         for c2 in range(cost.shape[1]):  # take an unclaimed instance instead
             if c2 not in taken:
                 pair = (cost[r, c2], cost[r, c])
+                if best is None or pair[0] - pair[1] < best[0] - best[1]:
+                    best = pair
+        for r2 in range(cost.shape[0]):  # leave the instance to a track without one
+            if r2 not in chosen_rows:
+                pair = (cost[r2, c], cost[r, c])
                 if best is None or pair[0] - pair[1] < best[0] - best[1]:
                     best = pair
         if best is not None and best[0] > 0:
@@ -372,6 +387,55 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
                   reacquired=reacq[:, :k], centroid=cent[:, :k])
 
 
+def _reverse(links: _Links) -> _Links:
+    return _Links(**{k: getattr(links, k)[::-1].copy() for k in ("source", "margin", "innovation",
+                                                                 "reacquired", "centroid")})
+
+
+def _merge_directions(fwd: _Links, bwd: _Links) -> tuple[_Links, int]:
+    """Forward and backward (time-reversed) tracking merged: the backward tracks are matched
+    to the forward ones by how often they hold the same instance; in every run of frames
+    where the two disagree, the direction whose weakest decision (lowest identity
+    confidence) in the run is stronger wins. Returns the links and the runs taken from the
+    backward pass."""
+    n_t = fwd.source.shape[0]
+    k = max(fwd.source.shape[1], bwd.source.shape[1])
+
+    def pad(lk: _Links) -> _Links:
+        extra = k - lk.source.shape[1]
+        if not extra:
+            return lk
+        return _Links(source=np.pad(lk.source, ((0, 0), (0, extra)), constant_values=-1),
+                      margin=np.pad(lk.margin, ((0, 0), (0, extra)), constant_values=np.nan),
+                      innovation=np.pad(lk.innovation, ((0, 0), (0, extra)), constant_values=np.nan),
+                      reacquired=np.pad(lk.reacquired, ((0, 0), (0, extra))),
+                      centroid=np.pad(lk.centroid, ((0, 0), (0, extra), (0, 0)), constant_values=np.nan))
+
+    fwd, bwd = pad(fwd), pad(bwd)
+    agree = np.array([[np.sum((fwd.source[:, a] == bwd.source[:, b]) & (fwd.source[:, a] >= 0))
+                       for b in range(k)] for a in range(k)])
+    _, perm = linear_sum_assignment(-agree)
+    bwd = _Links(source=bwd.source[:, perm], margin=bwd.margin[:, perm],
+                 innovation=bwd.innovation[:, perm], reacquired=bwd.reacquired[:, perm],
+                 centroid=bwd.centroid[:, perm])
+    differ = (fwd.source != bwd.source).any(axis=1)
+    out = {name: getattr(fwd, name).copy() for name in ("source", "margin", "innovation",
+                                                         "reacquired", "centroid")}
+    d = np.diff(np.concatenate(([0], differ.astype(np.int8), [0])))
+    taken = 0
+    for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+        lo, hi = max(0, s0 - 1), min(n_t, e0 + 1)  # the decisions that led into / out of the run
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mf = np.nanmin(fwd.margin[lo:hi]) if np.isfinite(fwd.margin[lo:hi]).any() else 1.0
+            mb = np.nanmin(bwd.margin[lo:hi]) if np.isfinite(bwd.margin[lo:hi]).any() else 1.0
+        if mb > mf:
+            for name in out:
+                out[name][s0:e0] = getattr(bwd, name)[s0:e0]
+            taken += 1
+    return _Links(**out), taken
+
+
 def _fit_process_noise(links: _Links, s: TrackingSettings) -> float:
     """Maximum-likelihood acceleration noise of the first pass's track centroids."""
     z = links.centroid.transpose(0, 2, 1).reshape(links.centroid.shape[0], -1)
@@ -477,6 +541,12 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
         log.info("tracking %s = %s (%s)", key, f"{value:.4g}" if isinstance(value, float)
                  else value, settings.reasons.get(key, ""))
     links = _run(pos, conf, settings, config.n_animals, q, appearance, weight)
+    if config.n_animals is not None and config.bidirectional:
+        app_rev = None if appearance is None else appearance[::-1]
+        back = _reverse(_run(pos[::-1], conf[::-1], settings, config.n_animals, q, app_rev, weight))
+        links, n_runs = _merge_directions(links, back)
+        log.info("tracking: forward and backward passes disagree in %d run(s) of frames taken "
+                 "from the backward pass", n_runs)
     return TrackingResult(pose=_assemble(ds, links, settings, config),
                           links={"source": links.source, "innovation": links.innovation,
                                  "reacquired": links.reacquired, "margin": links.margin},

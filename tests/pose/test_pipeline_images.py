@@ -89,17 +89,13 @@ def test_predictor_frames_images_video_give_the_same_numbers(random_model, tmp_p
     with VideoReader(video) as r:
         decoded = np.stack([r.read(i) for i in range(r.n_frames)])
     expect = pred.predict_frames(decoded).position.values
-    for batch in (2, 8):
-        ds = pred.predict_video(video, batch_size=batch)
-        np.testing.assert_allclose(ds.position.values, expect, atol=1e-4)
+    ds = pred.predict_video(video, batch_size=2)  # 2 + 2 + 1: a short last batch
+    np.testing.assert_allclose(ds.position.values, expect, atol=1e-4)
     assert np.round(ds.time.values * 25).tolist() == [0, 1, 2, 3, 4]
     assert ds.attrs["n_frames_read"] == ds.attrs["n_frames_expected"] == 5 and ds.attrs["video_truncated"] is False
     part = pred.predict_video(video, start=1, stop=3)
     assert np.round(part.time.values * 25).tolist() == [1, 2]
     np.testing.assert_allclose(part.position.values, expect[1:3], atol=1e-4)
-    # the onnx runtime follows torch
-    onnx = Predictor.from_dir(random_model, runtime="onnx", threads=1).predict_frames(frames)
-    np.testing.assert_allclose(onnx.position.values, by_frames.position.values, atol=0.05)
 
 
 def test_predictor_errors_name_the_folder(tmp_path):

@@ -16,6 +16,7 @@ parent (it exits when its stdin closes).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -54,7 +55,7 @@ class _ProbeChild:
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, bufsize=1,
         )
-        if not _readline(self.proc, PROBE_START_TIMEOUT_S).startswith('["ready"'):
+        if not (_readline(self.proc, PROBE_START_TIMEOUT_S) or "").startswith('["ready"'):
             self._kill()
             raise OSError("the HDF5 probe child did not start")
 
@@ -62,7 +63,23 @@ class _ProbeChild:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         self.proc = None
+
+    def close(self) -> None:
+        """End the child (it exits when its stdin closes); called at interpreter exit."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self._kill()
 
     def run(self, path: Path, size: int, timeout_s: float) -> tuple[str, str, str]:
         st = path.stat()
@@ -94,6 +111,11 @@ class _ProbeChild:
         if line:
             return tuple(json.loads(line))
         code = self.proc.poll()
+        if line is not None and code is None:  # end of output: the child is exiting
+            try:
+                code = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                code = None
         self._kill()
         if code is None:
             return ("hang", "", f"the HDF5 library did not finish reading it in {timeout_s:.0f} s")
@@ -102,16 +124,17 @@ class _ProbeChild:
         return ("crash", "", f"the HDF5 probe exited with code {code}")
 
 
-def _readline(proc: subprocess.Popen, timeout_s: float) -> str:
-    """One line from the child's stdout, or "" after ``timeout_s`` / on its exit."""
+def _readline(proc: subprocess.Popen, timeout_s: float) -> str | None:
+    """One line from the child's stdout; "" when it closed its output, None after ``timeout_s``."""
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout_s)
-    return out[0] if out else ""
+    return out[0] if out else None
 
 
 _CHILD = _ProbeChild()
+atexit.register(lambda: _CHILD.close())
 
 
 def check_hdf5(path: str | os.PathLike, *, what: str = "HDF5") -> None:

@@ -17,6 +17,8 @@ import h5py
 import numpy as np
 
 COMPRESSION_RATIO_MAX = 1100  # zlib tops out near 1032:1
+COMPRESSED_CAP_BYTES = 256 << 20
+COMPRESSED_RATIO_BIG_FILE = 20
 MAX_OBJECTS = 20_000
 MAX_DEPTH = 8
 MIN_LIMIT_BYTES = 1 << 16
@@ -32,9 +34,17 @@ class ProbeError(Exception):
 
 
 def dataset_byte_limit(node: h5py.Dataset, file_size: int) -> int:
-    """The most bytes ``node`` can honestly hold in a file of ``file_size`` bytes."""
+    """The most bytes ``node`` can honestly hold in a file of ``file_size`` bytes.
+
+    Uncompressed: the file size. Compressed: 1100x the file size (zlib's ceiling; PyTables'
+    mostly empty index arrays reach it) but no more than 256 MiB or 20x the file size,
+    whichever is larger, so that a damaged shape in a small file cannot ask for GiBs.
+    """
+    size = max(file_size, MIN_LIMIT_BYTES)
     filtered = node.compression is not None or bool(node.id.get_create_plist().get_nfilters())
-    return max(file_size, MIN_LIMIT_BYTES) * (COMPRESSION_RATIO_MAX if filtered else 1)
+    if not filtered:
+        return size
+    return min(size * COMPRESSION_RATIO_MAX, max(COMPRESSED_CAP_BYTES, size * COMPRESSED_RATIO_BIG_FILE))
 
 
 def dataset_nbytes(node: h5py.Dataset) -> int:
@@ -98,8 +108,24 @@ def _read_attrs(node: h5py.HLObject) -> None:
         node.attrs[name]
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when its parent dies, even mid-hang in HDF5 C code
+    (elsewhere the child still exits when its stdin closes, between files)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def serve() -> None:
     """Child loop: one JSON request ``[path, size]`` per stdin line, one JSON answer per line."""
+    _die_with_parent()
     answer = sys.stdout
     answer.write(json.dumps(["ready", "", ""]) + "\n")
     answer.flush()

@@ -159,11 +159,18 @@ class Loader:
             raise RuntimeError("fuzz child did not start")
 
     def _answer(self, timeout_s: float) -> tuple[str, str, str] | None:
+        """The child's answer; None on a time-out or when it died (then it is reaped)."""
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
         if not ready:
             return None
         line = self.proc.stdout.readline()
-        return tuple(json.loads(line)) if line else None
+        if not line:  # end of output: the child is exiting; wait so its exit code is known
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            return None
+        return tuple(json.loads(line))
 
     def load(self, path: Path) -> tuple[str, str, str]:
         if self.proc is None or self.proc.poll() is not None:
@@ -180,6 +187,7 @@ class Loader:
             self.kill()
             return ("hang", f"no answer in {self.timeout_s:.0f} s", "")
         code = self.proc.wait()
+        self._close_pipes()
         self.proc = None
         self.restarts += 1
         if code < 0:
@@ -197,16 +205,26 @@ class Loader:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            self._close_pipes()
             self.proc = None
             self.restarts += 1
 
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
+    def _close_pipes(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+                pipe.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
 
 
 @dataclass

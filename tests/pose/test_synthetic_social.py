@@ -27,9 +27,10 @@ def truth():
 
 
 def test_simulation_is_deterministic_with_exact_identities(truth) -> None:
-    again = simulate_social(90.0, seed=2, n_animals=2)
-    np.testing.assert_array_equal(truth.pose.position.values, again.pose.position.values)
-    pd.testing.assert_frame_equal(truth.interactions, again.interactions)
+    one, two = (simulate_social(20.0, seed=4, n_animals=3) for _ in range(2))
+    np.testing.assert_array_equal(one.pose.position.values, two.pose.position.values)
+    pd.testing.assert_frame_equal(one.interactions, two.interactions)
+    assert one.pose.sizes["individual"] == 3
     assert [str(i) for i in truth.pose.individual.values] == ["mouse_0", "mouse_1"]
     assert truth.pose.sizes["time"] == 2700 and truth.modes.shape == (2700, 2)
     assert np.isfinite(truth.pose.position.values).all()

@@ -18,7 +18,11 @@ pose file whose frame count is not the video's) add a ``warn``. Animals whose fl
 the endpoint table keeps them with ``qc_flag``/``qc_reasons``, ``exclusions.csv`` and the
 report list them with the reasons.
 
-Identity-swap suspects (multi-animal files) are not measured here yet.
+- ``swap_suspects_per_min`` (files with several individuals): runs of frames where the
+  analysed individual (the first) is in a swap-suspect event of
+  :func:`pose.tracking.review.detect_swap_suspects` (a crossing with another track, or
+  low identity confidence) while its identity confidence is below ``low_identity_confidence``;
+  a file without identity confidence counts every crossing, and can only warn.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class QCRules(BaseModel):
     max_low_confidence_pct: float = Field(20.0, gt=0, le=100, description="% samples below the cut-off")
     max_jumps_per_min: float = Field(10.0, gt=0, description="centre jumps per minute")
     max_interpolated_pct: float = Field(20.0, gt=0, le=100, description="% frames filled in by the filters")
+    max_swap_suspects_per_min: float = Field(2.0, gt=0, description="identity-swap suspects per minute")
+    low_identity_confidence: float = Field(0.25, ge=0, le=1, description="identity confidence of a suspect")
     warn_fraction: float = Field(0.5, gt=0, le=1)
     p_cutoff: float | None = Field(None, ge=0, le=1, description="None: the protocol's confidence filter, else 0.5")
     max_body_lengths_s: float = Field(
@@ -134,9 +140,19 @@ def tracking_qc(
     minutes = len(xy) / fps / 60.0
     jumps = float(np.sum(speed > jump_speed_px_s) / minutes) if np.isfinite(jump_speed_px_s) and minutes > 0 else float("nan")
 
+    swaps = _swap_suspects_per_min(raw, rules.low_identity_confidence, minutes)
     flags: list[str] = []
     reasons: list[str] = []
+    if np.isfinite(swaps) and "identity_confidence" not in raw and swaps > rules.max_swap_suspects_per_min:
+        # untracked identities: each crossing may be a swap, but none is known to be one
+        flags.append("warn")
+        reasons.append(f"{swaps:.1f} crossings/min with another animal and no identity confidence to rule out "
+                       "swaps (warn)")
+        swaps_checked = float("nan")
+    else:
+        swaps_checked = swaps
     for name, value, limit, unit in (
+        ("identity-swap suspects", swaps_checked, rules.max_swap_suspects_per_min, "/min"),
         ("low confidence", low_pct, rules.max_low_confidence_pct, " %"),
         ("jumps", jumps, rules.max_jumps_per_min, "/min"),
         ("interpolated", interp_pct, rules.max_interpolated_pct, " %"),
@@ -156,8 +172,28 @@ def tracking_qc(
         flags.append("warn")
         reasons.append(w)
     return {"low_confidence_pct": low_pct, "jumps_per_min": jumps, "interpolated_pct": interp_pct,
-            "jump_speed_px_s": float(jump_speed_px_s),
+            "jump_speed_px_s": float(jump_speed_px_s), "swap_suspects_per_min": swaps,
             "qc_flag": worst(flags), "qc_reasons": "; ".join(reasons)}
+
+
+def _swap_suspects_per_min(raw: xr.Dataset, low_identity_confidence: float, minutes: float) -> float:
+    """Identity-swap suspect runs of the first individual per minute (NaN for one individual)."""
+    if raw.sizes.get("individual", 1) < 2 or minutes <= 0:
+        return float("nan")
+    from pose.dataset import frame_numbers
+    from pose.tracking.review import detect_swap_suspects
+
+    sus = detect_swap_suspects(raw, low_margin=low_identity_confidence)
+    first = str(raw.individual.values[0])
+    numbers = frame_numbers(raw)
+    mask = np.zeros(len(numbers), bool)
+    for r in sus[sus.kind.isin(["crossing", "low_margin"]) & ((sus.individual == first) | (sus.other == first))].itertuples():
+        mask |= (numbers >= r.start_frame) & (numbers <= r.end_frame)
+    if "identity_confidence" in raw:
+        conf = raw["identity_confidence"].isel(individual=0).values
+        mask &= np.nan_to_num(conf, nan=1.0) < low_identity_confidence
+    runs = int(np.sum(np.diff(np.concatenate(([0], mask.astype(np.int8)))) == 1))
+    return float(runs / minutes)
 
 
 def excluded_mask(table: pd.DataFrame, rules: QCRules) -> pd.Series:

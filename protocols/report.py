@@ -251,7 +251,7 @@ def _provenance(protocol: Protocol, run_info: dict[str, Any], animals: list[Anim
 
 
 _QC_COLUMNS = ("subject_id", "session", "group", "qc_flag", "qc_reasons", "qc_low_confidence_pct",
-               "qc_jumps_per_min", "qc_interpolated_pct", "coverage_pct", "quality_flag")
+               "qc_jumps_per_min", "qc_interpolated_pct", "qc_swap_suspects_per_min", "coverage_pct", "quality_flag")
 
 
 def _quality_section(table: pd.DataFrame, exclusions: pd.DataFrame) -> list[str]:
@@ -262,7 +262,8 @@ def _quality_section(table: pd.DataFrame, exclusions: pd.DataFrame) -> list[str]
     flagged = table[table["qc_flag"].astype(str) != "ok"]
     h = ["<h2>Data and tracking quality</h2>",
          "<p class='note'>Measured on each animal's pose as loaded: % of required-keypoint samples below the "
-         "confidence cut-off, jumps of the centre per minute, % of frames filled in by the filters; and problems "
+         "confidence cut-off, jumps of the centre per minute, % of frames filled in by the filters, identity-swap "
+         "suspects per minute (several animals in the file); and problems "
          "of the input (truncated video, frame-count mismatch). Limits: the protocol's <code>qc</code> section "
          "(fail above a limit, warn above its warn fraction).</p>",
          f"<p><b>{len(flagged)}</b> of {len(table)} animals flagged.</p>",

@@ -95,3 +95,22 @@ def test_cohort_with_bad_inputs_flags_exactly_those_and_stats_say_what_was_exclu
     html = (out / "report.html").read_text()
     assert "The group statistics use 4 of 5 animals." in html
     assert "2</b> of 5 animals flagged" in html and "trea03" in html and "x2" in html
+
+
+def test_identity_swap_suspects_of_a_multi_animal_file():
+    from pose.synthetic.social import simulate_social
+
+    ds = simulate_social(60.0, fps=20, seed=1).pose  # 2 mice, exact identities
+    rules = QCRules()
+    q = tracking_qc(ds, ds, required=REQ, centre="body_center", rules=rules)
+    assert q["qc_flag"] == "warn" and "crossings/min" in q["qc_reasons"]  # no identity confidence: only a warning
+    conf = np.full((ds.sizes["time"], 2), 0.9)
+    tracked = ds.assign(identity_confidence=(("time", "individual"), conf))
+    q = tracking_qc(tracked, tracked, required=REQ, centre="body_center", rules=rules)
+    assert q["swap_suspects_per_min"] == 0.0 and q["qc_flag"] == "ok"
+    for start in (100, 400, 700):  # three uncertain assignments of the analysed animal
+        conf[start:start + 5, 0] = 0.1
+    tracked = ds.assign(identity_confidence=(("time", "individual"), conf))
+    q = tracking_qc(tracked, tracked, required=REQ, centre="body_center", rules=rules)
+    assert q["swap_suspects_per_min"] == 3.0
+    assert q["qc_flag"] == "fail" and q["qc_reasons"] == "identity-swap suspects 3.0/min > 2/min"

@@ -116,32 +116,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid-seconds", type=float, default=120.0)
     parser.add_argument("--long-seconds", type=float, default=600.0)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="grid seeds")
+    parser.add_argument("--long-seeds", type=int, nargs="+", default=None,
+                        help="seeds of the 10-minute runs (default: --seeds)")
     parser.add_argument("--coat-seconds", type=float, default=60.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/tracking_identity.md"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    rows = []
+    long_seeds = args.long_seeds if args.long_seeds is not None else args.seeds
+    rows: list[dict] = []
+    coat_rows: list[dict] = []
     t0 = time.perf_counter()
-    for seed in args.seeds:  # the done-when: 2 same-coat mice, 10 min, medium noise
+    import tempfile
+
+    for seed in long_seeds:  # the done-when: 2 same-coat mice, 10 min, medium noise
         rows.append({**run_one(args.long_seconds, 2, "medium", seed), "part": "long"})
         print(rows[-1], flush=True)
+        write_report(args, rows, coat_rows, long_seeds, t0)
     for n_animals in (2, 3):
         for level in ("low", "medium", "high"):
             for seed in args.seeds:
                 rows.append({**run_one(args.grid_seconds, n_animals, level, seed), "part": "grid"})
                 print(rows[-1], flush=True)
-    import tempfile
-
-    import pandas as pd
-
-    coat_rows = []
+                write_report(args, rows, coat_rows, long_seeds, t0)
     if args.coat_seconds > 0:
         with tempfile.TemporaryDirectory() as tmp:
-            for seed in args.seeds[:2]:
+            for seed in args.seeds[:1]:
                 for coats in (("black", "black"), ("black", "agouti")):
                     coat_rows.append(run_coat(args.coat_seconds, coats, seed, Path(tmp)))
                     print(coat_rows[-1], flush=True)
+                    write_report(args, rows, coat_rows, long_seeds, t0)
+    print(write_report(args, rows, coat_rows, long_seeds, t0, final=True))
+
+
+def write_report(args: argparse.Namespace, rows: list[dict], coat_rows: list[dict],
+                 long_seeds: list[int], t0: float, final: bool = False) -> str:
+    """Write the markdown table (after every run, so a partial run leaves its numbers)."""
+    import pandas as pd
 
     df = pd.DataFrame(rows)
     cols = ["animals", "noise", "seed", "minutes", "contacts_per_min", "close_fraction", "idf1", "idf1_all", "switches",
@@ -153,14 +164,15 @@ def main() -> None:
         switches_per_10_min_max=("switches_per_10_min", "max"),
         baseline_idf1_mean=("baseline_idf1", "mean"),
         baseline_switches_per_10_min_mean=("baseline_switches_per_10_min", "mean")).reset_index()
-    worst = grid.sort_values(["idf1"]).iloc[0]
+    worst = grid.sort_values(["idf1"]).iloc[0] if len(grid) else None
     lines = [
         "# Identity tracking on the virtual mice (simulated detections, instance order shuffled per frame)",
         "",
         f"Command: `python3 bench/tracking_identity.py --grid-seconds {args.grid_seconds:g} "
         f"--long-seconds {args.long_seconds:g} --coat-seconds {args.coat_seconds:g} "
-        f"--seeds {' '.join(map(str, args.seeds))}` "
-        f"({time.perf_counter() - t0:.0f} s wall on the shared machine).",
+        f"--seeds {' '.join(map(str, args.seeds))} --long-seeds {' '.join(map(str, long_seeds))}` "
+        f"({time.perf_counter() - t0:.0f} s wall on the shared machine"
+        f"{'' if final else '; PARTIAL: the run was still going'}).",
         "",
         "Detections are SIMULATED from the exact poses (noise, dropouts, misses, occlusion, part mixing),",
         "not predicted by a trained multi-animal network (none can be trained in this session).",
@@ -176,6 +188,7 @@ def main() -> None:
         "",
         summary.to_markdown(index=False, floatfmt=".4f"),
         "",
+        "" if worst is None else
         f"Worst run: {int(worst.animals)} animals, {worst.noise} noise, seed {int(worst.seed)}: "
         f"IDF1 {worst.idf1:.4f}, {worst.switches_per_10_min:.2f} switches per 10 min.",
         "",
@@ -185,12 +198,12 @@ def main() -> None:
         "",
         "### All grid runs",
         "",
-        grid[cols].to_markdown(index=False, floatfmt=".4f"),
+        grid[cols].to_markdown(index=False, floatfmt=".4f") if len(grid) else "",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

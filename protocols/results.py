@@ -17,7 +17,9 @@ from protocols.schema import Protocol, load_protocol
 
 @dataclass
 class AnimalResult:
-    """One finished animal: metadata, endpoints, per-frame table, geometry, provenance."""
+    """One finished animal: metadata, endpoints (numbers only), per-frame table, geometry,
+    provenance, and ``quality``: the flags and tracking measures (``quality_flag``,
+    ``qc_flag``, ``qc_reasons``, ...)."""
 
     key: str
     meta: dict[str, Any]
@@ -27,6 +29,7 @@ class AnimalResult:
     history: list[dict[str, Any]]
     fps: float
     folder: Path
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def group(self) -> str:
@@ -87,8 +90,11 @@ def load_animal(root: Path, key: str) -> AnimalResult:
     data = json.loads((folder / "endpoints.json").read_text())
     geometry = json.loads((folder / "geometry.json").read_text())
     frames = pd.read_parquet(folder / "frames.parquet")
-    return AnimalResult(key, data.get("meta", {}), data.get("endpoints", {}), frames, geometry,
-                        data.get("history", []), float(data.get("fps", 0) or 0), folder)
+    endpoints = {k: v for k, v in data.get("endpoints", {}).items() if not isinstance(v, str)}
+    quality = {k: v for k, v in data.get("endpoints", {}).items() if isinstance(v, str)}
+    quality.update({k if k.startswith("qc_") else f"qc_{k}": v for k, v in data.get("qc", {}).items()})
+    return AnimalResult(key, data.get("meta", {}), endpoints, frames, geometry,
+                        data.get("history", []), float(data.get("fps", 0) or 0), folder, quality)
 
 
 def load_results(root: Path) -> Results:

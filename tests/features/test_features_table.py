@@ -82,3 +82,15 @@ def test_cli_compute_and_filter(tmp_path):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(app, ["filter", str(src), "--method", "wavelet", "--out", str(tmp_path / "k.nc")])
     assert res.exit_code == 1 and "wavelet" in res.output
+
+
+def test_untracked_individual_gives_nan_not_zero():
+    ds = _two_mice()
+    ds["position"].loc[{"individual": "b"}] = np.nan
+    zs = Z.open_field_zones((0, 0, 200, 200))
+    summ = summarize_session(compute_feature_table(ds, zs)).set_index("individual")
+    for col in ("distance_mm", "mean_speed_mm_s", "time_moving_s", "time_in_centre_s", "time_in_centre_pct",
+                "entries_centre", "latency_centre_s"):
+        assert np.isnan(summ.loc["b", col]), col
+    assert summ.loc["a", "distance_mm"] == pytest.approx(198.0) and summ.loc["a", "entries_centre"] == 1
+    assert summ.loc["a", "time_in_centre_pct"] == pytest.approx(100 * summ.loc["a", "time_in_centre_s"] / 10.0)

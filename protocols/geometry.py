@@ -18,7 +18,13 @@ import xarray as xr
 from features.zones import ArenaError, ArenaPlacement, Circle, Polygon, ZoneSet, read_arena
 from protocols.schema import Arena, BorderZone, CircleZone, PolygonZone, Protocol
 
-__all__ = ["ArenaError", "ArenaPlacement", "locate_arena", "compile_zones", "zones_px"]
+__all__ = ["ArenaError", "ArenaPlacement", "arena_file", "locate_arena", "compile_zones", "zones_px"]
+
+
+def arena_file(arena: Arena, pose_path: Path) -> Path:
+    """The ``arena.json`` of a session: ``arena.arena_json`` beside the pose file, ``{stem}``
+    replaced by the pose file's stem (up to its first dot)."""
+    return pose_path.parent / arena.arena_json.format(stem=pose_path.name.split(".")[0])
 
 
 def locate_arena(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None) -> ArenaPlacement:
@@ -41,8 +47,7 @@ def locate_arena(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None) ->
     if arena.source == "arena_json":
         if pose_path is None:
             raise ArenaError("arena source 'arena_json' needs the pose file's folder")
-        stem = pose_path.name.split(".")[0]
-        f = pose_path.parent / arena.arena_json.format(stem=stem)
+        f = arena_file(arena, pose_path)
         if not f.is_file():
             raise ArenaError(
                 f"arena file {f} not found (protocol arena.source is 'arena_json'; write it, "

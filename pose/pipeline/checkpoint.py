@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -148,7 +149,8 @@ def load_checkpoint(path: Path, fingerprint: dict[str, str]) -> dict:
     FileNotFoundError
         No checkpoint (the run was killed before its first epoch ended).
     CheckpointMismatchError
-        The checkpoint's fingerprint differs (or it has none: written by an older version).
+        The checkpoint's fingerprint differs, or it has none or holds pickled objects
+        (written by an older version).
     """
     import torch
 
@@ -157,8 +159,19 @@ def load_checkpoint(path: Path, fingerprint: dict[str, str]) -> dict:
             f"--resume: no {path.name} in {path.parent} (killed before its first epoch ended?); "
             "start again without --resume (with --overwrite)"
         )
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # pickled objects: an older ethopose, or not ours
+        raise CheckpointMismatchError(
+            f"--resume: {path} holds pickled objects, which are not loaded (written by an older ethopose, "
+            "or not a checkpoint of ours); train again with --overwrite"
+        ) from None
     saved = ckpt.get("fingerprint") or {}
+    if not saved:
+        raise CheckpointMismatchError(
+            f"--resume: {path} has no training fingerprint (written by an older ethopose), so it cannot be "
+            "checked against this split and labels; train again with --overwrite"
+        )
     diff = _differences(saved, fingerprint)
     if diff:
         detail = ", ".join(f"{k} {saved.get(k, 'missing')} -> {fingerprint.get(k, 'missing')}" for k in diff)

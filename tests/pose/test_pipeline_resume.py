@@ -104,6 +104,26 @@ def test_resume_refuses_changed_labels_and_config(stopped, tmp_path):
         train_model(proj, out_dir=m, resume=True)
 
 
+def test_resume_loads_no_pickled_objects(stopped, tmp_path):
+    # a checkpoint of the old layout (numpy RNG state, pickled) or a crafted one is refused,
+    # not unpickled: with weights_only=False its payload would have run
+    from pose.pipeline.checkpoint import CheckpointMismatchError
+    from pose.pipeline.train import train_model
+
+    root, model = stopped
+    m = _copy(model, tmp_path)
+    ckpt = torch.load(m / "checkpoint.pt", weights_only=True)
+    ckpt["rng"]["numpy"] = np.random.get_state()
+    torch.save(ckpt, m / "checkpoint.pt")
+    with pytest.raises(CheckpointMismatchError, match="pickled objects"):
+        train_model(root, out_dir=m, resume=True)
+    del ckpt["fingerprint"]
+    ckpt["rng"] = torch.load(model / "checkpoint.pt", weights_only=True)["rng"]
+    torch.save(ckpt, m / "checkpoint.pt")
+    with pytest.raises(CheckpointMismatchError, match="no training fingerprint"):
+        train_model(root, out_dir=m, resume=True)
+
+
 def test_fresh_training_into_a_model_folder_refuses_or_clears(stopped, tmp_path, monkeypatch):
     import pose.pipeline.train as train_mod
 

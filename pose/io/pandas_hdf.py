@@ -74,6 +74,8 @@ class _Reader:
                 except UnsafePickleError:
                     pass  # a plain string that happens to end with "."
             return raw.decode("utf-8", errors="replace")
+        if isinstance(raw, str):  # a variable-length string attribute: never a pickle
+            return raw
         if isinstance(raw, np.generic):
             return raw.item()
         if isinstance(raw, h5py.Empty):
@@ -134,20 +136,6 @@ class _Reader:
         if kind == "float" and values.dtype.kind == "f":
             return values.astype(np.float64)
         raise self.fail(f"index kind {kind!r} with data type {values.dtype} is not supported")
-
-
-def list_pandas_keys(path: str | os.PathLike) -> list[str]:
-    """Keys of the pandas objects in an HDF5 file (as ``HDFStore.keys()``, without '/').
-
-    Raises
-    ------
-    PoseFileError
-        When the file is not HDF5 or cannot be walked.
-    """
-    path = Path(path)
-    reader = _Reader(path)
-    with _open(reader) as fh:
-        return _walk_keys(reader, fh)
 
 
 def read_pandas_hdf(path: str | os.PathLike) -> tuple[pd.DataFrame, str, str]:

@@ -231,10 +231,13 @@ class Loader:
 class Report:
     counts: dict[str, collections.Counter] = field(default_factory=dict)
     control: dict[str, str] = field(default_factory=dict)
+    caught: collections.Counter = field(default_factory=collections.Counter)
     bad: list[tuple[str, str, int, str, str, str]] = field(default_factory=list)
 
     def add(self, fmt: str, src: Path, seed: int, kind: str, outcome: tuple[str, str, str]) -> None:
         self.counts.setdefault(fmt, collections.Counter())[outcome[0]] += 1
+        if outcome[0] == "pose_error" and "HDF5 library" in outcome[1]:  # caught by the probe child
+            self.caught[fmt] += 1
         if outcome[0] not in ("ok", "pose_error"):
             self.bad.append((fmt, src.name, seed, kind, outcome[0], outcome[1]))
 
@@ -242,7 +245,9 @@ class Report:
         return sum(c[outcome] for c in self.counts.values())
 
     def text(self) -> str:
-        lines = [f"{fmt:12s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for fmt, c in self.counts.items()]
+        lines = [f"{fmt:12s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                 + (f" (of which HDF5 hang/crash caught by the probe child: {self.caught[fmt]})" if self.caught[fmt] else "")
+                 for fmt, c in self.counts.items()]
         lines += [f"  BAD {f} {s} seed={seed} {k}: {o} {m}" for f, s, seed, k, o, m in self.bad[:40]]
         return "\n".join(lines)
 

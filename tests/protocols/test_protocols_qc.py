@@ -70,6 +70,7 @@ def test_qc_rules_are_typed():
         QCRules(exclude=["bad"])
 
 
+@pytest.mark.slow
 def test_cohort_with_bad_inputs_flags_exactly_those_and_stats_say_what_was_excluded(tmp_path):
     from protocols.batch import run_cohort
     from protocols.synthetic_cohort import write_synthetic_cohort

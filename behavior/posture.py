@@ -50,7 +50,8 @@ def body_length_ratio(ds: xr.Dataset, *, individual: str | int | None = None) ->
     snout = select_keypoints(one, "snout")[0]
     tail = select_keypoints(one, "tail_base")[0]
     d = np.hypot(*(centroid_track(one, [snout]) - centroid_track(one, [tail])).T)
-    return xr.DataArray(d / np.nanmedian(d), dims=("time",), coords={"time": ds.coords["time"].values},
+    med = np.median(d[np.isfinite(d)]) if np.isfinite(d).any() else np.nan
+    return xr.DataArray(d / med, dims=("time",), coords={"time": ds.coords["time"].values},
                         name="body_length_ratio")
 
 

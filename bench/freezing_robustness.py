@@ -94,13 +94,15 @@ def run_cell(ds, human, *, fps: float, scale: float, jitter_px: float, seed: int
             "enter_mm_s": cal["enter_speed_mm_s"], "sigma_px": max(cal["noise_sigma_px"].values())}
 
 
-def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float = 30.0):
+def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float = 30.0,
+                    clean: bool = True):
     """Virtual-mouse session with simulated predicted-pose errors; (clean pose, true states).
 
     The nuisance preset's camera (zoom and rotation) is applied to the exact keypoints
     (px/mm follows the zoom); then per keypoint and frame: Gaussian jitter, outliers (a
     25 px jump with confidence 0.05-0.45) and dropouts (confidence 0.05-0.45) at the rates
-    of :data:`TRACKING_ERRORS`; good points get confidence 0.9-1.0.
+    of :data:`TRACKING_ERRORS`; good points get confidence 0.9-1.0. ``clean=False`` returns
+    the pose as a pose estimator would write it (before the confidence mask).
     """
     from behavior.roles import clean_for_rules
     from pose.synthetic.nuisance import NuisanceConfig, apply_affine, camera_transform
@@ -124,7 +126,7 @@ def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float
     ds["position"].values[..., 0] = pos
     ds["confidence"].values[..., 0] = conf
     ds.attrs["px_per_mm"] = 1.1 * zoom
-    return clean_for_rules(ds, p_cutoff=0.5, max_gap_s=0.5), t.states
+    return (clean_for_rules(ds, p_cutoff=0.5, max_gap_s=0.5) if clean else ds), t.states
 
 
 def run_virtual(seed: int, level: str, seconds: float = 300.0, **rule) -> dict:

@@ -91,3 +91,34 @@ def test_train_predict_on_virtual_mouse(tmp_path, one_thread):
     pose.io.save(ds.drop_sel(keypoint=["left_forepaw"]), other)
     res = runner.invoke(app, ["predict", str(model), str(other), "--out", str(out)])
     assert res.exit_code != 0 and "left_forepaw" in res.output
+
+
+def test_freezing_multi_animal_refuses_or_analyses_each(tmp_path):
+    import pose.io
+    from pose.dataset import from_numpy
+
+    rng = np.random.default_rng(0)
+    kps = ["snout", "left_ear", "right_ear", "body_center", "tail_base"]
+    body = np.array([[130, 200], [115, 192], [115, 208], [100, 200], [70, 200]], float).T  # (space, kp)
+    still = body[None, :, :, None] + rng.normal(0, 0.5, (600, 2, 5, 1))
+    walker = still + (np.arange(600) * 2.0)[:, None, None, None]  # 60 px/s = 19 mm/s at 3.2 px/mm
+    ds = from_numpy(np.concatenate([still, walker], axis=-1), keypoints=kps,
+                    individuals=["mouse_a", "mouse_b"], fps=30)
+    pf = tmp_path / "two.nc"
+    pose.io.save(ds, pf)
+    out = tmp_path / "fz.csv"
+    res = runner.invoke(app, ["freezing", str(pf), "--px-per-mm", "3.2", "--out", str(out)])
+    assert res.exit_code != 0
+    msg = " ".join(res.output.replace("│", " ").split())  # rich wraps the message in a box
+    assert "2 individuals ['mouse_a', 'mouse_b']" in msg and "--individual all" in msg
+    res = runner.invoke(app, ["freezing", str(pf), "--px-per-mm", "3.2", "--individual", "all",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["individual", "frame", "time_s", "freezing"]
+    per = table.groupby("individual").freezing.mean()
+    assert per["mouse_a"] > 0.95 and per["mouse_b"] == 0.0
+    res = runner.invoke(app, ["states", str(pf), "--px-per-cm", "32", "--individual", "mouse_b",
+                              "--out", str(tmp_path / "st.csv")])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(tmp_path / "st.csv")) == 600

@@ -1,0 +1,130 @@
+"""``ethopose pose calibrate`` and ``ethopose pose triangulate``: thin commands over pose.threed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def calibrate(
+    inputs: list[str] = typer.Argument(..., help="Board images or videos (files or folders), or NAME=PATH."),
+    board_file: str = typer.Option(..., "--board", help="Board TOML (anipose / sleap-anipose layout)."),
+    out: str = typer.Option("calibration.toml", "--out", help="Calibration (anipose calibration.toml)."),
+    camera: list[str] = typer.Option(None, "--camera", help="NAME=PATH: the camera of a file or folder (repeat)."),
+    fit_k3: bool = typer.Option(False, "--fit-k3", help="Also fit the 6th-order radial distortion k3."),
+    origin_frame: str | None = typer.Option(None, "--origin-frame", help="Put the world on the board at this frame."),
+    max_video_frames: int = typer.Option(100, "--max-video-frames", help="Frames sampled evenly per video."),
+) -> None:
+    """Calibrate cameras from board views: intrinsics, joint extrinsics, per-camera errors.
+
+    Writes OUT (anipose format), OUT's stem + ``_report.json`` (errors, used and rejected
+    frames per camera) and ``_corners.png`` (detected corners green, reprojected red).
+    """
+    from pose.atomic import write_text_atomic
+    from pose.threed.board import BoardFileError, load_board
+    from pose.threed.calibration import CalibrationError, calibrate_cameras
+    from pose.threed.cameras import save_calibration
+    from pose.threed.sources import (
+        CalibrationInputError,
+        detect_all,
+        group_by_camera,
+        save_corner_picture,
+    )
+
+    try:
+        board = load_board(board_file)
+        sources = group_by_camera(list(inputs) + list(camera or []))
+        typer.echo(f"board: {board.kind} {board.board_x}x{board.board_y}, {board.square_length} mm squares")
+        typer.echo("cameras: " + ", ".join(f"{k} ({len(v)} file(s))" for k, v in sources.items()))
+        dets, rejected, sizes, files = detect_all(sources, board, max_video_frames=max_video_frames)
+        res = calibrate_cameras(dets, board, sizes, fix_k3=not fit_k3, origin_frame=origin_frame)
+    except (BoardFileError, CalibrationInputError, CalibrationError) as exc:
+        _fail(exc)
+    for cam in res.rejected:
+        res.rejected[cam] = {**rejected.get(cam, {}), **res.rejected[cam]}
+    out_path = Path(out)
+    save_calibration(res.cameras, out_path, res.metadata())
+    report = {"board": board.model_dump(), "rms_px": res.rms_px, "intrinsic_rms_px": res.intrinsic_rms_px,
+              "view_rms_px": res.view_rms_px, "used": res.used, "rejected": res.rejected,
+              "shared_frames": res.shared_frames}
+    write_text_atomic(out_path.with_name(out_path.stem + "_report.json"), json.dumps(report, indent=1))
+    by_name = {c.name: c for c in res.cameras}
+    reproj = {cam: {k: by_name[cam].project(res.board_points_world(board, k))[dets[cam][k].ids]
+                    for k in res.used[cam]} for cam in res.used}
+    png = save_corner_picture(out_path.with_name(out_path.stem + "_corners.png"), files, dets, reproj, res.rms_px)
+    for cam in res.cameras:
+        k = cam.matrix
+        typer.echo(f"{cam.name}: {len(res.used[cam.name])} views used, {len(res.rejected[cam.name])} rejected; "
+                   f"RMS {res.rms_px[cam.name]:.3f} px; f = {k[0, 0]:.1f}, {k[1, 1]:.1f} px; "
+                   f"c = {k[0, 2]:.1f}, {k[1, 2]:.1f} px")
+    worst = max(res.rms_px, key=res.rms_px.get)
+    if res.rms_px[worst] > 1.0:
+        typer.secho(f"warning: camera {worst!r} reprojection RMS {res.rms_px[worst]:.2f} px > 1 px: check its "
+                    f"rejected frames and {png}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"wrote {out_path}, {png}")
+
+
+def triangulate(
+    pose_files: list[str] = typer.Argument(..., help="One 2D pose file per camera (or NAME=FILE)."),
+    calibration: str = typer.Option(..., "--calibration", help="Calibration TOML (anipose format)."),
+    out: str = typer.Option("points3d.nc", "--out", help="3D pose Dataset (.nc; mm)."),
+    camera: list[str] = typer.Option(None, "--camera", help="NAME=FILE: the camera of a pose file (repeat)."),
+    fps: float | None = typer.Option(None, "--fps", help="Frame rate (for files without one)."),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="Ignore 2D points below this confidence."),
+    threshold_px: float | None = typer.Option(None, "--threshold-px", help="Outlier camera cut-off (default from data)."),
+    reprojection_dir: str | None = typer.Option(None, "--reprojection-dir", help="Write each camera's reprojected 2D pose here."),
+) -> None:
+    """Triangulate synchronised 2D poses into 3D (x, y, z in mm); reprojection error per point.
+
+    Smooth the result with ``ethopose features filter points3d.nc --out smoothed.nc``.
+    """
+    import numpy as np
+
+    from pose.io import PoseFileError, load, save
+    from pose.threed.cameras import CalibrationFileError, load_calibration, select_cameras
+    from pose.threed.sources import camera_name_of, parse_named_paths
+    from pose.threed.triangulation import TriangulationInputError, triangulate_poses
+
+    try:
+        cameras, _ = load_calibration(calibration)
+        named, plain = parse_named_paths(list(pose_files) + list(camera or []))
+        files = {k: v[0] for k, v in named.items()}
+        known = [c.name for c in cameras]
+        for f in plain:
+            name = camera_name_of(f, known)
+            if name not in known:
+                raise CalibrationFileError(
+                    f"{f}: no camera of {calibration} ({known}) in its name; pass --camera NAME={f}")
+            if name in files:
+                raise TriangulationInputError(f"{f} and {files[name]} both map to camera {name!r}; use --camera")
+            files[name] = f
+        selected = select_cameras(cameras, list(files), context=str(calibration))
+        poses = {n: load(p, fps=fps) for n, p in files.items()}
+        ds, reprojected = triangulate_poses(poses, selected, min_confidence=min_confidence,
+                                            threshold_px=threshold_px)
+    except (PoseFileError, CalibrationFileError, TriangulationInputError) as exc:
+        _fail(exc)
+    ds.attrs["calibration_file"] = str(calibration)
+    save(ds, out)
+    for name in ds.attrs["cameras"]:
+        err = ds["reprojection_error"].values
+        cam_err = np.linalg.norm(reprojected[name]["position"].values - poses[name]["position"].values, axis=1)
+        typer.echo(f"{name}: {Path(files[name]).name}: median reprojection {np.nanmedian(cam_err):.2f} px, "
+                   f"used for {float(ds['camera_used'].sel(camera=name).mean()):.0%} of points")
+    typer.echo(f"median reprojection error over used cameras {np.nanmedian(err):.2f} px; "
+               f"{float(np.isfinite(ds['position'].values).all(axis=1).mean()):.0%} of points triangulated")
+    if reprojection_dir:
+        for name, rep in reprojected.items():
+            save(rep, Path(reprojection_dir) / f"{name}_reprojected.h5")
+        typer.echo(f"wrote reprojected 2D poses to {reprojection_dir}")
+    typer.echo(f"wrote {out}")

@@ -41,6 +41,7 @@ import xarray as xr
 from pose.atomic import atomic_path
 from pose.dataset import append_history, from_numpy, validate_pose
 from pose.io.errors import PoseFileError
+from pose.io.h5check import check_hdf5
 
 #: Sex codes NWB's best practices accept.
 _NWB_SEX = {"m": "M", "male": "M", "f": "F", "female": "F", "u": "U", "unknown": "U", "o": "O", "other": "O"}
@@ -229,6 +230,7 @@ def read_nwb(path: str | os.PathLike, *, fps: float | None = None) -> xr.Dataset
     path = Path(path)
     if not path.is_file():
         raise PoseFileError(path, "file not found")
+    check_hdf5(path, what="NWB (HDF5)")  # in a child process: a damaged file can hang the HDF5 library
     try:
         io = NWBHDF5IO(str(path), mode="r")
         nwbfile = io.read()

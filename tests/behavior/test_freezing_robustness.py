@@ -78,3 +78,16 @@ def test_demo1_sweep_cells(fps, scale, jitter):
     ds, human = fr.load_demo1()
     r = fr.run_cell(ds, human, fps=fps, scale=scale, jitter_px=jitter)
     assert r["kappa"] >= 0.80, r
+
+
+@pytest.mark.slow
+def test_supervised_route_generalises_to_new_mice_and_tracking_errors(tmp_path):
+    """``behavior train`` on 2 labelled mice (90 s each, mild errors), ``predict`` on a new
+    mouse with heavy tracking errors; kappa vs exact truth (the full table:
+    ``python3 bench/classifier_eval.py --supervised``). Slow: ~1 min quiet, 8 min at load 18."""
+    spec = importlib.util.spec_from_file_location("classifier_eval", PROJECT_ROOT / "bench" / "classifier_eval.py")
+    ce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ce)
+    table = ce.supervised_route(tmp_path, behaviour="groom", train_seeds=(0, 1), test_seeds=(10,),
+                                levels=("heavy",), seconds=90.0, max_iter=40)
+    assert table.kappa.iloc[0] >= 0.6, table

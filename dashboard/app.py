@@ -7,11 +7,12 @@ projects; the dashboard never reads or writes outside it (:mod:`dashboard.paths`
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard.data import get_root, results_selector
+from dashboard.data import friendly_error, get_root, results_selector
 
 st.set_page_config(page_title="ethopose", layout="wide")
 root = get_root()
@@ -36,4 +37,8 @@ with st.sidebar:
     st.caption(f"Root: `{root}`")
     results_selector(root)
 
-nav.run()
+try:
+    nav.run()
+except Exception as exc:  # noqa: BLE001 - shown without traceback or server paths; logged in full
+    logging.getLogger("dashboard").exception("page %s failed", nav.title)
+    st.error(friendly_error(exc))

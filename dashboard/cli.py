@@ -75,11 +75,13 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str] | None = None, *, grace
 def dashboard_command(root: Path, port: int | None = None, *, browser: bool = True,
                       address: str = "127.0.0.1") -> list[str]:
     """The ``streamlit run`` command line that serves the dashboard on ``root``."""
+    from dashboard.serve import secure_options
+
     app = Path(__file__).with_name("app.py")
-    return [sys.executable, "-m", "streamlit", "run", str(app),
+    return [sys.executable, "-m", "dashboard.serve", "run", str(app),
             "--server.address", address, "--server.port", str(port or _free_port()),
             "--server.headless", "false" if browser else "true",
-            "--browser.gatherUsageStats", "false", "--", str(root.resolve())]
+            *secure_options(), "--", str(root.resolve())]
 
 
 def dashboard(

@@ -25,6 +25,20 @@ from protocols.results import (
 ROOT_ENV = "ETHOPOSE_DASHBOARD_ROOT"
 
 
+def friendly_error(exc: BaseException) -> str:
+    """What the page says when it fails: the kind of problem, no traceback, no server path.
+
+    The full traceback goes to the terminal that runs the dashboard.
+    """
+    if isinstance(exc, PathOutsideRootError):
+        return "Refused: this page would read a file outside the dashboard root."
+    if isinstance(exc, FileNotFoundError):
+        name = Path(exc.filename).name if getattr(exc, "filename", None) else "a file"
+        return f"A file this page needs is missing ({name}). Re-run the protocol or check the results folder."
+    return (f"This page could not be shown ({type(exc).__name__}). The details are printed in the "
+            "terminal that runs the dashboard.")
+
+
 def get_root() -> Path:
     """The dashboard root: ``$ETHOPOSE_DASHBOARD_ROOT``, else the first script argument, else cwd."""
     if "root" in st.session_state:

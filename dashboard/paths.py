@@ -73,3 +73,40 @@ def files_inside(root: str | os.PathLike, folder: str | os.PathLike) -> list[Pat
     for f in sorted(base.rglob("*")):
         out.append(resolve_inside(root, f, allow_absolute=True))
     return out
+
+
+def cohort_paths_outside(root: str | os.PathLike, cohort_csv: str | os.PathLike) -> list[str]:
+    """Rows of a cohort csv whose ``pose_path``/``video_path`` lead out of the root.
+
+    Relative paths are taken relative to the csv's folder (as ``ethopose run`` does), then
+    resolved through symbolic links and checked with :func:`resolve_inside`.
+
+    Returns
+    -------
+    list of str
+        One message per offending cell, naming the csv (relative to the root), the line,
+        the subject and the column; empty when every path stays inside the root.
+    """
+    import pandas as pd
+
+    root_resolved = Path(root).resolve(strict=True)
+    csv = resolve_inside(root_resolved, cohort_csv, allow_absolute=True)
+    name = csv.relative_to(root_resolved).as_posix()
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
+    table.columns = [str(c).strip() for c in table.columns]
+    problems = []
+    for i, row in table.iterrows():
+        for col in ("pose_path", "video_path"):
+            text = str(row.get(col, "")).strip()
+            if not text:
+                continue
+            where = f"{name} line {int(i) + 2} (subject {str(row.get('subject_id', '')).strip()!r}), column '{col}'"
+            if "\x00" in text or text.startswith("~"):
+                problems.append(f"{where}: {text!r} is refused (home-relative or NUL byte)")
+                continue
+            p = Path(text) if Path(text).is_absolute() else csv.parent / text
+            try:
+                resolve_inside(root_resolved, p.resolve(), allow_absolute=True)
+            except PathOutsideRootError:
+                problems.append(f"{where}: {text!r} lies outside the dashboard root")
+    return problems

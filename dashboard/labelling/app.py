@@ -29,4 +29,12 @@ project = _project_dir()
 if project is None:
     st.error("No project given: run `ethopose label PROJECT`.")
 else:
-    show(project)
+    try:
+        show(project)
+    except Exception as exc:  # noqa: BLE001 - shown without traceback or server paths; logged in full
+        import logging
+
+        from dashboard.data import friendly_error
+
+        logging.getLogger("dashboard").exception("labelling page failed")
+        st.error(friendly_error(exc))

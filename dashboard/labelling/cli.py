@@ -17,13 +17,15 @@ def _free_port() -> int:
 
 def label_command(project: Path, port: int | None = None, *, browser: bool = True) -> list[str]:
     """The ``streamlit run`` command line that serves the labelling page of ``project``."""
+    from dashboard.serve import secure_options
+
     app = Path(__file__).with_name("app.py")
     return [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        sys.executable, "-m", "dashboard.serve", "run", str(app),
         "--server.address", "127.0.0.1",
         "--server.port", str(port or _free_port()),
         "--server.headless", "false" if browser else "true",
-        "--browser.gatherUsageStats", "false",
+        *secure_options(),
         "--", str(project.resolve()),
     ]
 

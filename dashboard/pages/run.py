@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_root, list_files
-from dashboard.paths import PathOutsideRootError, resolve_inside
+from dashboard.paths import PathOutsideRootError, cohort_paths_outside, resolve_inside
 from protocols.results import finished_animals
 from protocols.schema import builtin_protocols
 
@@ -34,6 +34,15 @@ if st.button("Start", type="primary", key="run_start"):
         proto_arg = protocol if protocol in builtin_protocols() else str(resolve_inside(root, protocol))
     except PathOutsideRootError as exc:
         st.error(str(exc))
+        st.stop()
+    try:
+        outside = cohort_paths_outside(root, cohort_path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        st.error(f"Cannot read the cohort table {cohort}: {type(exc).__name__}")
+        st.stop()
+    if outside:
+        st.error("Refused: the cohort table names files outside the dashboard root.\n\n"
+                 + "\n".join(f"- {m}" for m in outside))
         st.stop()
     out_dir.mkdir(parents=True, exist_ok=True)
     log = open(out_dir / "dashboard_run.log", "w")  # noqa: SIM115 - handed to the child process

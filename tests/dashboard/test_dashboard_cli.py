@@ -16,7 +16,7 @@ def test_command_binds_localhost(tmp_path: Path):
     assert cmd[cmd.index("--server.port") + 1] == "8123"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[-1] == str(tmp_path.resolve()) and cmd[-2] == "--"
-    assert cmd[cmd.index("run") + 1].endswith("dashboard/app.py")
+    assert cmd[cmd.index("run") + 1].endswith("dashboard/app.py") and cmd[2] == "dashboard.serve"
 
 
 def test_missing_folder_is_refused(tmp_path: Path):

@@ -1,0 +1,144 @@
+"""Coverage of protocols.uncertainty.endpoint_intervals on the virtual mouse, 3 pose-error levels.
+
+Each session: :func:`pose.synthetic.openfield.simulate_open_field` (exact track), then pose
+error added to every keypoint (Gaussian jitter whose sd grows as confidence falls, plus
+bursts of low-confidence frames with large errors), then the open-field protocol's interval
+for distance, centre time and centre entries. Truth: the protocol's reducers on the exact
+body-centre track smoothed by the 0.1 s moving average that defines the truth in
+:mod:`protocols.synthetic_cohort`; centre time also against ``truth.csv``'s definition (raw
+inside on the exact track, ``true_centre_time_pct``).
+
+The levels are pose-error levels standing in for the video nuisance presets
+(``pose.synthetic.nuisance``: none / mild / heavy): rendering and running a pose model per
+session does not fit this machine's CPU budget.
+
+Usage::
+
+    python3 bench/endpoint_uncertainty.py --sessions 60 --seconds 60 --n-boot 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from features.zones import ZoneSet
+from pose.dataset import from_numpy
+from pose.synthetic.openfield import simulate_open_field
+from protocols.geometry import ArenaPlacement, compile_zones
+from protocols.schema import load_protocol
+from protocols.uncertainty import _endpoints, endpoint_intervals, moving_average
+
+#: level -> (jitter sd px at confidence 1, fraction of frames in low-confidence bursts, burst error sd px)
+TRUTH_SMOOTH_S = 0.1  # as protocols.synthetic_cohort
+LEVELS = {"none": (0.5, 0.0, 0.0), "mild": (1.5, 0.05, 8.0), "heavy": (3.0, 0.15, 20.0)}
+
+
+def noisy_pose(tr, level: str, rng: np.random.Generator):
+    """The simulated pose with tracking error of ``level``."""
+    base, frac, burst_sd = LEVELS[level]
+    ds = tr.pose
+    pos = ds["position"].values.copy()  # (time, space, kp, ind)
+    n, _, k, _ = pos.shape
+    conf = rng.uniform(0.6, 1.0, (n, k, 1))
+    low = np.zeros(n, bool)
+    fps = float(ds.attrs["fps"])
+    while low.mean() < frac:
+        a = rng.integers(0, n)
+        low[a:a + int(rng.uniform(0.1, 1.0) * fps)] = True
+    sd = base * (1.0 + 2.0 * (1.0 - conf))  # (time, kp, 1)
+    err = rng.standard_normal(pos.shape) * sd[:, None]
+    if frac > 0:
+        conf[low] = rng.uniform(0.05, 0.45, (low.sum(), k, 1))
+        err[low] = rng.standard_normal((low.sum(), 2, k, 1)) * burst_sd
+    return from_numpy(pos + err, conf, keypoints=[str(x) for x in ds["keypoint"].values],
+                      fps=fps, px_per_mm=float(ds.attrs["px_per_mm"]))
+
+
+def truth(tr, protocol, zones: ZoneSet, ppm: float) -> dict[str, float]:
+    """Endpoints of the exact, 0.1 s-smoothed body-centre track through the protocol path."""
+    ds = tr.pose.sel(keypoint=["body_center"])
+    c = ds["position"].values[:, :2, 0, 0]
+    fps = float(ds.attrs["fps"])
+    w = max(1, int(round(TRUTH_SMOOTH_S * fps)) | 1)
+    smooth = ds.copy(deep=True)
+    smooth["position"].values[:, :2, 0, 0] = moving_average(c, w)
+    out = _endpoints(smooth, protocol.filters, zones, "body_center", ppm, protocol.min_dwell_s).iloc[0].to_dict()
+    (x0, y0), (x1, y1) = tr.arena["zones"]["center"]["vertices_px"][0], tr.arena["zones"]["center"]["vertices_px"][2]
+    inside = (c[:, 0] > x0) & (c[:, 0] < x1) & (c[:, 1] > y0) & (c[:, 1] < y1)
+    out["truth_csv_centre_time_pct"] = float(100 * inside.mean())
+    return out
+
+
+def run(n_sessions: int, seconds: float, n_boot: int, seed: int) -> pd.DataFrame:
+    protocol = load_protocol("open_field")
+    rows = []
+    for level in LEVELS:
+        for i in tqdm(range(n_sessions), desc=level):
+            tr = simulate_open_field(seconds, seed=seed + i, center_preference=float((i % 5) / 5 + 0.1),
+                                     speed_scale=1.0 + 0.5 * (i % 2))
+            b = tr.arena["bounds_px"]
+            placement = ArenaPlacement(np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]], float),
+                                       protocol.arena.width_mm, protocol.arena.height_mm)
+            zones = compile_zones(protocol, placement)
+            ppm = placement.px_per_mm
+            t = truth(tr, protocol, zones, ppm)
+            ds = noisy_pose(tr, level, np.random.default_rng(10_000 + seed + i))
+            t0 = time.process_time()
+            iv = endpoint_intervals(ds, protocol.filters, zones, centre="body_center", px_per_mm=ppm,
+                                    min_dwell_s=protocol.min_dwell_s, n_boot=n_boot, seed=i)
+            cpu = time.process_time() - t0
+            for r in iv.itertuples():
+                tv = t[r.endpoint]
+                rows.append({"level": level, "session": i, "endpoint": r.endpoint, "truth": tv, "value": r.value,
+                             "lo": r.lo, "hi": r.hi, "bias": r.bias, "sigma_px": r.sigma_px, "cpu_s": cpu,
+                             "covered": bool(r.lo <= tv <= r.hi), "naive_covered": bool(
+                                 r.lo + r.bias <= tv <= r.hi + r.bias)})
+                if r.endpoint == "centre_time_pct":
+                    tv = t["truth_csv_centre_time_pct"]
+                    rows.append({**rows[-1], "endpoint": "centre_time_pct (truth.csv def.)", "truth": tv,
+                                 "covered": bool(r.lo <= tv <= r.hi),
+                                 "naive_covered": bool(r.lo + r.bias <= tv <= r.hi + r.bias)})
+    return pd.DataFrame(rows)
+
+
+def table(df: pd.DataFrame) -> str:
+    g = df.groupby(["endpoint", "level"], sort=False)
+    s = g.agg(n=("covered", "size"), coverage=("covered", "mean"), naive=("naive_covered", "mean"),
+              width=("hi", "mean"), lo=("lo", "mean"), err=("value", "mean"), truth=("truth", "mean"),
+              sigma=("sigma_px", "median"))
+    s["width"] = (g["hi"].mean() - g["lo"].mean())
+    s["bias_raw"] = g.apply(lambda x: float((x.value - x.truth).mean()))
+    s["pm95"] = 1.96 * np.sqrt(s.coverage * (1 - s.coverage) / s.n)
+    lines = ["| endpoint | level | n | coverage (basic, bias-corrected) | ± (95 % binomial) | coverage without bias correction | mean width | mean raw error (value - truth) | sigma px (est.) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (e, lv), r in s.iterrows():
+        lines.append(f"| {e} | {lv} | {r.n} | {100 * r.coverage:.1f} % | ±{100 * r.pm95:.1f} | {100 * r.naive:.1f} % | "
+                     f"{r.width:.2f} | {r.bias_raw:+.2f} | {r.sigma:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sessions", type=int, default=60)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--n-boot", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the markdown table here")
+    a = p.parse_args()
+    df = run(a.sessions, a.seconds, a.n_boot, a.seed)
+    md = table(df)
+    cpu = df.groupby(["level", "session"]).cpu_s.first()
+    md += f"\n\nCPU per session interval (n_boot={a.n_boot}, {a.seconds:g} s at 30 fps): median {cpu.median():.2f} s\n"
+    print(md)
+    if a.out:
+        from pose.atomic import write_text_atomic
+        write_text_atomic(a.out, md + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,9 @@ them into tracks:
    ``(second - best) / second``, where ``best`` is the cost of the chosen links involving
    the track and ``second`` the cheapest alternative: exchange its instance with another
    track's, take an unclaimed instance, or leave its instance to a track without one.
-   1 = unambiguous, 0 = a coin toss.
+   1 = unambiguous, 0 = a coin toss. With ``n_animals`` known, an instance that two
+   tracks could own (confidence < 0.2) while one of them has no instance is left out for
+   that frame (both coast) rather than guessed.
 6. **Both directions** (with ``n_animals``): the data are also tracked backward in time;
    where the passes disagree, the run of frames comes from the pass whose weakest decision
    there is stronger (an ambiguous lone instance in a contact is often clear from the other
@@ -52,6 +54,7 @@ from pose.kalman import estimate_process_noise, model_matrices
 log = logging.getLogger(__name__)
 
 _BIG = 1e12
+_AMBIGUOUS = 0.2  # identity confidence under which a lone instance is not given to a track
 ASSUMED_FPS = 30.0
 
 
@@ -326,9 +329,12 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
             rr, cc = linear_sum_assignment(gated)
             keep = gated[rr, cc] < _BIG
             rr, cc = rr[keep], cc[keep]
+            short = len(rr) < len(live)  # some live track gets no instance this frame
             for a, b, m in zip(rr, cc, _margins(cost, rr, cc), strict=True):
-                matches.append((int(live[a]), int(b), float(m), False))
                 used[b] = True
+                if short and m < _AMBIGUOUS and n_animals is not None:
+                    continue  # a lone instance two tracks could own: left out, both coast
+                matches.append((int(live[a]), int(b), float(m), False))
         free = np.flatnonzero(~used)
         if len(lost) and len(free):  # known number of animals: lost tracks take the nearest
             d = np.linalg.norm(dc[free][None] - tr.x[lost, :, 0][:, None], axis=2)

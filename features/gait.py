@@ -202,12 +202,15 @@ def detect_step_cycles(
     50-200 fps over a walk and two trots, worst duty factor error 0.052 (0.220 with the
     ``"visible"`` rule). Human scorers mark the first frame the paw is *seen* off / on the
     ground: on the AutoGaitA beam runs that is 2-3 frames after the onset (toe-off median
-    -25 ms, touch-down -15 ms; duty factor -0.027 vs the marks on average).
+    -25 ms, touch-down -15 ms, 8/10 cycles within 50 ms; duty factor -0.027 vs the marks on
+    average; at 50 fps -30 / -10 ms, 6/10, -0.052). To compare with hand-marked cycles use
+    ``events="visible"``.
 
     ``events="visible"``: the earlier rule, kept unchanged for comparison with hand-marked
     cycles: toe-off where the speed (seen at the later frame of each step) crosses the low
     threshold, touch-down where it falls below ``rest_fraction``; no smoothing. Within 6 / 12
-    ms (median) of the beam's hand marks, but biased on the truth (duty factor +0.04..+0.07
+    ms (median) of the beam's hand marks (10/10 cycles; at 50 fps 7 / 7 ms), but biased on the
+    truth (duty factor +0.04..+0.07
     on the exact virtual mouse, up to +0.10 with 1 px noise, -0.22 with 2 px at 200 fps).
 
     With ``belt_speed_px_s=0`` on a recording where the paws cycle but make no progress over

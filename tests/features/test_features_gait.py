@@ -68,7 +68,8 @@ def test_beam_onset_events_precede_the_human_marks_duty_factor_agrees():
     0.5-2 px noise at 50-200 fps, 3 gaits, worst 0.052 vs 0.220 (mean 0.022 vs 0.069); beam,
     toe-off median |error| 25 vs 6.1 ms (all early: a systematic offset, not scatter),
     touch-down 15 vs 12.1 ms, 8/10 vs 10/10 cycles within +-50 ms, duty factor - human -0.027
-    vs +0.023 on average, per cycle |duty factor - human| 0.083 vs 0.058 (worse)."""
+    vs +0.023 on average, per cycle |duty factor - human| 0.083 vs 0.058 (worse); beam
+    subsampled to 50 fps (bench only): 6/10 vs 10/10, duty factor - human -0.052 vs +0.001."""
     off, on, found, n, duty = _beam_errors("onset")
     print(f"found {found}/{n}; toe-off median {np.median(off):+.1f} ms; touch-down median {np.median(on):+.1f} ms; "
           f"duty - human {duty.mean():+.3f}")

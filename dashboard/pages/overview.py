@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_root, open_results, selected_results
+from dashboard.qc_table import animal_key, qc_table, style_qc
 
 st.title("Cohort overview")
 root = get_root()
@@ -29,6 +30,21 @@ if len(res.table):
     counts = res.table.groupby(meta[:2], dropna=False).size().rename("animals").reset_index()
     st.subheader("Animals per group")
     st.dataframe(counts, hide_index=True)
+    st.subheader("Tracking quality")
+    qc = qc_table(res.table)
+    n_bad = int((qc["flag"] != "ok").sum())
+    st.caption("Per animal: share of keypoint samples below the confidence cut-off, centre jumps per minute, "
+               "frames filled in by the filters; limits from the protocol's `qc:` rules. "
+               + (f"**{n_bad} animal(s) flagged**: open one to see its worst frames." if n_bad else "All animals ok."))
+    st.table(style_qc(qc))
+    flagged = [animal_key(r) for _, r in qc.iterrows() if r["flag"] != "ok"]
+    if flagged:
+        c_pick, c_go = st.columns([3, 1])
+        pick = c_pick.selectbox("Flagged animal", flagged, key="ov_flagged")
+        if c_go.button("Open its worst frames", key="ov_open_qc"):
+            st.session_state["qc_animal"] = pick
+            st.session_state["qc_worst"] = True
+            st.switch_page("pages/animal_qc.py")
     st.subheader("Per-animal endpoints")
     st.dataframe(res.table, hide_index=True)
 if len(res.failures):

@@ -104,7 +104,7 @@ def endpoint_intervals(
     *,
     centre: str,
     px_per_mm: float,
-    min_dwell_s: float = 0.5,
+    min_dwell_s: float = 0.0,
     n_boot: int = 200,
     level: float = 0.95,
     sigma_px: float | None = None,
@@ -126,7 +126,7 @@ def endpoint_intervals(
     px_per_mm
         Scale.
     min_dwell_s
-        The protocol's zone dwell time.
+        The protocol's zone dwell time (``protocol.min_dwell_s``; its default 0).
     n_boot
         Bootstrap replicates (cost: one vectorised pass over ``n_boot`` tracks).
     level

@@ -88,3 +88,21 @@ def test_cohort_paths_outside_the_root_are_named(tmp_path: Path):
     assert not any(str(tmp_path) in p.split(":", 1)[0] for p in problems)
     csv.write_text("subject_id,group,pose_path\nm1,a,m1.nc\n")
     assert cohort_paths_outside(root, "data/cohort.csv") == []
+
+
+def test_run_page_refuses_a_cohort_reading_outside_the_root(tmp_path: Path):
+    from streamlit.testing.v1 import AppTest
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "elsewhere.nc").write_text("x")
+    (root / "cohort.csv").write_text(f"subject_id,group,pose_path\nm1,a,{tmp_path / 'elsewhere.nc'}\n")
+    page = Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "run.py"
+    at = AppTest.from_file(str(page), default_timeout=120)
+    at.session_state["root"] = str(root)
+    at.run()
+    at.button(key="run_start").click().run()
+    errors = [e.value for e in at.error]
+    assert any("cohort.csv line 2 (subject 'm1'), column 'pose_path'" in e and "outside the dashboard root" in e
+               for e in errors), errors
+    assert not (root / "results" / "dashboard_run.log").exists()  # nothing was started

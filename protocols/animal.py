@@ -124,13 +124,16 @@ def load_isolated(pose_path: str | Path, cohort_fps: float | None, *, timeout_s:
     return payload
 
 
-def integrity_warnings(ds: Any, row: dict[str, Any]) -> list[str]:
-    """Truncated video (attrs from pose inference) and pose/video frame-count mismatch."""
+def integrity_warnings(ds: Any, row: dict[str, Any], *, check_video_file: bool = True) -> list[str]:
+    """Truncated video (attrs from pose inference) and pose/video frame-count mismatch.
+
+    ``check_video_file=False`` skips opening the row's video (the video QC gate checked it).
+    """
     out = []
     if ds.attrs.get("video_truncated"):
         out.append(f"video truncated: {ds.attrs.get('n_frames_read')} of {ds.attrs.get('n_frames_expected')} "
                    "frames read")
-    if row.get("pose_path") and row.get("video_path"):
+    if check_video_file and row.get("pose_path") and row.get("video_path"):
         from pose.video import VideoError, VideoReader
 
         try:
@@ -147,7 +150,53 @@ def integrity_warnings(ds: Any, row: dict[str, Any]) -> list[str]:
     return out
 
 
-def _qc(ds: Any, res: Any, protocol: Protocol, warnings: list[str]) -> dict[str, Any]:
+class VideoQCRefused(RuntimeError):
+    """The cohort row's video failed the video QC gate and the protocol refuses such videos."""
+
+
+def video_gate(row: dict[str, Any], protocol: Protocol, pose_frames: int | None = None) -> tuple[list[str], list[str]]:
+    """Run the video QC gate (:func:`pose.qc.check_video`) on the row's video.
+
+    Returns
+    -------
+    warnings, failures
+        ``"video QC: <check>: <reason>"`` lines; empty when the row has no video or the
+        protocol's ``qc.video`` is ``off``.
+
+    Raises
+    ------
+    VideoQCRefused
+        When the video fails and ``qc.video`` is ``refuse``.
+    """
+    from pose.qc import check_video
+    from protocols.qc import QCRules
+
+    rules = getattr(protocol, "qc", None) or QCRules()
+    if rules.video == "off" or not row.get("video_path"):
+        return [], []
+    arena = getattr(protocol, "arena", None)
+    size_mm = max(arena.width_mm, arena.height_mm) if arena is not None else None
+    result = check_video(row["video_path"], pose_frames=pose_frames, px_per_mm=_number(row, "px_per_mm"),
+                         arena_size_mm=size_mm if _number(row, "px_per_mm") is not None else None)
+    bad = result.checks[result.checks["status"] != "pass"]
+    bad = bad[bad["check"] != "arena_calibration"]  # calibration is the protocol's scale source's job
+    warns = [f"video QC: {c}: {r}" for c, r, st in zip(bad["check"], bad["reason"], bad["status"], strict=True)
+             if st == "warn"]
+    fails = [f"video QC: {c}: {r}" for c, r, st in zip(bad["check"], bad["reason"], bad["status"], strict=True)
+             if st == "fail"]
+    if fails and rules.video == "refuse":
+        raise VideoQCRefused(f"{row['video_path']}: video QC failed ({'; '.join(fails)}); "
+                             "set qc: {video: flag} in the protocol to analyse it anyway")
+    return warns, fails
+
+
+def _video_gate_on(protocol: Protocol) -> bool:
+    from protocols.qc import QCRules
+
+    return (getattr(protocol, "qc", None) or QCRules()).video != "off"
+
+
+def _qc(ds: Any, res: Any, protocol: Protocol, warnings: list[str], failures: list[str] | None = None) -> dict[str, Any]:
     from protocols.endpoints import apply_aliases
     from protocols.qc import QCRules, tracking_qc
 
@@ -163,7 +212,7 @@ def _qc(ds: Any, res: Any, protocol: Protocol, warnings: list[str]) -> dict[str,
     raw = apply_aliases(ds, protocol)
     return tracking_qc(raw, res.pose, required=list(protocol.bodyparts.required), centre=protocol.bodyparts.centre,
                        rules=rules, p_cutoff=p_cutoff, jump_speed_px_s=jump, extra_warnings=warnings,
-                       coverage_flag=res.endpoints.get("quality_flag"))
+                       extra_failures=failures, coverage_flag=res.endpoints.get("quality_flag"))
 
 
 def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_dir: str | None = None,
@@ -196,16 +245,19 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
             pose_path = Path(row["pose_path"])
             fps = _number(row, "fps")
             ds = load_isolated(pose_path, fps, timeout_s=READ_TIMEOUT_S) if isolate_reads else load_session_pose(pose_path, fps)
+            video_warnings, video_failures = video_gate(row, protocol, pose_frames=ds.sizes["time"])
         else:
             from pose.pipeline.inference import Predictor
 
+            video_warnings, video_failures = video_gate(row, protocol)  # before any inference
             pose_path = Path(row["video_path"])
             ds = Predictor.from_dir(model_dir).predict_video(pose_path)
         if _number(row, "px_per_mm") is not None:
             ds.attrs["px_per_mm"] = _number(row, "px_per_mm")
-        warnings = integrity_warnings(ds, row)
+        gated = _video_gate_on(protocol) and bool(row.get("video_path"))
+        warnings = integrity_warnings(ds, row, check_video_file=not gated) + video_warnings
         res = analyse_session(ds, protocol, pose_path=pose_path)
-        qc = _qc(ds, res, protocol, warnings)
+        qc = _qc(ds, res, protocol, warnings, video_failures)
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)

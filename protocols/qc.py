@@ -57,6 +57,10 @@ class QCRules(BaseModel):
         15.0, gt=0, description="jump speed in body lengths per second when the protocol has no jumps filter")
     exclude: list[Literal["warn", "fail"]] = Field(
         default_factory=lambda: ["fail"], description="flags left out of the group statistics")
+    video: Literal["off", "flag", "refuse"] = Field(
+        "flag", description="video QC gate (pose.qc.check_video) of a cohort row's video: off; flag "
+        "(a failing video fails the animal's qc_flag, its numbers are still computed); refuse "
+        "(a failing video is not analysed)")
 
 
 def worst(flags: list[str]) -> Flag:
@@ -88,6 +92,7 @@ def tracking_qc(
     p_cutoff: float | None = None,
     jump_speed_px_s: float | None = None,
     extra_warnings: list[str] | None = None,
+    extra_failures: list[str] | None = None,
     coverage_flag: str | None = None,
 ) -> dict[str, object]:
     """Tracking-quality measures and flag of one animal.
@@ -106,6 +111,8 @@ def tracking_qc(
         From the protocol's filters (``None``: ``rules.p_cutoff`` or 0.5; body lengths).
     extra_warnings
         Problems found elsewhere (truncated video...), each making the flag at least ``warn``.
+    extra_failures
+        Problems found elsewhere that fail the animal (a video failing the video QC gate).
     coverage_flag
         ``quality_flag`` of the endpoints (:func:`protocols.endpoints.quality`); anything but
         ``ok`` fails the animal.
@@ -171,6 +178,9 @@ def tracking_qc(
     for w in extra_warnings or []:
         flags.append("warn")
         reasons.append(w)
+    for f in extra_failures or []:
+        flags.append("fail")
+        reasons.append(f)
     return {"low_confidence_pct": low_pct, "jumps_per_min": jumps, "interpolated_pct": interp_pct,
             "jump_speed_px_s": float(jump_speed_px_s), "swap_suspects_per_min": swaps,
             "qc_flag": worst(flags), "qc_reasons": "; ".join(reasons)}

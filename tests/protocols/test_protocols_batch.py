@@ -361,7 +361,8 @@ def test_truncated_video_and_frame_count_mismatch_warn(tmp_path: Path):
     rows.to_csv(csv, index=False)
     res = run_cohort("open_field", csv, tmp_path / "out", n_workers=0, progress=False, report=False)
     assert sorted(res.processed) == ["cont01_1", "trea01_1"]
+    # the video QC gate (on by default, qc.video: flag) checks the pose/video frame counts
     assert res.warned == {"cont01_1": "video truncated: 200 of 500 frames read",
-                          "trea01_1": "pose file has 200 frames, video trea01.mp4 has 150"}
+                          "trea01_1": "video QC: frames_vs_pose: pose file 200 frames, video 150"}
     t = pd.read_csv(tmp_path / "out" / "endpoints.csv").set_index("subject_id")
-    assert (t["qc_flag"] == "warn").all()
+    assert t["qc_flag"].to_dict() == {"cont01": "warn", "trea01": "fail"}

@@ -115,3 +115,46 @@ def test_identity_swap_suspects_of_a_multi_animal_file():
     q = tracking_qc(tracked, tracked, required=REQ, centre="body_center", rules=rules)
     assert q["swap_suspects_per_min"] == 3.0
     assert q["qc_flag"] == "fail" and q["qc_reasons"] == "identity-swap suspects 3.0/min > 2/min"
+
+
+def _write_mjpg(path, n_frames, fps=30.0, size=(96, 64), seed=0):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for _ in range(n_frames):
+        writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("mode", ["flag", "refuse", "off"])
+def test_video_qc_gate_flags_or_refuses_a_video_shorter_than_its_pose(tmp_path, mode):
+    import yaml
+
+    from protocols.batch import run_cohort
+    from protocols.schema import load_protocol, protocol_yaml
+    from protocols.synthetic_cohort import write_synthetic_cohort
+
+    csv = write_synthetic_cohort(tmp_path / "c", n_per_group=1, seconds=10.0, fps=30.0)
+    cohort = pd.read_csv(csv)
+    # cont01's video holds 150 of the pose's 300 frames; trea01's all of them.
+    cohort["video_path"] = [str(_write_mjpg(tmp_path / "short.avi", 150)), str(_write_mjpg(tmp_path / "full.avi", 300))]
+    cohort.to_csv(csv, index=False)
+    spec = yaml.safe_load(protocol_yaml(load_protocol("open_field")))
+    spec.setdefault("qc", {})["video"] = mode
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec))
+    res = run_cohort(tmp_path / "p.yaml", csv, tmp_path / "out", n_workers=0, progress=False, report=False)
+    if mode == "refuse":
+        assert list(res.failed) == ["cont01_1"]
+        assert "video QC failed" in res.failed["cont01_1"] and "frames_vs_pose" in res.failed["cont01_1"]
+        return
+    t = pd.read_csv(tmp_path / "out" / "endpoints.csv").set_index("subject_id")
+    assert not res.failed
+    if mode == "flag":
+        assert t.loc["cont01", "qc_flag"] == "fail"
+        assert "video QC: frames_vs_pose: pose file 300 frames, video 150" in t.loc["cont01", "qc_reasons"]
+        assert t.loc["trea01", "qc_flag"] == "ok", t.loc["trea01", "qc_reasons"]
+    else:  # the gate off: the older frame-count check still warns
+        assert t.loc["cont01", "qc_flag"] == "warn"
+        assert "pose file has 300 frames, video short.avi has 150" in t.loc["cont01", "qc_reasons"]

@@ -67,9 +67,9 @@ from behavior.roles import (
     half_width_frames,
     resolve_px_per_mm,
     select_individual,
-    select_keypoints,
 )
 from pose.dataset import validate_pose
+from pose.keypoints import select_keypoints
 
 logger = logging.getLogger(__name__)
 

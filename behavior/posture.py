@@ -19,10 +19,10 @@ from behavior.roles import (
     centroid_track,
     resolve_px_per_mm,
     select_individual,
-    select_keypoints,
     speed_for_threshold,
 )
 from pose.dataset import validate_pose
+from pose.keypoints import select_keypoints
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -19,59 +17,6 @@ from scipy import ndimage
 from behavior.noise import slope_speed
 
 logger = logging.getLogger(__name__)
-
-Role = Literal["head", "body", "forepaws", "snout", "tail_base"]
-
-# normalised name (lower case, letters and digits only) -> role
-_ROLE_NAMES: dict[str, tuple[str, ...]] = {
-    "snout": ("nose", "snout", "head", "headtip"),
-    "head": ("nose", "snout", "leftear", "rightear", "earleft", "earright", "lear",
-             "head", "neck"),
-    "body": ("midback", "back", "bodycenter", "bodycentre", "centroid", "center", "centre",
-             "spine", "spine1", "spine2", "spine3", "midbody", "body", "tailbase", "leftleg",
-             "rightleg", "lefthip", "righthip", "hip"),
-    "forepaws": ("leftforepaw", "rightforepaw", "forepawleft", "forepawright", "leftfrontpaw",
-                 "rightfrontpaw", "lfpaw", "rfpaw", "leftpaw", "rightpaw", "forepaw"),
-    "tail_base": ("tailbase", "tail_base", "tailroot", "base_of_tail"),
-}
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def select_keypoints(ds: xr.Dataset, role: Role, keypoints: Sequence[str] | None = None) -> list[str]:
-    """Names of the keypoints of ``ds`` that play ``role``, or check an explicit list.
-
-    Parameters
-    ----------
-    ds
-        Pose Dataset.
-    role
-        "head", "body", "forepaws", "snout" or "tail_base".
-    keypoints
-        Explicit names; checked against the Dataset.
-
-    Raises
-    ------
-    ValueError
-        When none of the keypoints can play the role (the message lists the names found
-        and how to pass them explicitly).
-    """
-    names = [str(k) for k in ds.coords["keypoint"].values]
-    if keypoints is not None:
-        missing = [k for k in keypoints if k not in names]
-        if missing:
-            raise ValueError(f"keypoint(s) {missing} not in the pose data (has {names})")
-        return list(keypoints)
-    wanted = {_norm(n) for n in _ROLE_NAMES[role]}
-    found = [n for n in names if _norm(n) in wanted]
-    if not found:
-        raise ValueError(
-            f"no {role} keypoint among {names}; pass the names explicitly "
-            f"(e.g. {role}_keypoints=[...])"
-        )
-    return found
 
 
 def resolve_px_per_mm(ds: xr.Dataset, px_per_mm: float | None = None) -> float:
@@ -100,15 +45,16 @@ def clean_pose(
     """Confidence mask, gap interpolation, Savitzky-Golay smooth (for callers without a clean step).
 
     The rules do not call this: they take a clean Dataset. Kept for
-    :mod:`behavior.pose_features` and scripts; new code calls :func:`features.filters.clean`.
+    :mod:`behavior.pose_features` and scripts; it is :func:`features.filters.clean` with
+    those three steps.
     """
-    from features import filters
+    from features.filters import clean
+    from features.steps import ConfidenceMask, Interpolate, SavGol
 
-    out = filters.filter_by_confidence(ds, p_cutoff=p_cutoff)
-    out = filters.interpolate_gaps(out, max_gap_s=max_gap_s)
+    steps = [ConfidenceMask(threshold=p_cutoff), Interpolate(max_gap_s=max_gap_s)]
     if smooth_s and smooth_s > 0:
-        out = filters.filter_savgol(out, window_s=smooth_s, polyorder=2)
-    return out
+        steps.append(SavGol(window_s=smooth_s, order=2))
+    return clean(ds, steps)
 
 
 def select_individual(ds: xr.Dataset, individual: str | int | None = None) -> xr.Dataset:
@@ -250,11 +196,7 @@ def clean_for_rules(ds: xr.Dataset, *, p_cutoff: float = 0.6, max_gap_s: float |
     gaps up to ``max_gap_s`` are interpolated. No smoothing: the rules' speed window is the
     smoothing. Uses :func:`features.filters.clean` (the one cleaning function).
     """
-    from features import filters
+    from features.filters import clean
+    from features.steps import ConfidenceMask, Interpolate
 
-    if hasattr(filters, "clean"):
-        from features.steps import ConfidenceMask, Interpolate
-
-        return filters.clean(ds, [ConfidenceMask(threshold=p_cutoff), Interpolate(max_gap_s=max_gap_s)])
-    out = filters.filter_by_confidence(ds, p_cutoff=p_cutoff)  # pragma: no cover - older features
-    return filters.interpolate_gaps(out, max_gap_s=max_gap_s)
+    return clean(ds, [ConfidenceMask(threshold=p_cutoff), Interpolate(max_gap_s=max_gap_s)])

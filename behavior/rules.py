@@ -10,7 +10,7 @@ guess (the error names the individuals).
 Keypoints are found by role (head, body, forepaws, tail base) from common DeepLabCut,
 SLEAP and ethopose names (``Nose``/``snout``, ``Left Ear``/``left_ear``,
 ``Mid-Back``/``body_center``, ``Tailbase``/``tail_base``...), or passed explicitly
-(:func:`behavior.roles.select_keypoints`). Speeds are the least-squares slope of a
+(:func:`pose.keypoints.select_keypoints`). Speeds are the least-squares slope of a
 centroid's track over a short window (:func:`behavior.noise.slope_speed`).
 
 - freezing: :func:`behavior.freezing.detect_freezing` (self-calibrating to the recording's
@@ -45,10 +45,10 @@ from behavior.roles import (
     extend_bouts,
     resolve_px_per_mm,
     select_individual,
-    select_keypoints,
     speed_for_threshold,
 )
 from pose.dataset import validate_pose
+from pose.keypoints import select_keypoints
 
 __all__ = [
     "FreezingCalibration", "body_length_ratio", "calibrate_freezing", "centroid_speed_mm_s",

@@ -80,8 +80,13 @@ def write_labeled_data(
     keypoints: Sequence[str],
     n_frames: int,
     px_per_mm: float,
+    individuals: Sequence[str] = ("mouse",),
 ) -> Path | None:
     """Write the sampled frames and their labels as DeepLabCut's labelled data.
+
+    One individual (``position`` 3-D) gives the single-animal layout; several
+    (``position`` (time, space, keypoint, individual), ``visible`` (time, keypoint,
+    individual)) give the multi-animal one.
 
     Parameters
     ----------
@@ -110,9 +115,12 @@ def write_labeled_data(
             if not cv2.imwrite(str(tmp), images[int(f)]):
                 raise OSError(f"could not write {folder / name}")
         names.append(f"labeled-data/{video_stem}/{name}")
-    pos = position[frames].copy()
-    pos[~np.broadcast_to(visible[frames][:, None, :], pos.shape)] = np.nan
-    lab = from_numpy(pos[..., None], None, keypoints=list(keypoints), individuals=["mouse"],
+    pos = np.asarray(position, dtype=float)[frames].copy()
+    vis = np.asarray(visible, dtype=bool)[frames]
+    if pos.ndim == 3:
+        pos, vis = pos[..., None], vis[..., None]
+    pos[~np.broadcast_to(vis[:, None], pos.shape)] = np.nan
+    lab = from_numpy(pos, None, keypoints=list(keypoints), individuals=list(individuals),
                      source_software="ethopose.synthetic", px_per_mm=px_per_mm,
                      frame_index=frames)
     lab = lab.assign_coords(image=("time", np.array(names, dtype=object)))

@@ -30,7 +30,6 @@ import xarray as xr
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from pose import io as pose_io
 from pose.atomic import write_text_atomic
 from pose.dataset import append_history, from_numpy
 from pose.synthetic import outputs
@@ -511,7 +510,8 @@ def render_social(
     files["arena"] = outputs.write_json({**arena, "coats": list(coats)}, out / "arena.json")
     occ_mask = None if occ is None else occ[1]
     visible = np.stack([_visible(pos[..., a], width, height, occ_mask) for a in range(n_animals)], -1)
-    lab = _write_multi_labels(out, video.stem, kept, pos, visible, names, n, ppm_cam)
+    lab = outputs.write_labeled_data(out, video.stem, kept, pos, visible, list(KEYPOINTS), n, ppm_cam,
+                                     individuals=names)  # the multi-animal layout
     if lab is not None:
         files["labels"] = lab
     files["config"] = _write_multi_config(out, video, width, height, names, n_label_frames)
@@ -519,36 +519,6 @@ def render_social(
                 n_animals, render_fps, cpu_fps, out)
     return SocialSession(out, video, files, ds, truth.modes, truth.interactions, arena,
                          render_fps, cpu_fps)
-
-
-def _write_multi_labels(out_dir: Path, stem: str, images: dict[int, np.ndarray], pos: np.ndarray,
-                        visible: np.ndarray, names: list[str], n_frames: int, ppm: float) -> Path | None:
-    """Sampled frames and their labels in DeepLabCut's multi-animal labelled-data layout."""
-    if not images:
-        return None
-    import cv2
-
-    from pose.atomic import atomic_path
-
-    folder = out_dir / "labeled-data" / stem
-    folder.mkdir(parents=True, exist_ok=True)
-    frames = np.array(sorted(images), dtype=int)
-    paths = []
-    for f in frames:
-        name = outputs.image_name(int(f), n_frames)
-        with atomic_path(folder / name) as tmp:
-            if not cv2.imwrite(str(tmp), images[int(f)]):
-                raise OSError(f"could not write {folder / name}")
-        paths.append(f"labeled-data/{stem}/{name}")
-    p = pos[frames].copy()
-    p[~np.broadcast_to(visible[frames][:, None], p.shape)] = np.nan
-    lab = from_numpy(p, None, keypoints=list(KEYPOINTS), individuals=names, px_per_mm=ppm,
-                     source_software="ethopose.synthetic", frame_index=frames)
-    lab = lab.assign_coords(image=("time", np.array(paths, dtype=object)))
-    lab.attrs["scorer"] = outputs.SCORER
-    h5 = pose_io.save(lab, folder / f"CollectedData_{outputs.SCORER}.h5")
-    pose_io.save(lab, folder / f"CollectedData_{outputs.SCORER}.csv")
-    return h5
 
 
 def _write_multi_config(out_dir: Path, video: Path, width: int, height: int, names: list[str],

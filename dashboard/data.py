@@ -5,6 +5,7 @@ Every path is checked with :func:`dashboard.paths.resolve_inside` before it is r
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dashboard.frames import SharedReader, draw_keypoints, encode_jpeg
 from dashboard.paths import PathOutsideRootError, files_inside, resolve_inside
 from protocols.results import (
     AnimalResult,
@@ -173,26 +175,37 @@ def video_inside_root(root: Path, animal: AnimalResult, pose: dict) -> Path | No
     return None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def read_video_frame(path: str, index: int) -> np.ndarray | None:
-    """One RGB frame of a video (``pose.video.VideoReader`` when available, else OpenCV)."""
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_reader(path: str, mtime: float) -> SharedReader:
+    return SharedReader(path)
+
+
+def video_reader(path: Path) -> SharedReader | None:
+    """The server's one open reader of ``path`` (kept between reruns); None when unreadable."""
+    from pose.video import VideoError
+
     try:
-        from pose.video import VideoReader
-
-        with VideoReader(path) as r:
-            return r.read(int(index))
-    except ImportError:
-        import cv2
-
-        cap = cv2.VideoCapture(path)
-        try:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-            ok, bgr = cap.read()
-            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
-        finally:
-            cap.release()
-    except Exception:  # noqa: BLE001 - an unreadable frame is shown as missing
+        return _shared_reader(str(path), path.stat().st_mtime)
+    except (VideoError, OSError):
+        logging.getLogger("dashboard").exception("cannot open the video %s", path)
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def frame_jpeg(path: str, mtime: float, index: int, xy: np.ndarray, confidence: np.ndarray,
+               names: tuple[str, ...], cutoff: float) -> bytes | None:
+    """JPEG bytes of frame ``index`` of a video with its keypoints drawn (None when unreadable)."""
+    from pose.video import VideoError
+
+    reader = video_reader(Path(path))
+    if reader is None:
+        return None
+    try:
+        rgb = reader.read(index)
+    except (VideoError, IndexError):
+        logging.getLogger("dashboard").exception("cannot read frame %d of %s", index, path)
+        return None
+    return encode_jpeg(draw_keypoints(rgb, xy, confidence, names, cutoff))
 
 
 def selected_results(root: Path) -> str | None:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.data import (
+    frame_jpeg,
     get_root,
     open_animal,
     open_pose,
     open_results,
-    read_video_frame,
     require_animals,
     require_results,
     video_inside_root,
 )
+from dashboard.frames import arena_canvas, draw_keypoints, encode_jpeg
+from dashboard.model_eval import find_evaluation, read_model_error
 from dashboard.qc_figures import (
     confidence_cutoff,
     confidence_figure,
@@ -41,6 +42,25 @@ if flag:
     reasons = str(animal.quality.get("qc_reasons", "") or "") or "all tracking measures within limits"
     {"ok": st.success, "warn": st.warning}.get(flag, st.error)(f"Tracking QC: **{flag}** — {reasons}")
 
+res = open_results(root, rel)
+evaluation = find_evaluation(root, res.root, res.run_info)
+if evaluation is not None:
+    try:
+        model = read_model_error(evaluation)
+    except ValueError as exc:
+        st.error(f"Pose model evaluation unreadable: {exc}")
+    else:
+        def _fmt(v: float | None, pct: bool = True) -> str:
+            return "–" if v is None else (f"{100 * v:.1f} % of the animal size" if pct else f"{v:.1f} px")
+
+        text = (f"Pose model error (from {evaluation.parent.name}/{evaluation.name}): test "
+                f"{_fmt(model.test_mean_px, pct=False)} = {_fmt(model.test_normalized_error)}, train "
+                f"{_fmt(model.train_normalized_error)}")
+        if model.failed:
+            st.error(f"**Pose model FAILED** — {text}\n\n```\n{model.warning}\n```")
+        else:
+            st.success(f"Pose model passed — {text}")
+
 worst = worst_frames(conf, cutoff, kps)
 
 
@@ -52,40 +72,69 @@ with st.expander("Worst frames (most keypoints below the cut-off)", expanded=boo
     st.dataframe(worst.assign(time_s=t[worst["frame"].to_numpy()]), hide_index=True)
     st.selectbox("Go to frame", worst["frame"].tolist(), key="qc_worst_pick", index=None,
                  placeholder="pick a frame", on_change=_go_to_worst)
-if st.session_state.get("qc_frame", 0) > len(t) - 1:
+n_frames = len(t)
+if st.session_state.get("qc_frame", 0) > n_frames - 1:
     st.session_state["qc_frame"] = 0
-frame = st.slider("Frame", 0, len(t) - 1, key="qc_frame")
-left, right = st.columns(2)
-with left:
-    st.subheader("Frame")
-    video = video_inside_root(root, animal, pose)
-    fig = go.Figure()
-    image = read_video_frame(str(video), frame) if video is not None else None
-    if image is not None:
-        fig.add_trace(go.Image(z=image))
-    else:
-        corners = animal.geometry.get("arena_corners_px")
-        if corners:
-            c = np.asarray(corners + corners[:1])
-            fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], mode="lines", line={"color": "grey"}, name="arena"))
-        st.caption("No video inside the dashboard root for this animal: keypoints drawn on the arena outline.")
-    xy = pos[frame]
-    fig.add_trace(go.Scatter(x=xy[0], y=xy[1], mode="markers+text", text=kps, textposition="top center",
-                             marker={"size": 9, "color": conf[frame], "colorscale": "Viridis", "cmin": 0, "cmax": 1,
-                                     "showscale": True, "colorbar": {"title": "conf."}}, name="keypoints"))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
-    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      title=f"frame {frame} (t = {t[frame]:.2f} s)", showlegend=False)
-    st.plotly_chart(fig, key="qc_frame_fig")
-with right:
-    st.subheader("Trajectory")
-    st.plotly_chart(trajectory_figure(animal.frames, animal.geometry, frame), key="qc_traj")
+video = video_inside_root(root, animal, pose)
+#: a frame every PLAY_INTERVAL_S while playing, advancing by a stride that keeps real time
+PLAY_INTERVAL_S = 0.25
+play_stride = max(1, int(round((animal.fps or 25.0) * PLAY_INTERVAL_S)))
+
+
+def _toggle_play() -> None:
+    st.session_state["qc_playing"] = not st.session_state.get("qc_playing", False)
+
+
+def _step(delta: int) -> None:
+    st.session_state["qc_frame"] = int(np.clip(st.session_state.get("qc_frame", 0) + delta, 0, n_frames - 1))
+
+
+playing = bool(st.session_state.get("qc_playing", False))
+
+
+@st.fragment(run_every=PLAY_INTERVAL_S if playing else None)
+def _player() -> None:
+    """Frame controls, the frame (JPEG with keypoints drawn) and the trajectory; reruns alone."""
+    if st.session_state.get("qc_playing", False):
+        nxt = st.session_state.get("qc_frame", 0) + play_stride
+        if nxt > n_frames - 1:
+            st.session_state["qc_playing"] = False
+            nxt = n_frames - 1
+        st.session_state["qc_frame"] = nxt
+    c_prev, c_next, c_slider = st.columns([1.3, 1.3, 10], vertical_alignment="bottom")
+    c_prev.button("◀ Prev", key="qc_prev", on_click=_step, args=(-1,), help="previous frame (←)", shortcut="left")
+    c_next.button("Next ▶", key="qc_next", on_click=_step, args=(1,), help="next frame (→)", shortcut="right")
+    frame = c_slider.slider("Frame", 0, n_frames - 1, key="qc_frame")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Frame")
+        xy, cf = pos[frame], conf[frame]
+        jpeg = None
+        if video is not None:
+            jpeg = frame_jpeg(str(video), video.stat().st_mtime, frame, xy, cf, tuple(kps), cutoff)
+            if jpeg is None:
+                st.warning(f"Frame {frame} of {video.name} cannot be decoded: keypoints drawn on the arena outline.")
+        else:
+            st.caption("No video inside the dashboard root for this animal: keypoints drawn on the arena outline.")
+        if jpeg is None:
+            canvas = arena_canvas(animal.geometry.get("arena_corners_px"), pos.transpose(1, 0, 2).reshape(2, -1))
+            jpeg = encode_jpeg(draw_keypoints(canvas, xy, cf, kps, cutoff))
+        st.image(jpeg, caption=f"frame {frame} (t = {t[frame]:.2f} s) · filled: confidence ≥ {cutoff:g}, "
+                 f"crosses: below", width="stretch")
+    with right:
+        st.subheader("Trajectory")
+        st.plotly_chart(trajectory_figure(animal.frames, animal.geometry, frame), key="qc_traj")
+
+
+st.button("⏸ Pause" if playing else "⏵ Play", key="qc_play", on_click=_toggle_play,
+          help=f"plays {play_stride} frame(s) every {PLAY_INTERVAL_S:g} s (real time at {animal.fps:g} fps)")
+_player()
 left, right = st.columns(2)
 with left:
     st.subheader("Occupancy")
     st.plotly_chart(occupancy_figure(*occupancy_histogram(animal.frames, animal.geometry)), key="qc_heat")
 with right:
     st.subheader("Confidence per keypoint")
-    st.plotly_chart(confidence_figure(t, conf, kps, cutoff, frame), key="qc_conf")
+    st.plotly_chart(confidence_figure(t, conf, kps, cutoff), key="qc_conf")
     st.caption(f"cut-off {cutoff:g} (dashed red); mean confidence {np.nanmean(conf):.3f}; "
                f"NaN positions after filtering: {np.isnan(pos[:, 0]).mean() * 100:.1f} %")

@@ -8,11 +8,8 @@ is skipped. Set ``ETHOPOSE_SCREENSHOT_DIR`` to keep the screenshots.
 
 from __future__ import annotations
 
-import base64
 import importlib.util
-import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -21,11 +18,10 @@ import numpy as np
 import pytest
 
 from dashboard.cli import dashboard_command
-from tests.browser_support import free_port, wait_http
+from tests.browser_support import CHROMIUM, SKIP_REASON, Browser, free_port, wait_http
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 _spec = importlib.util.spec_from_file_location("dashboard_fixtures", Path(__file__).with_name("dashboard_fixtures.py"))
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)
@@ -45,70 +41,11 @@ PAGES = {
 
 
 
-class _Browser:
-    """Headless Chromium driven over the DevTools protocol: open a URL, wait, screenshot."""
-
-    def __init__(self, tmp: Path) -> None:
-        from websockets.sync.client import connect
-
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-             f"--remote-debugging-port={port}", f"--user-data-dir={tmp / 'chromium'}",
-             "--window-size=1280,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        targets = json.loads(wait_http(f"http://127.0.0.1:{port}/json/list", 30))
-        self._conn = connect(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"],
-                             max_size=2**26)
-        self.ws = self._conn.__enter__()
-        self.n = 0
-
-    def call(self, method: str, **params):
-        self.n += 1
-        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=60))
-            if msg.get("id") == self.n:
-                return msg.get("result", {})
-
-    def text(self) -> str:
-        res = self.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                        returnByValue=True)
-        return res.get("result", {}).get("value") or ""
-
-    def open(self, url: str, texts: list[str], timeout_s: float = 90) -> str:
-        """Navigate, wait until every text is shown and the script stopped running."""
-        self.call("Page.navigate", url=url)
-        end = time.time() + timeout_s
-        txt = ""
-        while time.time() < end:
-            txt = self.text()
-            running = self.call("Runtime.evaluate", returnByValue=True, expression=(
-                "!!document.querySelector('[data-testid=\"stStatusWidget\"]')"))["result"]["value"]
-            if all(t in txt for t in texts) and not running:
-                time.sleep(1.5)  # let plots draw
-                return self.text()
-            time.sleep(0.5)
-        return txt
-
-    def screenshot(self, png: Path) -> None:
-        data = self.call("Page.captureScreenshot", format="png")["data"]
-        png.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        self._conn.__exit__(None, None, None)
-        os.killpg(self.proc.pid, 15)
-        self.proc.wait(timeout=20)
+def _js(browser: Browser, expression: str):
+    return browser.eval(expression)
 
 
-
-
-def _js(browser: _Browser, expression: str):
-    return browser.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-
-def _check_red_flag(browser: _Browser) -> None:
+def _check_red_flag(browser: Browser) -> None:
     """The badly tracked mouse's traffic light is a red cell on the cohort page."""
     cells = _js(browser, "[...document.querySelectorAll('td, th')].filter(c => c.innerText.includes('🔴'))"
                          ".map(c => [c.innerText, getComputedStyle(c).backgroundColor, c.parentElement.innerText])")
@@ -133,7 +70,7 @@ _TRAJ_JS = """(() => {
 })()"""
 
 
-def _check_trajectory_extent(browser: _Browser, root: Path, shots: Path) -> None:
+def _check_trajectory_extent(browser: Browser, root: Path, shots: Path) -> None:
     """The drawn path spans as many screen pixels as the data's y-extent (a flat line fails)."""
     import pandas as pd
 
@@ -159,7 +96,7 @@ def _non_blank(png: Path) -> tuple[float, float]:
     return float(img.std()), float((np.abs(img - 1.0).max(axis=2) > 0.1).mean())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_every_page_in_chromium(tmp_path: Path):
     root = fixtures.make_results_root(tmp_path / "root", bad_animal=True)
     port = free_port()
@@ -173,7 +110,7 @@ def test_every_page_in_chromium(tmp_path: Path):
     try:
         base = f"http://127.0.0.1:{port}/"
         assert wait_http(base + "_stcore/health", 90) == b"ok"
-        browser = _Browser(tmp_path)
+        browser = Browser(tmp_path)
         for page, texts in PAGES.items():
             png = shots / f"dashboard_{page or 'overview'}.png"
             t0 = time.perf_counter()

@@ -66,7 +66,7 @@ def test_video_frames_only_from_inside_the_root(root: Path, tmp_path: Path):
     import cv2
     import numpy as np
 
-    from dashboard.data import read_video_frame, video_inside_root
+    from dashboard.data import frame_jpeg, video_inside_root, video_reader
     from protocols.results import AnimalResult
 
     def write_video(path: Path) -> None:
@@ -85,8 +85,17 @@ def test_video_frames_only_from_inside_the_root(root: Path, tmp_path: Path):
 
     found = video_inside_root(root, animal(inside), {"video_path": None})
     assert found == inside.resolve()
-    frame = read_video_frame(str(found), 3)
-    assert frame.shape == (48, 64, 3) and abs(float(frame.mean()) - 120) < 10
+    frame = video_reader(found).read(3)  # pose.video's reader, kept open between reruns
+    cap = cv2.VideoCapture(str(found))  # independent reference: OpenCV's decoder
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 3)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and frame.shape == (48, 64, 3) and abs(float(frame.mean()) - 120) < 10
+    assert np.abs(frame.astype(int) - bgr[..., ::-1]).max() <= 2
+    nan = np.full((2, 1), np.nan)
+    jpeg = frame_jpeg(str(found), found.stat().st_mtime, 3, nan, np.zeros(1), ("c",), 0.5)
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert jpeg[:2] == b"\xff\xd8" and np.abs(decoded.astype(int) - bgr).mean() < 3
     assert video_inside_root(root, animal(outside), {"video_path": None}) is None
     rel = AnimalResult("m_1", {"pose_path": str(root / "results" / "p.nc")}, {}, None, {}, [], 10.0, root)
     assert video_inside_root(root, rel, {"video_path": "m1.avi"}) == inside.resolve()

@@ -1,0 +1,125 @@
+"""Video frames for the dashboard pages, sent as compressed images (no Streamlit, tested alone).
+
+A frame goes to the browser as JPEG bytes (``st.image``), about 30-80 kB for a 640x480
+frame, instead of a plotly ``Image`` trace whose pixels travel as a JSON array (1.6 MB).
+Keypoints are drawn into the pixels with OpenCV, so a frame step redraws one image.
+
+- :class:`SharedReader`: one :class:`pose.video.VideoReader` per video, kept open between
+  reruns (``st.cache_resource``) and guarded by a lock (a reader holds one decoder and is
+  not thread-safe; Streamlit runs each browser session in its own thread).
+- :func:`draw_keypoints`: keypoints on a frame, confident ones filled in their body-part
+  colour, those below the cut-off as red crosses.
+- :func:`arena_canvas`: a plain picture of the arena outline when no video is available.
+- :func:`encode_jpeg`: RGB array -> JPEG bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dashboard.labelling.figure import keypoint_colour
+
+LOW_CONFIDENCE_RGB = (213, 94, 0)  # Okabe-Ito vermillion
+
+
+class SharedReader:
+    """A video reader shared by the sessions of one server, one frame read at a time.
+
+    Parameters
+    ----------
+    path
+        Video file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from pose.video import VideoReader
+
+        self._reader = VideoReader(path)
+        self._lock = threading.Lock()
+        self.n_frames = self._reader.n_frames
+        self.width, self.height = self._reader.width, self._reader.height
+
+    def read(self, index: int) -> np.ndarray:
+        """RGB frame ``index``, (height, width, 3) uint8 (sequential reads never seek)."""
+        with self._lock:
+            return self._reader.read(int(index))
+
+    def close(self) -> None:
+        with self._lock:
+            self._reader.close()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
+    """JPEG bytes of an RGB ``uint8`` image."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("could not encode the frame as JPEG")
+    return buf.tobytes()
+
+
+def marker_radius_px(width: int, height: int) -> int:
+    """Keypoint marker radius: about 1/120 of the frame's larger side, at least 3 px."""
+    return max(3, int(round(max(width, height) / 120)))
+
+
+def draw_keypoints(rgb: np.ndarray, xy: np.ndarray, confidence: np.ndarray, names: Sequence[str],
+                   cutoff: float, *, labels: bool = True) -> np.ndarray:
+    """Keypoints of one frame drawn on a copy of ``rgb``.
+
+    Parameters
+    ----------
+    rgb
+        Frame, (height, width, 3) uint8.
+    xy
+        Positions, (2, n_keypoints) px (the pose Dataset's ``space x keypoint`` order).
+    confidence
+        (n_keypoints,); NaN counts as below the cut-off.
+    names
+        Keypoint names, written beside the markers when ``labels``.
+    cutoff
+        Confidence cut-off: keypoints below it are drawn as crosses in vermillion.
+
+    Returns
+    -------
+    numpy.ndarray
+        The drawn frame (same shape as ``rgb``).
+    """
+    out = np.ascontiguousarray(rgb).copy()
+    r = marker_radius_px(out.shape[1], out.shape[0])
+    scale = max(0.35, r / 9)
+    for k, name in enumerate(names):
+        x, y = float(xy[0, k]), float(xy[1, k])
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        c = (int(round(x)), int(round(y)))
+        low = not (np.nan_to_num(confidence[k], nan=-1.0) >= cutoff)
+        if low:
+            cv2.drawMarker(out, c, LOW_CONFIDENCE_RGB, cv2.MARKER_TILTED_CROSS, 2 * r, 2, cv2.LINE_AA)
+        else:
+            cv2.circle(out, c, r, keypoint_colour(k), -1, cv2.LINE_AA)
+            cv2.circle(out, c, r, (0, 0, 0), 1, cv2.LINE_AA)
+        if labels:
+            cv2.putText(out, str(name), (c[0] + r + 2, c[1] - r), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def arena_canvas(corners_px: Sequence[Sequence[float]] | None, xy: np.ndarray) -> np.ndarray:
+    """A grey canvas holding the arena outline (or the keypoints' extent), for animals without video."""
+    pts = np.asarray(corners_px, float) if corners_px else np.asarray(xy, float).T
+    pts = pts[np.isfinite(pts).all(axis=1)] if pts.size else np.zeros((1, 2))
+    if not len(pts):
+        pts = np.zeros((1, 2))
+    w = int(np.clip(np.ceil(pts[:, 0].max() + 20), 64, 4096))
+    h = int(np.clip(np.ceil(pts[:, 1].max() + 20), 64, 4096))
+    out = np.full((h, w, 3), 40, np.uint8)
+    if corners_px:
+        poly = np.round(np.asarray(corners_px, float)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(out, [poly], True, (170, 170, 170), 1, cv2.LINE_AA)
+    return out

@@ -83,17 +83,28 @@ def triangulate(
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="Ignore 2D points below this confidence."),
     threshold_px: float | None = typer.Option(None, "--threshold-px", help="Outlier camera cut-off (default from data)."),
     reprojection_dir: str | None = typer.Option(None, "--reprojection-dir", help="Write each camera's reprojected 2D pose here."),
+    no_smooth: bool = typer.Option(False, "--no-smooth", help="Keep the raw triangulated points (no Kalman smoothing)."),
+    process_noise: float | None = typer.Option(
+        None, "--process-noise", help="Kalman white-noise acceleration std, mm/s^2 (default: maximum likelihood per keypoint)."),
 ) -> None:
     """Triangulate synchronised 2D poses into 3D (x, y, z in mm); reprojection error per point.
 
-    Smooth the result with ``ethopose features filter points3d.nc --out smoothed.nc``.
+    By default the 3D track is smoothed by an RTS Kalman smoother whose measurement noise is
+    each point's own triangulation uncertainty and whose process noise is fitted to the data
+    (both printed); raw 3D points add speed (noise), about +10 % with 1 px 2D noise.
+    ``--no-smooth`` keeps the raw points.
     """
     import numpy as np
 
     from pose.io import PoseFileError, load, save
     from pose.threed.cameras import CalibrationFileError, load_calibration, select_cameras
+    from pose.threed.smoothing import smooth_points3d
     from pose.threed.sources import camera_name_of, parse_named_paths
-    from pose.threed.triangulation import TriangulationInputError, triangulate_poses
+    from pose.threed.triangulation import (
+        TriangulationInputError,
+        reproject_points3d,
+        triangulate_poses,
+    )
 
     try:
         cameras, _ = load_calibration(calibration)
@@ -114,6 +125,16 @@ def triangulate(
                                             threshold_px=threshold_px)
     except (PoseFileError, CalibrationFileError, TriangulationInputError) as exc:
         _fail(exc)
+    noise = ", ".join(f"{k} {v:.2f}" for k, v in zip(ds.keypoint.values, ds["noise_px"].values, strict=True))
+    typer.echo(f"2D noise per keypoint from the reprojection residuals (px): {noise}")
+    typer.echo(f"3D uncertainty (median 1-sigma per axis): {float(np.nanmedian(ds['position_std'].values)):.2f} mm")
+    if not no_smooth:
+        ds = smooth_points3d(ds, process_noise_mm_s2=process_noise)
+        how = "given" if process_noise is not None else "maximum likelihood of the innovations"
+        q = ", ".join(f"{k} {v:.0f}" for k, v in zip(ds.keypoint.values, ds["process_noise"].values, strict=True))
+        typer.echo(f"smoothed: RTS Kalman, measurement std = each point's 3D uncertainty, process noise ({how}, "
+                   f"{ds['process_noise'].attrs['units']}): {q}; --process-noise to override, --no-smooth for raw")
+        reprojected = reproject_points3d(ds, selected, poses)
     ds.attrs["calibration_file"] = str(calibration)
     save(ds, out)
     for name in ds.attrs["cameras"]:

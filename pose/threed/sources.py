@@ -54,16 +54,32 @@ def _expand(path: Path) -> list[Path]:
     return [path]
 
 
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """A camera name as a whole word; a numeric name also after letters (``cam3``), never inside a number."""
+    n = re.escape(name.lower())
+    if name.isdigit():
+        return re.compile(rf"(?<![0-9]){n}(?![0-9])")
+    return re.compile(rf"(^|[^a-z0-9]){n}([^a-z]|$)")
+
+
 def camera_name_of(path: Path, known: Sequence[str] = ()) -> str:
     """Camera name of a file: a known name its path contains, else its folder or stem.
 
+    The file name is searched first, then its folders from the nearest up. A numeric
+    name (``3``) matches a number that is not part of a longer one (``cam3``, ``3.h5``);
+    when several names match, one after ``cam``/``camera``/``view`` wins.
+
     A folder called ``calibration_images`` (or similar) is skipped in favour of its parent.
     """
-    parts = [p.lower() for p in path.parts]
-    for name in sorted(known, key=len, reverse=True):
-        pat = re.compile(rf"(^|[^a-z0-9]){re.escape(name.lower())}([^a-z]|$)")
-        if any(pat.search(p) for p in parts):
-            return name
+    # the most specific part first: the file's own name, then its folders from the nearest up
+    parts = [path.stem.lower()] + [p.lower() for p in reversed(path.parent.parts)]
+    for part in parts:
+        hits = [n for n in known if _name_pattern(n).search(part)]
+        if len(hits) > 1:  # "cam3" in "mouse1_cam3": a name after cam/camera/view wins
+            tagged = [n for n in hits if re.search(rf"(cam|camera|view)[-_ ]?{re.escape(n.lower())}(?![a-z0-9])", part)]
+            hits = tagged or hits
+        if hits:
+            return max(hits, key=len)
     parent = path.parent
     while parent.name and re.search(r"calib|images|frames", parent.name, re.I):
         parent = parent.parent

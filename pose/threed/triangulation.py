@@ -20,6 +20,7 @@ import xarray as xr
 
 from pose.dataset import append_history, from_numpy, validate_pose
 from pose.threed.cameras import Camera
+from pose.threed.uncertainty import estimate_noise_px, point_covariance
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,23 @@ def _check_poses(poses: Mapping[str, xr.Dataset]) -> tuple[list[str], int]:
     return names, first.sizes["time"]
 
 
+def _position_std(cameras: Sequence[Camera], pos2d: np.ndarray, tri: Triangulation,
+                  shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-keypoint 2D noise (px, from the residuals) and per-point, per-axis 3D std (mm)."""
+    n_time, n_kp, n_ind = shape
+    res = np.where(tri.used, reprojection_errors(cameras, tri.points3d, pos2d) ** 2, 0.0).sum(0)
+    n_used = tri.used.sum(0)
+    res_k = res.reshape(shape).transpose(1, 0, 2).reshape(n_kp, -1)
+    used_k = n_used.reshape(shape).transpose(1, 0, 2).reshape(n_kp, -1)
+    noise = np.array([estimate_noise_px(res_k[k], used_k[k]) for k in range(n_kp)])
+    if np.isnan(noise).any() and np.isfinite(noise).any():  # keypoints never seen twice: the median of the rest
+        noise = np.where(np.isnan(noise), np.nanmedian(noise), noise)
+    per_point = np.broadcast_to(noise[None, :, None], shape).reshape(-1)
+    cov = point_covariance(cameras, tri.points3d, tri.used, per_point)
+    std = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))  # (N, 3)
+    return noise, std.reshape(shape + (3,)).transpose(0, 3, 1, 2)
+
+
 def triangulate_poses(
     poses: Mapping[str, xr.Dataset],
     cameras: Sequence[Camera],
@@ -230,7 +248,10 @@ def triangulate_poses(
     points3d, reprojected
         The 3D Dataset: ``position`` (time, space = x y z, keypoint, individual) in mm,
         ``confidence`` (mean of the cameras used), ``reprojection_error`` (px, mean over
-        the cameras used), ``n_cameras`` and ``camera_used`` (time, camera, keypoint,
+        the cameras used), ``position_std`` (time, space, keypoint, individual; mm: the
+        1-sigma uncertainty of each coordinate propagated from ``noise_px``, the 2D noise
+        per keypoint estimated from the residuals, through the cameras' geometry, see
+        :mod:`pose.threed.uncertainty`), ``n_cameras`` and ``camera_used`` (time, camera, keypoint,
         individual); attrs ``cameras``, ``length_unit = "mm"``. ``reprojected``: per
         camera, a 2D pose Dataset of the 3D points projected back into that camera.
 
@@ -264,6 +285,12 @@ def triangulate_poses(
     if fps:
         ds = ds.assign_coords(time=first["time"].values)
     dims3 = ("time", "keypoint", "individual")
+    noise_px, std = _position_std(cameras, pos2d, tri, shape)
+    ds["position_std"] = (("time", "space", "keypoint", "individual"), std,
+                          {"units": "mm", "long_name": "1-sigma 3D uncertainty per axis from the 2D noise "
+                           "(noise_px) and the cameras' geometry"})
+    ds["noise_px"] = (("keypoint",), noise_px, {"units": "px", "long_name": "2D noise std estimated from the "
+                                                "reprojection residuals"})
     ds["reprojection_error"] = (dims3, tri.error_px.reshape(shape), {"units": "px"})
     ds["n_cameras"] = (dims3, tri.used.sum(0).reshape(shape).astype(np.int16))
     ds["camera_used"] = (("time", "camera", "keypoint", "individual"),
@@ -273,13 +300,49 @@ def triangulate_poses(
                      "source_files": {n: str(poses[n].attrs.get("source_file")) for n in names}})
     ds = append_history(ds, "triangulate", {"cameras": names, "min_confidence": min_confidence,
                                             "threshold_px": tri.threshold_px})
-    reprojected = {}
-    for i, cam in enumerate(cameras):
-        uv = cam.project(tri.points3d).reshape(shape + (2,)).transpose(0, 3, 1, 2)
-        rep = poses[names[i]].copy()
-        rep["position"] = (rep["position"].dims, uv)
-        rep["confidence"] = (rep["confidence"].dims, np.where(np.isfinite(uv[:, 0]), np.nan_to_num(conf3, nan=1.0), np.nan))
-        rep.attrs = dict(rep.attrs)
-        rep = append_history(rep, "reproject_3d", {"camera": cam.name})
-        reprojected[cam.name] = rep
-    return ds, reprojected
+    return ds, reproject_points3d(ds, cameras, poses)
+
+
+def reproject_points3d(points3d: xr.Dataset, cameras: Sequence[Camera],
+                       like: Mapping[str, xr.Dataset] | None = None) -> dict[str, xr.Dataset]:
+    """Each camera's 2D pose Dataset (px) of a 3D pose Dataset's points projected into it.
+
+    Parameters
+    ----------
+    points3d
+        ``position`` (time, space = x y z, keypoint, individual) in mm.
+    cameras
+        The cameras to project into.
+    like
+        ``{camera name: 2D pose Dataset}`` whose coordinates and attrs the outputs copy
+        (e.g. the 2D poses that were triangulated); default: from ``points3d``.
+
+    Returns
+    -------
+    dict
+        ``{camera name: Dataset}`` with ``position`` (time, space = x y, keypoint,
+        individual) and ``confidence`` (the 3D point's, 1 where it has none; NaN where
+        the point is missing).
+    """
+    if points3d.sizes.get("space") != 3:
+        raise TriangulationInputError(f"reprojection needs 3D points, got space={points3d.sizes.get('space')}")
+    pts = points3d["position"].transpose("time", "keypoint", "individual", "space").values
+    conf3 = points3d["confidence"].transpose("time", "keypoint", "individual").values
+    out = {}
+    for cam in cameras:
+        uv = cam.project(pts.reshape(-1, 3)).reshape(pts.shape[:-1] + (2,)).transpose(0, 3, 1, 2)
+        conf = np.where(np.isfinite(uv[:, 0]), np.nan_to_num(conf3, nan=1.0), np.nan)
+        if like is not None and cam.name in like:
+            rep = like[cam.name].copy()
+            rep["position"] = (("time", "space", "keypoint", "individual"), uv)
+            rep["position"] = rep["position"].transpose(*like[cam.name]["position"].dims)
+            rep["confidence"] = (("time", "keypoint", "individual"), conf)
+            rep["confidence"] = rep["confidence"].transpose(*like[cam.name]["confidence"].dims)
+            rep.attrs = dict(rep.attrs)
+        else:
+            rep = from_numpy(uv, conf, keypoints=list(points3d.keypoint.values),
+                             individuals=list(points3d.individual.values), fps=points3d.attrs.get("fps"),
+                             source_software="ethopose.threed")
+            rep = rep.assign_coords(time=points3d["time"].values)
+        out[cam.name] = append_history(rep, "reproject_3d", {"camera": cam.name})
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,40 @@ def test_cli_triangulate_round_trip(session, tmp_path: Path) -> None:
     assert ds.sizes["space"] == 3 and ds.attrs["cameras"] == ["cam0", "cam1", "cam2"]
     assert np.nanmedian(np.linalg.norm(ds.position.values - truth.position.values, axis=1)) < 1.5
     assert (tmp_path / "rep" / "cam1_reprojected.h5").is_file()
+    assert "position_raw" in ds and "process_noise" in ds  # smoothed by default, settings printed
+    assert "maximum likelihood" in result.output and "2D noise per keypoint" in result.output
+    raw = tmp_path / "raw.nc"
+    result = runner.invoke(app, args[:-4] + ["--out", str(raw), "--no-smooth"])
+    assert result.exit_code == 0, result.output
+    ds_raw = pio.load(raw)
+    assert "position_raw" not in ds_raw
+    np.testing.assert_allclose(ds.position_raw.values, ds_raw.position.values, atol=1e-6)
     # a camera the calibration lacks: clear error naming the file and the cameras
     save_calibration(cams[:2], tmp_path / "two.toml")
     result = runner.invoke(app, ["pose", "triangulate", "--calibration", str(tmp_path / "two.toml"), *files,
                                  "--out", str(tmp_path / "x.nc")])
     assert result.exit_code != 0
     assert "session_cam2.h5" in result.output and "cam0" in result.output
+
+
+def test_six_cameras_with_numeric_names(tmp_path: Path) -> None:
+    """A converted 6-camera calibration whose cameras are called 1..6, files matched by name."""
+    import dataclasses
+
+    from ethopose.cli import app
+
+    truth = lift_to_3d(simulate_open_field(3.0, fps=30, seed=4))
+    cams = [dataclasses.replace(c, name=str(i + 1)) for i, c in enumerate(make_rig(6, seed=5))]
+    text = save_calibration(cams, tmp_path / "c.toml").read_text()
+    (tmp_path / "calibration.toml").write_text(re.sub(r'name = "(\d)"', r"name = \1", text))  # bare integers
+    poses = project_poses(truth, cams, noise_px=1.0, seed=6)
+    files = [str(pio.save(ds, tmp_path / f"mouse_cam{name}.h5")) for name, ds in poses.items()]
+    out = tmp_path / "points3d.nc"
+    result = CliRunner().invoke(app, ["pose", "triangulate", "--calibration", str(tmp_path / "calibration.toml"),
+                                      *files, "--out", str(out), "--no-smooth"])
+    assert result.exit_code == 0, result.output
+    ds = pio.load(out)
+    assert ds.attrs["cameras"] == ["1", "2", "3", "4", "5", "6"]
+    err = np.linalg.norm(ds.position.values - truth.position.values, axis=1)
+    assert np.nanmedian(err) < 1.0  # six cameras beat three
+    assert float(np.nanmedian(ds["noise_px"].values)) == pytest.approx(1.0, rel=0.1)

@@ -100,11 +100,21 @@ def compute_heading(ds: xr.Dataset, from_kp: str = "tail_base", to_kp: str = "sn
     positive angle turns clockwise on screen. Range (-pi, pi].
     """
     validate_pose(ds, context="compute_heading")
+    _refuse_3d(ds, "compute_heading", "the heading is an angle in the floor plane")
     v = _kp(ds, to_kp) - _kp(ds, from_kp)
     out = np.arctan2(v.sel(space="y", drop=True), v.sel(space="x", drop=True))
     out.name = "heading"
     out.attrs = {"units": "rad", "from_keypoint": from_kp, "to_keypoint": to_kp}
     return out
+
+
+def _refuse_3d(ds: xr.Dataset, name: str, why: str) -> None:
+    """A clear error for a 2-D-only feature given 3D positions (a calibrated world need not have z up)."""
+    if ds.sizes.get("space") == 3:
+        raise ValueError(
+            f"{name}: got 3D positions (space = x, y, z) but {why}; a triangulated world's z is not "
+            "necessarily vertical. If it is (e.g. the calibration's origin board lay on the floor), pass "
+            "ds.sel(space=['x', 'y']) explicitly")
 
 
 def compute_angular_velocity(angle: xr.DataArray) -> xr.DataArray:
@@ -154,7 +164,7 @@ def compute_pairwise_distance(ds: xr.Dataset, kp_a: str, kp_b: str) -> xr.DataAr
     validate_pose(ds, context="compute_pairwise_distance")
     d = np.sqrt(((_kp(ds, kp_a) - _kp(ds, kp_b)) ** 2).sum("space", skipna=False))
     d.name = f"distance_{kp_a}_{kp_b}"
-    d.attrs = {"units": "px"}
+    d.attrs = {"units": _length_unit(ds["position"])}
     return d
 
 
@@ -174,6 +184,7 @@ def compute_hull_area(ds: xr.Dataset, keypoints: Sequence[str] | None = None) ->
     O(K^3) per frame for K keypoints, processed in chunks of frames.
     """
     validate_pose(ds, context="compute_hull_area")
+    _refuse_3d(ds, "compute_hull_area", "the hull area is a 2-D area")
     pos = ds["position"]
     if keypoints is not None:
         pos = pos.sel(keypoint=list(keypoints))

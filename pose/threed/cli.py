@@ -149,3 +149,37 @@ def triangulate(
             save(rep, Path(reprojection_dir) / f"{name}_reprojected.h5")
         typer.echo(f"wrote reprojected 2D poses to {reprojection_dir}")
     typer.echo(f"wrote {out}")
+
+
+def reprojection_video(
+    video: str = typer.Argument(..., help="One camera's video."),
+    points3d: str = typer.Option(..., "--points3d", help="3D pose file (points3d.nc from triangulate)."),
+    calibration: str = typer.Option(..., "--calibration", help="Calibration TOML (anipose format)."),
+    camera: str | None = typer.Option(None, "--camera", help="The video's camera (default: from the file name)."),
+    pose2d: str | None = typer.Option(None, "--pose2d", help="That camera's 2D pose file, drawn as crosses."),
+    out: str | None = typer.Option(None, "--out", help="Output video (default <video>_reprojected.mp4)."),
+) -> None:
+    """Render the 3D points reprojected into one camera over its video (dots), with its 2D pose (crosses).
+
+    A line joins each 2D label to its reprojection: long lines show where the camera's labels
+    and the 3D points (or the calibration) disagree.
+    """
+    from pose.io import PoseFileError, load
+    from pose.threed.cameras import CalibrationFileError, load_calibration, select_cameras
+    from pose.threed.review import render_reprojection_video
+    from pose.threed.sources import camera_name_of
+
+    try:
+        cameras, _ = load_calibration(calibration)
+        known = [c.name for c in cameras]
+        name = camera or camera_name_of(Path(video), known)
+        cam = select_cameras(cameras, [name], context=f"{calibration} (for {video}; pass --camera NAME)")[0]
+        ds = load(points3d)
+        if ds.sizes.get("space") != 3:
+            raise PoseFileError(points3d, f"not a 3D pose file (space has {ds.sizes.get('space')} coordinates)")
+        lab = load(pose2d) if pose2d else None
+        target = Path(out) if out else Path(video).with_name(f"{Path(video).stem}_reprojected.mp4")
+        render_reprojection_video(video, ds, cam, target, pose2d=lab)
+    except (PoseFileError, CalibrationFileError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"camera {name!r}: wrote {target}")

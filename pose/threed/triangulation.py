@@ -284,6 +284,7 @@ def triangulate_poses(
                     source_software="ethopose.threed", frame_index=frames)
     if fps:
         ds = ds.assign_coords(time=first["time"].values)
+    ds["position"].attrs["units"] = "mm"  # speeds and distances computed from it say mm
     dims3 = ("time", "keypoint", "individual")
     noise_px, std = _position_std(cameras, pos2d, tri, shape)
     ds["position_std"] = (("time", "space", "keypoint", "individual"), std,

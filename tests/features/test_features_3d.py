@@ -63,3 +63,26 @@ def test_savgol_filter_smooths_each_3d_axis() -> None:
     err_raw = np.abs(noisy - ds.position.values)[10:-10].mean()
     err_smooth = np.abs(smooth.position.values - ds.position.values)[10:-10].mean()
     assert err_smooth < 0.5 * err_raw
+
+
+def test_floor_plane_features_refuse_3d_clearly() -> None:
+    from features.kinematics import compute_heading, compute_hull_area
+
+    ds, _ = _helix_pose()
+    with pytest.raises(ValueError, match=r"compute_heading: got 3D positions .* ds.sel\(space=\['x', 'y'\]\)"):
+        compute_heading(ds, "a", "c")
+    with pytest.raises(ValueError, match="compute_hull_area: got 3D positions"):
+        compute_hull_area(ds)
+    flat = ds.sel(space=["x", "y"])  # the explicit way when z is vertical: c lies along +x of a
+    np.testing.assert_allclose(compute_heading(flat, "a", "c").values, 0.0, atol=1e-12)
+
+
+def test_triangulated_units_are_mm() -> None:
+    from pose.synthetic.multicam import lift_to_3d, make_rig, project_poses
+    from pose.synthetic.openfield import simulate_open_field
+    from pose.threed.triangulation import triangulate_poses
+
+    cams = make_rig(2, seed=1)
+    ds, _ = triangulate_poses(project_poses(lift_to_3d(simulate_open_field(0.5, fps=30, seed=1)), cams), cams)
+    assert compute_speed(ds.position).attrs["units"] == "mm/s"
+    assert compute_pairwise_distance(ds, "snout", "tail_base").attrs["units"] == "mm"

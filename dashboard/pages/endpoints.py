@@ -1,11 +1,18 @@
-"""Endpoints by group, with the statistics of the run."""
+"""Endpoints by group, with the statistics of the run (figures ready to publish)."""
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from dashboard.data import get_root, open_results, require_results
+from dashboard.plots import (
+    download_config,
+    endpoint_figure,
+    endpoints_with_intervals,
+    group_colours,
+    p_text,
+    readable_name,
+)
 from protocols.stats import endpoint_columns
 
 st.title("Endpoints by group")
@@ -15,21 +22,39 @@ res = open_results(root, rel)
 if res.table.empty:
     st.warning("No animal finished in this results folder.")
     st.stop()
-eps = endpoint_columns(res.table)
-ep = st.selectbox("Endpoint", eps, key="ep_endpoint")
+eps, intervals = endpoints_with_intervals(endpoint_columns(res.table))
+ep = st.selectbox("Endpoint", eps, key="ep_endpoint", format_func=lambda c: f"{readable_name(c)} · {c}")
+fmt = st.sidebar.radio("Figure download format", ["svg", "png"], key="fig_format", horizontal=True,
+                       help="the camera button at the top right of each figure saves it in this format")
 tests = res.stats.get("group_tests")
 row = tests[tests["endpoint"] == ep] if tests is not None and len(tests) else None
-fig = px.box(res.table, x="group", y=ep, points="all", color="group", hover_data=["subject_id", "sex", "dose"])
-fig.update_layout(height=420, showlegend=False)
-st.plotly_chart(fig, key="ep_box")
+groups = sorted(res.table["group"].dropna().astype(str).unique())
+fig = endpoint_figure(res.table, ep, groups=groups, interval=intervals.get(ep))
+st.plotly_chart(fig, key="ep_box", config=download_config(f"{ep}_by_group", fmt))
+counts = res.table.groupby("group")[ep].count()
+st.caption(" · ".join(f"{g}: n = {int(counts.get(g, 0))}" for g in groups)
+           + (" · error bars: per-animal interval from "
+              f"`{intervals[ep][0]}` / `{intervals[ep][1]}`" if ep in intervals else "")
+           + f" · camera button (top right of the figure): download as {fmt.upper()}")
 if row is not None and len(row):
     r = row.iloc[0]
     c1, c2, c3 = st.columns(3)
-    c1.metric(r["test"], f"p = {r['p']:.3g}", help=f"Holm-corrected p = {r['p_holm']:.3g}; BH = {r['p_bh']:.3g}")
-    c2.metric(r["effect_size_name"] or "effect size", f"{r['effect_size']:.2f}")
-    c3.metric(r["test_np"], f"p = {r['p_np']:.3g}")
+    for col, which, name in ((c1, "parametric", r["test"]), (c3, "rank", r["test_np"])):
+        text = p_text(r, which=which)
+        small = text.startswith("n too small")
+        col.metric("test" if small else str(name), "n too small" if small else text.split(" (")[0],
+                   help="raw p; beside it the Holm- and Benjamini-Hochberg-corrected p across this run's endpoints")
+        col.caption(text)
+    effect = r.get("effect_size")
+    c2.metric(r["effect_size_name"] or "effect size", "–" if effect != effect else f"{effect:.2f}")
+    if r.get("n_excluded", 0):
+        st.caption(f"left out of the test: {r['excluded']}")
 st.subheader("All endpoints")
-st.dataframe(tests, hide_index=True)
+if tests is not None and len(tests):
+    shown = tests.copy()
+    shown.insert(1, "name", [readable_name(e) for e in shown["endpoint"]])
+    shown.insert(2, "p (corrected)", [p_text(r) for _, r in shown.iterrows()])
+    st.dataframe(shown, hide_index=True)
 st.subheader("Group summary")
 st.dataframe(res.stats.get("group_summary"), hide_index=True)
 dr = res.stats.get("dose_response")
@@ -37,4 +62,10 @@ if dr is not None and len(dr):
     st.subheader("Dose-response")
     st.dataframe(dr, hide_index=True)
     if res.table["dose"].notna().any():
-        st.plotly_chart(px.scatter(res.table, x="dose", y=ep, color="group", trendline=None), key="ep_dose")
+        import plotly.express as px
+
+        dose_fig = px.scatter(res.table, x="dose", y=ep, color="group",
+                              color_discrete_map=group_colours(groups),
+                              labels={"dose": "Dose", ep: readable_name(ep), "group": "Group"})
+        dose_fig.update_layout(template="simple_white")
+        st.plotly_chart(dose_fig, key="ep_dose", config=download_config(f"{ep}_dose_response", fmt))

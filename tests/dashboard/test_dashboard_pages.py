@@ -72,6 +72,18 @@ def test_ethogram(root: Path, monkeypatch: pytest.MonkeyPatch):
     assert len(table) == 4 * len(states)
 
 
+def _figures(at: AppTest) -> dict[str, dict]:
+    """The plotly figures of the page, by widget key (their JSON spec)."""
+    import json
+
+    out = {}
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        out[el.proto.id.split("-")[-1] if not el.key else el.key] = spec
+        out.setdefault("_all", []).append(spec)
+    return out
+
+
 def test_endpoints(root: Path, monkeypatch: pytest.MonkeyPatch):
     at = _app(root, monkeypatch, "endpoints.py")
     txt = _text(at)
@@ -80,9 +92,21 @@ def test_endpoints(root: Path, monkeypatch: pytest.MonkeyPatch):
     assert not at.exception
     tests = at.dataframe[0].value
     assert "p_holm" in tests.columns and "mean_speed_mm_s" in set(tests["endpoint"])
+    row = tests.set_index("endpoint").loc["centre_time_pct"]
+    assert row["name"] == "Centre time (%)"
+    assert f"Holm {row['p_holm']:.3g}" in row["p (corrected)"] and f"BH {row['p_bh']:.3g}" in row["p (corrected)"]
+    assert any(f"Holm {row['p_holm']:.3g}" in c.value for c in at.caption)  # beside the raw p on the card
+    fig = _figures(at)["_all"][0]
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Centre time (%)"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "Group"
+    colours = [t["marker"]["color"] for t in fig["data"] if t["type"] == "scatter"]
+    assert colours == ["#0072B2", "#E69F00"]  # Okabe-Ito, two distinct hues
+    assert any("control: n = 2" in c.value and "treated: n = 2" in c.value for c in at.caption)
 
 
 def test_validation(root: Path, monkeypatch: pytest.MonkeyPatch):
+    import numpy as np
+
     at = _app(root, monkeypatch, "validation.py")
     assert "Validation against human scoring" in _text(at)
     at.selectbox(key="val_file").set_value("data/human_rearing.csv").run()
@@ -91,6 +115,14 @@ def test_validation(root: Path, monkeypatch: pytest.MonkeyPatch):
     kappa = at.dataframe[0].value
     assert list(kappa["subject_id"]) == ["cont01", "trea01"]
     assert (kappa["kappa"] < 1).all() and (kappa["kappa"] > 0).all()
+    scatter, ba = _figures(at)["_all"]
+    assert scatter["layout"]["xaxis"]["title"]["text"] == "Rearing time (%), human"
+    identity = scatter["data"][0]
+    assert identity["x"] == identity["y"]  # the identity line y = x
+    d = (kappa["ethopose_pct"] - kappa["human_pct"]).to_numpy(float)  # independent: the table's own numbers
+    lines = sorted(sh["y0"] for sh in ba["layout"]["shapes"] if sh["type"] == "line" and sh["y0"] != 0)
+    sd = d.std(ddof=1)
+    np.testing.assert_allclose(lines, [d.mean() - 1.96 * sd, d.mean(), d.mean() + 1.96 * sd], rtol=1e-9)
     at.button(key="val_report").click().run()
     assert not at.exception
     assert "Validation against human scoring" in (root / "results" / "report.html").read_text()
@@ -99,12 +131,31 @@ def test_validation(root: Path, monkeypatch: pytest.MonkeyPatch):
 def test_run_page_and_refusal(root: Path, monkeypatch: pytest.MonkeyPatch):
     at = _app(root, monkeypatch, "run.py")
     assert "Run a protocol" in _text(at)
-    assert "data/cohort.csv" in at.selectbox(key="run_cohort").options
+    assert at.selectbox(key="run_cohort").options == ["data/cohort.csv"]  # not the scoring or result csvs
+    default = at.text_input(key="run_out").value
+    assert default.startswith("results_") and not (root / default).exists()  # a new, empty folder
+    assert at.selectbox(key="run_model").options == ["(none)"]
     at.text_input(key="run_out").set_value("../outside").run()
     at.button(key="run_start").click().run()
     assert not at.exception
     assert any("refusing path with '..'" in e.value for e in at.error)
     assert not (root.parent / "outside").exists()
+    at.text_input(key="run_out").set_value("results").run()  # the existing results: refused unless resuming
+    at.button(key="run_start").click().run()
+    assert any("already holds files" in e.value for e in at.error) and "run_job" not in at.session_state
+
+
+def test_run_page_video_cohort_needs_a_model(root: Path, monkeypatch: pytest.MonkeyPatch):
+    (root / "vids").mkdir(exist_ok=True)
+    (root / "vids" / "m1.mp4").write_bytes(b"not really a video")
+    (root / "vids" / "cohort_video.csv").write_text("subject_id,group,video_path\nm1,control,m1.mp4\n")
+    at = _app(root, monkeypatch, "run.py")
+    at.selectbox(key="run_cohort").set_value("vids/cohort_video.csv").run()
+    at.button(key="run_start").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("a video needs a pose model (--model MODEL_DIR)" in e and "line 2" in e for e in errors), errors
+    assert "run_job" not in at.session_state
 
 
 def test_run_page_starts_a_background_job_with_progress(root: Path, monkeypatch: pytest.MonkeyPatch):
@@ -121,10 +172,23 @@ def test_run_page_starts_a_background_job_with_progress(root: Path, monkeypatch:
     proc.wait(timeout=180)
     time.sleep(0.2)
     at.run()
-    texts = [str(e.value) for e in at.caption]
-    assert any("finished with exit code 0" in t for t in texts), texts
+    assert any("Finished: 4 animals" in str(e.value) for e in at.success), [e.value for e in at.success]
     assert (root / "bg_results" / "report.html").is_file()
     assert len(list((root / "bg_results" / "animals").glob("*/done"))) == 4
+    assert at.text_input(key="run_out").value.startswith("results_")  # the next run: a new folder again
+
+
+def test_run_page_cancel_stops_the_run(root: Path, monkeypatch: pytest.MonkeyPatch):
+    at = _app(root, monkeypatch, "run.py")
+    at.text_input(key="run_out").set_value("cancelled_results").run()
+    at.number_input(key="run_workers").set_value(0).run()
+    at.button(key="run_start").click().run()
+    proc = at.session_state["run_proc"]
+    at.button(key="run_cancel").click().run()
+    assert proc.wait(timeout=30) != 0
+    at.run()
+    assert any("Cancelled" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert len(list((root / "cancelled_results" / "animals").glob("*/done"))) < 4
 
 
 def test_labelling_page(root: Path, monkeypatch: pytest.MonkeyPatch):

@@ -1,0 +1,206 @@
+"""Publication-ready figures of the result pages, as pure functions (tested without a browser).
+
+- :func:`readable_name`: ``mean_speed_mm_s`` -> ``"Mean speed (mm/s)"``: every axis gets a
+  readable name and its unit, read from the endpoint's name (ethopose names carry their
+  units: ``_mm`` when the arena is calibrated, ``_px`` when it is not).
+- :data:`OKABE_ITO`, :func:`group_colours`: Okabe & Ito's colour-blind-safe palette, the
+  reference (control) group first.
+- :func:`endpoint_figure`: box per group with every animal as a point; per-animal
+  intervals (``<endpoint>_lo``/``_hi`` columns, protocols.uncertainty) as error bars.
+- :func:`p_text`: the raw p beside the Holm- and BH-corrected ones, or "n too small".
+- :func:`agreement_scatter`, :func:`bland_altman_figure`: human vs ethopose with the
+  identity line, and differences vs means with the bias and limits of agreement
+  (:func:`behavior.agreement.bland_altman`).
+- :func:`download_config`: plotly's camera button saves the figure as SVG or PNG.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+#: Okabe & Ito (2008) palette, black last
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+_UNITS = [("_mm_s", "mm/s"), ("_px_s", "px/s"), ("_deg_s", "°/s"), ("_mm", "mm"), ("_px", "px"), ("_pct", "%"),
+          ("_deg", "°"), ("_hz", "Hz"), ("_s", "s"), ("_count", "count"), ("_per_min", "per min")]
+_WORDS = {"pct": "%", "qc": "QC"}
+FONT = {"family": "Arial, Helvetica, sans-serif", "size": 14, "color": "#000000"}
+INTERVAL_SUFFIXES = ("_lo", "_hi")
+
+
+def split_unit(name: str) -> tuple[str, str | None]:
+    """``("mean_speed", "mm/s")`` from ``"mean_speed_mm_s"``; no unit -> ``(name, None)``."""
+    for suffix, unit in _UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], unit
+    return name, None
+
+
+def readable_name(name: str) -> str:
+    """An axis title: words, capital first letter, unit in brackets (``"Centre time (%)"``)."""
+    base, unit = split_unit(str(name))
+    words = [_WORDS.get(w, w) for w in re.split(r"_+", base) if w]
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:] if text else str(name)
+    return f"{text} ({unit})" if unit else text
+
+
+def endpoints_with_intervals(columns: Sequence[str]) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Endpoint columns without their interval columns, and ``{endpoint: (lo, hi)}`` where both exist."""
+    cols = list(columns)
+    pairs = {c: (f"{c}_lo", f"{c}_hi") for c in cols if f"{c}_lo" in cols and f"{c}_hi" in cols}
+    bounds = {b for lo_hi in pairs.values() for b in lo_hi}
+    return [c for c in cols if c not in bounds], pairs
+
+
+def group_colours(groups: Sequence[str], reference: str | None = None) -> dict[str, str]:
+    """Okabe-Ito colour per group; ``reference`` (default the first) gets the first colour."""
+    order = list(dict.fromkeys(map(str, groups)))
+    if reference is not None and str(reference) in order:
+        order.remove(str(reference))
+        order.insert(0, str(reference))
+    return {g: OKABE_ITO[i % len(OKABE_ITO)] for i, g in enumerate(order)}
+
+
+def _jitter(n: int, seed: int, width: float = 0.12) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-width, width, n)
+
+
+def endpoint_figure(table: pd.DataFrame, endpoint: str, *, group_col: str = "group",
+                    groups: Sequence[str] | None = None, interval: tuple[str, str] | None = None,
+                    height: int = 440) -> go.Figure:
+    """Box per group and every animal as a point (with its interval when given).
+
+    Parameters
+    ----------
+    table
+        Per-animal table (``endpoints.csv``).
+    endpoint
+        Column to plot; its readable name and unit label the y axis.
+    groups
+        Group order (default: sorted); colours follow :func:`group_colours`.
+    interval
+        ``(lo, hi)`` columns of per-animal intervals, drawn as error bars.
+    """
+    groups = [str(g) for g in (groups if groups is not None else sorted(table[group_col].dropna().unique(), key=str))]
+    colours = group_colours(groups)
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        sub = table[table[group_col].astype(str) == g]
+        y = pd.to_numeric(sub[endpoint], errors="coerce").to_numpy(float)
+        fig.add_trace(go.Box(x=np.full(len(y), i), y=y, name=g, marker_color=colours[g], boxpoints=False,
+                             line={"width": 1.5}, fillcolor="rgba(0,0,0,0)", showlegend=False, hoverinfo="skip"))
+        err = None
+        if interval is not None:
+            lo = pd.to_numeric(sub[interval[0]], errors="coerce").to_numpy(float)
+            hi = pd.to_numeric(sub[interval[1]], errors="coerce").to_numpy(float)
+            err = {"type": "data", "symmetric": False, "array": hi - y, "arrayminus": y - lo,
+                   "color": colours[g], "thickness": 1, "width": 3}
+        ids = sub["subject_id"].astype(str).to_numpy() if "subject_id" in sub else np.array([""] * len(y))
+        fig.add_trace(go.Scatter(x=i + _jitter(len(y), i), y=y, mode="markers", name=g, error_y=err,
+                                 marker={"color": colours[g], "size": 9, "line": {"color": "black", "width": 0.5}},
+                                 text=ids, hovertemplate="%{text}: %{y:.3g}<extra>" + g + "</extra>"))
+    fig.update_xaxes(tickvals=list(range(len(groups))), ticktext=groups, title_text="Group",
+                     range=[-0.6, len(groups) - 0.4], showline=True, linecolor="black", ticks="outside")
+    fig.update_yaxes(title_text=readable_name(endpoint), showline=True, linecolor="black", ticks="outside",
+                     zeroline=False, gridcolor="#eeeeee")
+    fig.update_layout(height=height, template="simple_white", font=FONT, showlegend=False,
+                      margin={"l": 70, "r": 20, "t": 30, "b": 60})
+    return fig
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def p_text(row: pd.Series | dict, *, which: Literal["parametric", "rank"] = "parametric") -> str:
+    """``"p = 0.012 (Holm 0.048, BH 0.030)"``; ``"n too small ..."`` when the test was not run."""
+    key = "p" if which == "parametric" else "p_np"
+    p = row.get(key)
+    if p is None or not np.isfinite(float(p)):
+        test = str(row.get("test", ""))
+        why = test[test.find("(") + 1: test.rfind(")")] if "(" in test else "need >= 2 animals per group"
+        return f"n too small ({why})"
+    holm, bh = row.get(f"{key}_holm"), row.get(f"{key}_bh")
+    corrected = ", ".join(f"{n} {float(v):.3g}" for n, v in (("Holm", holm), ("BH", bh))
+                          if v is not None and np.isfinite(float(v)))
+    return _fmt_p(float(p)) + (f" ({corrected})" if corrected else "")
+
+
+def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a[ok], b[ok]
+
+
+def agreement_scatter(human: Sequence[float], ours: Sequence[float], name: str, *,
+                      labels: Sequence[str] | None = None, height: int = 420) -> go.Figure:
+    """ethopose against the human score, one point per animal, with the identity line y = x."""
+    h, e = _paired(human, ours)
+    lo = float(min(h.min(), e.min())) if h.size else 0.0
+    hi = float(max(h.max(), e.max())) if h.size else 1.0
+    pad = 0.05 * max(hi - lo, 1e-9)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[lo - pad, hi + pad], y=[lo - pad, hi + pad], mode="lines", name="identity (y = x)",
+                             line={"color": "#555555", "dash": "dash", "width": 1}))
+    fig.add_trace(go.Scatter(x=h, y=e, mode="markers", name="animals", text=list(labels) if labels is not None else None,
+                             marker={"color": OKABE_ITO[0], "size": 9, "line": {"color": "black", "width": 0.5}},
+                             hovertemplate="%{text}: human %{x:.3g}, ethopose %{y:.3g}<extra></extra>"))
+    title = readable_name(name)
+    fig.update_xaxes(title_text=f"{title}, human", range=[lo - pad, hi + pad], showline=True, linecolor="black")
+    fig.update_yaxes(title_text=f"{title}, ethopose", range=[lo - pad, hi + pad], showline=True, linecolor="black",
+                     scaleanchor="x", scaleratio=1)
+    fig.update_layout(height=height, template="simple_white", font=FONT, title="Agreement (identity line dashed)",
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 70, "r": 20, "t": 40, "b": 60})
+    return fig
+
+
+def bland_altman_figure(human: Sequence[float], ours: Sequence[float], name: str, *,
+                        labels: Sequence[str] | None = None, height: int = 420) -> go.Figure:
+    """Bland-Altman: ethopose - human against their mean; bias (with its 95 % CI) and limits of agreement.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 complete pairs (from :func:`behavior.agreement.bland_altman`).
+    """
+    from behavior.agreement import bland_altman
+
+    h, e = _paired(human, ours)
+    ba = bland_altman(e, h)
+    mean, diff = (h + e) / 2, e - h
+    x0, x1 = float(mean.min()), float(mean.max())
+    pad = 0.08 * max(x1 - x0, 1e-9)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=mean, y=diff, mode="markers", name="animals",
+                             text=list(labels) if labels is not None else None,
+                             marker={"color": OKABE_ITO[0], "size": 9, "line": {"color": "black", "width": 0.5}},
+                             hovertemplate="%{text}: mean %{x:.3g}, difference %{y:.3g}<extra></extra>"))
+    fig.add_hrect(y0=ba["bias_ci_low"], y1=ba["bias_ci_high"], fillcolor=OKABE_ITO[1], opacity=0.15, line_width=0)
+    for y, label, dash in ((ba["bias"], f"bias {ba['bias']:.3g}", "solid"),
+                           (ba["loa_low"], f"−1.96 SD {ba['loa_low']:.3g}", "dash"),
+                           (ba["loa_high"], f"+1.96 SD {ba['loa_high']:.3g}", "dash")):
+        fig.add_hline(y=y, line={"color": OKABE_ITO[5] if dash == "solid" else "#555555", "dash": dash, "width": 1},
+                      annotation_text=label, annotation_position="right")
+    fig.add_hline(y=0, line={"color": "#bbbbbb", "width": 1})
+    title = readable_name(name)
+    base, unit = split_unit(name)
+    fig.update_xaxes(title_text=f"Mean of human and ethopose: {title}", range=[x0 - pad, x1 + pad], showline=True,
+                     linecolor="black")
+    fig.update_yaxes(title_text="ethopose − human" + (f" ({unit})" if unit else ""), showline=True, linecolor="black")
+    fig.update_layout(height=height, template="simple_white", font=FONT, showlegend=False,
+                      title=f"Bland-Altman (n = {ba['n']}; shaded: 95 % CI of the bias)",
+                      margin={"l": 70, "r": 110, "t": 40, "b": 60})
+    return fig
+
+
+def download_config(filename: str, fmt: Literal["svg", "png"] = "svg") -> dict:
+    """plotly config: the camera button of the figure saves it as ``fmt`` (PNG at 3x scale)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", filename).strip("_") or "figure"
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": safe, "scale": 3 if fmt == "png" else 1},
+            "modeBarButtonsToRemove": ["select2d", "lasso2d"]}

@@ -132,8 +132,11 @@ def triangulate(
         ds = smooth_points3d(ds, process_noise_mm_s2=process_noise)
         how = "given" if process_noise is not None else "maximum likelihood of the innovations"
         q = ", ".join(f"{k} {v:.0f}" for k, v in zip(ds.keypoint.values, ds["process_noise"].values, strict=True))
+        floored = ds.attrs["history"][-1]["params"].get("floored_keypoints") or []
         typer.echo(f"smoothed: RTS Kalman, measurement std = each point's 3D uncertainty, process noise ({how}, "
                    f"{ds['process_noise'].attrs['units']}): {q}; --process-noise to override, --no-smooth for raw")
+        if floored:
+            typer.echo(f"  process noise raised to the floor (smoothing time constant <= 0.25 s) for: {', '.join(floored)}")
         reprojected = reproject_points3d(ds, selected, poses)
     ds.attrs["calibration_file"] = str(calibration)
     save(ds, out)

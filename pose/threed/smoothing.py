@@ -42,6 +42,7 @@ def smooth_points3d(
     *,
     process_noise_mm_s2: float | Mapping[str, float] | None = None,
     noise_scale: float = 1.0,
+    max_time_constant_s: float = 0.25,
 ) -> xr.Dataset:
     """Kalman (RTS) smoothing of a triangulated 3D pose Dataset.
 
@@ -57,6 +58,11 @@ def smooth_points3d(
     noise_scale
         Multiplies ``position_std`` (the measurement std). 1 trusts the triangulation's
         own estimate.
+    max_time_constant_s
+        Floor on the fitted process noise: the smoother's time constant
+        ``sqrt(measurement std / process noise)`` stays below this (a keypoint that hardly
+        moves in the whole recording would otherwise be fitted by one straight line).
+        The floor is logged when it binds; a given ``process_noise_mm_s2`` is used as is.
 
     Returns
     -------
@@ -78,11 +84,14 @@ def smooth_points3d(
     fps = ds.attrs.get("fps")
     dt = 1.0 / float(fps) if fps else 1.0
     if not fps:
-        logger.warning("3D smoothing: no fps; time step = 1 frame, process noise in mm/frame^2")
+        logger.warning("3D smoothing: no fps; time step = 1 frame, process noise in mm/frame^2, the "
+                       "time-constant floor taken at 30 fps")
+    tau = max_time_constant_s if fps else max_time_constant_s * 30.0  # in the time step's unit
     pos = ds["position"].transpose("time", "space", "keypoint", "individual").values
     std = ds["position_std"].transpose("time", "space", "keypoint", "individual").values * noise_scale
     out = np.full_like(pos, np.nan)
     chosen = {}
+    floored: list[str] = []
     keypoints = [str(k) for k in ds.keypoint.values]
     for k, name in enumerate(keypoints):
         z = pos[:, :, k, :].reshape(pos.shape[0], -1)
@@ -95,6 +104,13 @@ def smooth_points3d(
             continue
         if process_noise_mm_s2 is None:
             q = estimate_process_noise(z, r, dt, order=2)
+            floor = float(np.sqrt(np.median(r[np.isfinite(z)]))) / tau**2
+            if q < floor:
+                logger.info("3D smoothing: %s: maximum-likelihood process noise %.3g < %.3g mm/s^2, the floor "
+                            "that keeps the smoothing time constant under %.2f s; using the floor",
+                            name, q, floor, tau)
+                floored.append(name)
+                q = floor
         elif isinstance(process_noise_mm_s2, Mapping):
             q = float(process_noise_mm_s2[name])
         else:
@@ -118,4 +134,5 @@ def smooth_points3d(
                              "long_name": f"white-noise acceleration std ({how})"})
     return append_history(res, "smooth_points3d", {
         "model": "constant-velocity RTS Kalman", "process_noise": chosen, "process_noise_from": how,
+        "floored_keypoints": floored, "max_time_constant_s": max_time_constant_s,
         "measurement_std": f"position_std x {noise_scale}", "median_measurement_std_mm": med_std})

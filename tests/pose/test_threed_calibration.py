@@ -114,11 +114,9 @@ def test_dlc_stereo_matches_bouguet(tmp_path: Path) -> None:
     assert (tmp_path / "calibration_report.json").is_file()
 
 
-@pytest.mark.slow
-def test_sleap_anipose_charuco_calibration_and_labels(tmp_path: Path) -> None:
-    """4 cameras, real ChArUco images: RMS <= 1 px per camera; the labels triangulate consistently."""
+@pytest.fixture(scope="module")
+def sleap_anipose():
     from pose import io as pio
-    from pose.threed.triangulation import triangulate_poses
 
     folder = shared_path("sleap-anipose-session")
     names = ["back", "mid", "side", "top"]
@@ -126,17 +124,44 @@ def test_sleap_anipose_charuco_calibration_and_labels(tmp_path: Path) -> None:
     sources = group_by_camera([str(folder / n / "calibration_images") for n in names], cameras=names)
     dets, _, sizes, _ = detect_all(sources, board)
     res = calibrate_cameras(dets, board, sizes)
-    assert all(res.rms_px[n] <= 1.0 for n in names), res.rms_px
     poses = {n: pio.load(folder / n / f"minimal_{n}_proofread.slp") for n in names}
-    ds, reprojected = triangulate_poses(poses, res.cameras)
-    # per camera: distance between its labels and the reprojected 3D points, over the
-    # observations the point was triangulated from (labels that disagree are voted out).
-    # mid and top agree to ~1 px; back and side labels lie 4-7 px off the epipolar lines
-    # of every other camera (pairwise check in bench/results/calibration_3d.md), so the
-    # 3 px goal holds for mid and top only (the reference calibration does worse).
-    limit = {"back": 6.0, "mid": 3.0, "side": 9.0, "top": 3.0}
-    for n in names:
-        err = np.linalg.norm(reprojected[n].position.values - poses[n].position.values, axis=1)
-        used = ds["camera_used"].sel(camera=n).values > 0
-        assert np.nanmedian(err[used]) < limit[n], n
-        assert used.mean() > 0.4, n
+    return names, res, poses
+
+
+def _median_reproj(names, res, poses, camera: str, used_only: bool = False) -> float:
+    from pose.threed.triangulation import triangulate_poses
+
+    ds, reprojected = triangulate_poses(poses, [c for n in names for c in res.cameras if c.name == n])
+    err = np.linalg.norm(reprojected[camera].position.values - poses[camera].position.values, axis=1)
+    if used_only:
+        err = err[ds["camera_used"].sel(camera=camera).values > 0]
+    return float(np.nanmedian(err))
+
+
+@pytest.mark.slow
+def test_sleap_anipose_charuco_calibration_and_labels(sleap_anipose) -> None:
+    """4 cameras, real ChArUco images: RMS <= 1 px per camera; mid and top labels reproject within 3 px."""
+    from pose.threed.triangulation import triangulate_points
+
+    names, res, poses = sleap_anipose
+    assert all(res.rms_px[n] <= 1.0 for n in names), res.rms_px
+    for n in ("mid", "top"):
+        assert _median_reproj(names, res, poses, n) <= 3.0, n
+    # the back camera's error is its label quality: its confident labels lie near the mid+top
+    # 3D points, its unconfident ones far (bench/results/calibration_3d.md, "label quality")
+    by = {c.name: c for c in res.cameras}
+    p = {n: poses[n].position.transpose("time", "keypoint", "individual", "space").values.reshape(-1, 2)
+         for n in names}
+    ref = triangulate_points([by["mid"], by["top"]], np.stack([p["mid"], p["top"]]))
+    err = np.linalg.norm(by["back"].project(ref) - p["back"], axis=1)
+    conf = poses["back"].confidence.values.ravel()
+    assert np.nanmedian(err[conf >= 0.6]) < 5.0 and np.nanmedian(err[conf < 0.4]) > 15.0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 14: back and side labels reproject at ~9 px; the acrylic cage "
+                   "(absent from the board images) and the labels' quality, not the calibration "
+                   "(bench/results/calibration_3d.md)")
+def test_sleap_anipose_labels_reproject_within_3px_in_every_camera(sleap_anipose) -> None:
+    names, res, poses = sleap_anipose
+    assert all(_median_reproj(names, res, poses, n) <= 3.0 for n in names)

@@ -68,5 +68,12 @@ def test_process_noise_override_and_bad_input(rig_session) -> None:
     dev = [np.nanmedian(np.abs(s.position.values - ds.position.values)) for s in (loose, fitted)]
     assert dev[0] < 0.1 * dev[1]
     assert float(loose["process_noise"].sel(keypoint="snout")) == 1e6
+    # a keypoint that never moves: the likelihood wants zero process noise (one straight line
+    # through the whole recording); the floor keeps the smoothing time constant <= 0.25 s
+    still = ds.position.values[:1] + np.random.default_rng(3).normal(size=ds.position.shape) * ds.position_std.values
+    sm = smooth_points3d(ds.assign(position=(ds.position.dims, still)))
+    floor = np.sqrt(np.nanmedian(ds.position_std.sel(keypoint="tail_base").values ** 2)) / 0.25**2
+    assert "tail_base" in sm.attrs["history"][-1]["params"]["floored_keypoints"]
+    assert float(sm.process_noise.sel(keypoint="tail_base")) == pytest.approx(floor, rel=1e-6)
     with pytest.raises(SmoothingInputError, match="position_std"):
         smooth_points3d(ds.drop_vars("position_std"))

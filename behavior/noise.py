@@ -24,6 +24,13 @@ order 2), keeps smooth motion out and white jitter in: for white noise its stand
 is ``sigma * sqrt(1 - 17/35)``. ``sigma`` is estimated robustly (1.4826 x the median absolute
 residual, x and y pooled, divided by that factor) on the still-looking half of the frames
 (the slower half by body speed), so paw swings and fast turns do not count as noise.
+
+Groups of keypoints
+-------------------
+A rule's "head" or "body" motion is the mean of its keypoints' slope velocities over the
+keypoints known in that frame (:func:`role_velocity`; at least half of them), and its jitter
+the robust sd of their SG5 residuals averaged the same way (:func:`role_jitter`), so the
+noise model describes exactly the quantity the threshold is applied to.
 """
 
 from __future__ import annotations
@@ -107,17 +114,19 @@ def noise_speed(sigma: float, *, fps: float, half_width: int, quantile: float = 
     return float(sigma_v * np.sqrt(-2.0 * np.log1p(-quantile)))
 
 
-def residual_jitter(x: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, int]:
-    """Robust jitter sd (per coordinate) of ``(n_frames, 2)`` tracks and the samples used.
-
-    See the module Notes: residual of a 5-frame Savitzky-Golay smooth, MAD, corrected for
-    the smooth's own share of white noise. ``mask`` (n_frames,) selects the frames used.
-    """
+def _residual(x: np.ndarray) -> np.ndarray:
+    """``x - SG5(x)`` along axis 0; NaN where the 5-frame window is not fully known."""
     x = np.asarray(x, dtype=float)
     smooth = ndimage.correlate1d(x, _SG5, axis=0, mode="nearest")
-    # a residual is only defined where the whole 5-frame window is known
     ok = ndimage.correlate1d(np.isfinite(x).astype(float), np.ones(5), axis=0, mode="constant") == 5
-    r = (x - smooth)[ok if mask is None else ok & np.asarray(mask, bool).reshape((-1,) + (1,) * (x.ndim - 1))]
+    return np.where(ok, x - smooth, np.nan)
+
+
+def _robust_sd(r: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, int]:
+    """``sigma`` from SG5 residuals ``(n_frames, ...)``: 1.4826 MAD / sqrt(18/35); frames in ``mask``."""
+    r = np.asarray(r, dtype=float)
+    if mask is not None:
+        r = r[np.asarray(mask, bool)]
     r = r[np.isfinite(r)]
     if r.size < 20:
         return float("nan"), int(r.size)
@@ -125,9 +134,79 @@ def residual_jitter(x: np.ndarray, mask: np.ndarray | None = None) -> tuple[floa
     return float(_MAD_TO_SD * mad / _SG5_RESIDUAL_FACTOR), int(r.size)
 
 
-def _centroid(pos: xr.DataArray, keypoints: Sequence[str]) -> np.ndarray:
-    """``(time, 2)`` mean of ``keypoints``; NaN in a frame where any of them is unknown."""
-    return pos.sel(keypoint=list(keypoints)).transpose("time", "space", "keypoint").values[:, :2].mean(axis=2)
+def residual_jitter(x: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, int]:
+    """Robust jitter sd (per coordinate) of ``(n_frames, 2)`` tracks and the samples used.
+
+    See the module Notes: residual of a 5-frame Savitzky-Golay smooth, MAD, corrected for
+    the smooth's own share of white noise. ``mask`` (n_frames,) selects the frames used.
+    """
+    return _robust_sd(_residual(x), mask)
+
+
+def _min_known(n_keypoints: int) -> int:
+    """A role's motion is defined where at least half its keypoints are known."""
+    return max(1, int(np.ceil(n_keypoints / 2)))
+
+
+def _mean_over_known(a: np.ndarray, min_known: int) -> np.ndarray:
+    """Mean over the last axis of ``(time, space, keypoint)`` values that are finite in every
+    space coordinate; NaN where fewer than ``min_known`` keypoints are."""
+    known = np.isfinite(a).all(axis=1, keepdims=True)
+    n = known.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(known, a, 0.0).sum(axis=2) / n
+    return np.where(n >= min_known, m, np.nan)
+
+
+def role_velocity(xyk: np.ndarray, *, fps: float, half_width: int) -> np.ndarray:
+    """Velocity ``(time, 2)`` of a group of keypoints: mean of their slope velocities.
+
+    Parameters
+    ----------
+    xyk
+        ``(time, space, keypoint)`` positions (space: x, y first); NaN = unknown.
+    fps, half_width
+        As :func:`slope_velocity` (each keypoint's own least-squares slope).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(time, 2)``; the velocity of the keypoints' centroid where all are known, and the
+        mean over the known ones where some are not (at least half of them; else NaN).
+
+    Notes
+    -----
+    Averaging velocities (not positions) means a keypoint that drops out does not make the
+    group jump (a centroid over a changing subset would), and one occluded keypoint does not
+    make the whole group unknown. Its jitter is :func:`role_jitter`'s, same average.
+    """
+    x = np.asarray(xyk, dtype=float)[:, :2]
+    v = slope_velocity(x, fps=fps, half_width=half_width)
+    return _mean_over_known(v, _min_known(x.shape[2]))
+
+
+def role_speed(xyk: np.ndarray, *, fps: float, half_width: int) -> np.ndarray:
+    """Speed ``(time,)`` of :func:`role_velocity` (units/s)."""
+    v = role_velocity(xyk, fps=fps, half_width=half_width)
+    return np.sqrt(np.sum(v * v, axis=-1))
+
+
+def role_jitter(xyk: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, int]:
+    """Jitter sd (px, per coordinate) of :func:`role_velocity`'s average, from the track itself.
+
+    The SG5 residual of each keypoint, averaged over the known keypoints exactly as
+    :func:`role_velocity` averages their velocities (both are linear in the positions, so
+    the white-noise part of the average has this sd: ``sigma / sqrt(n)`` for ``n``
+    independent keypoints, ``sigma`` when their jitter moves together), then the robust sd.
+    """
+    x = np.asarray(xyk, dtype=float)[:, :2]
+    r = _mean_over_known(_residual(x), _min_known(x.shape[2]))
+    return _robust_sd(r, mask)
+
+
+def _track(pos: xr.DataArray, keypoints: Sequence[str]) -> np.ndarray:
+    """``(time, 2, keypoint)`` positions of ``keypoints`` (x, y)."""
+    return pos.sel(keypoint=list(keypoints)).transpose("time", "space", "keypoint").values[:, :2]
 
 
 def estimate_noise_floor(
@@ -137,7 +216,7 @@ def estimate_noise_floor(
     individual: str | int = 0,
     still_fraction: float = 0.5,
 ) -> dict:
-    """Tracking jitter (px) of each role's centroid and each keypoint, from the recording itself.
+    """Tracking jitter (px) of each role's average and each keypoint, from the recording itself.
 
     Parameters
     ----------
@@ -146,6 +225,7 @@ def estimate_noise_floor(
     roles
         Role name -> keypoints whose centroid the rule uses, e.g.
         ``{"head": [...], "body": [...]}``; the last role decides which frames look still.
+        A role's jitter is that of the average :func:`role_velocity` takes (:func:`role_jitter`).
     individual
         Name or index of the individual.
     still_fraction
@@ -160,37 +240,34 @@ def estimate_noise_floor(
 
     Notes
     -----
-    Estimating on the centroid keeps the correlated part of the keypoints' jitter (a whole
-    body shift): on BehaviorDEPOT demo1 the 3-point head centroid is as noisy as one keypoint.
+    Estimating on the average keeps the correlated part of the keypoints' jitter (a whole
+    body shift): on BehaviorDEPOT demo1 the 3-point head average is as noisy as one keypoint.
     """
     one = ds.isel(individual=individual) if isinstance(individual, int) else ds.sel(individual=individual)
     pos = one.position
     fps = float(ds.attrs["fps"])
     last = list(roles)[-1]
-    body = _centroid(pos, roles[last])
     h = max(1, int(round(0.1 * fps)))
-    sp = slope_speed(body, fps=fps, half_width=h)
+    sp = role_speed(_track(pos, roles[last]), fps=fps, half_width=h)
     fin = np.isfinite(sp)
     still = fin & (sp <= np.quantile(sp[fin], still_fraction)) if fin.any() else fin
     out: dict = {"sigma_px": {}, "keypoint_sigma_px": {}, "confidence_sigma_px": [],
                  "n_still_frames": int(still.sum()), "still_fraction": still_fraction,
-                 "method": "1.4826*MAD of x - SG(5, order 2) residual / sqrt(18/35), slowest frames"}
+                 "method": "1.4826*MAD of x - SG(5, order 2) residual / sqrt(18/35), slowest frames; "
+                           "role: residuals averaged over its known keypoints"}
     for role, kps in roles.items():
-        out["sigma_px"][role] = residual_jitter(_centroid(pos, kps), still)[0]
+        out["sigma_px"][role] = role_jitter(_track(pos, kps), still)[0]
     kp_all = [str(k) for k in pos.coords["keypoint"].values]
     conf = one.confidence.transpose("time", "keypoint").values
     resid = []
     for i, k in enumerate(kp_all):
         xk = pos.sel(keypoint=k).transpose("time", "space").values[:, :2]
         out["keypoint_sigma_px"][k] = residual_jitter(xk, still)[0]
-        r = xk - ndimage.correlate1d(xk, _SG5, axis=0, mode="nearest")
-        resid.append((r, conf[:, i]))
+        resid.append((_residual(xk), conf[:, i]))
     for lo, hi in zip(CONFIDENCE_BINS[:-1], CONFIDENCE_BINS[1:], strict=True):
         rs = [r[still & (c >= lo) & (c < hi)] for r, c in resid]
         r = np.concatenate([x.ravel() for x in rs]) if rs else np.array([])
-        r = r[np.isfinite(r)]
-        sd = (float(_MAD_TO_SD * np.median(np.abs(r - np.median(r))) / _SG5_RESIDUAL_FACTOR)
-              if r.size >= 20 else float("nan"))
+        sd, _ = _robust_sd(r)
         out["confidence_sigma_px"].append({"confidence": f"[{lo:g}, {min(hi, 1.0):g}]",
                                            "sigma_px": sd, "n": int(r.size)})
     return out
@@ -205,15 +282,17 @@ def choose_half_width(
     min_window_s: float = 0.2,
     max_window_s: float = 0.5,
     quantile: float = 0.99,
+    share: float = 0.5,
 ) -> tuple[int, float, str]:
-    """Shortest speed window whose noise speed stays under half a threshold.
+    """Shortest speed window whose noise speed stays under ``share`` of a threshold.
 
     Returns
     -------
     (half_width, noise_speed_mm_s, reason)
         ``half_width`` h of the ``2h+1``-frame window (between ``min_window_s`` and
         ``max_window_s``), the speed jitter ``sigma_px`` alone exceeds in ``1 - quantile``
-        of frames with it (mm/s), and a sentence saying why.
+        of frames with it (mm/s), and a sentence saying why. ``share`` (default a half):
+        the part of ``threshold_mm_s`` the noise speed may reach.
     """
     def hw(window_s: float) -> int:
         return half_width_for(window_s, fps)
@@ -224,14 +303,14 @@ def choose_half_width(
     def v(h: int) -> float:
         return noise_speed(sigma, fps=fps, half_width=h, quantile=quantile) / px_per_mm
 
-    h = next((k for k in range(h_min, h_max + 1) if v(k) <= threshold_mm_s / 2), h_max)
+    h = next((k for k in range(h_min, h_max + 1) if v(k) <= share * threshold_mm_s), h_max)
     if h == h_min:
         reason = (f"speed window {(2 * h + 1) / fps:.3f} s: the tracking noise ({v(h):.2f} mm/s "
-                  f"at {100 * quantile:g} %) is under half the {threshold_mm_s:g} mm/s threshold.")
+                  f"at {100 * quantile:g} %) is under {share:g} x the {threshold_mm_s:g} mm/s threshold.")
     else:
         reason = (f"speed window lengthened to {(2 * h + 1) / fps:.3f} s so that the tracking "
                   f"noise ({v(h):.2f} mm/s at {100 * quantile:g} %, {v(h_min):.2f} at "
-                  f"{(2 * h_min + 1) / fps:.3f} s) stays under half the {threshold_mm_s:g} mm/s "
-                  "threshold" + ("." if v(h) <= threshold_mm_s / 2 else
+                  f"{(2 * h_min + 1) / fps:.3f} s) stays under {share:g} x the {threshold_mm_s:g} mm/s "
+                  "threshold" + ("." if v(h) <= share * threshold_mm_s else
                                  " as far as the longest window allows."))
     return h, v(h), reason

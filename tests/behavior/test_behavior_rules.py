@@ -78,7 +78,7 @@ def test_thresholds_and_window_scale_with_fps_and_calibration():
     # more jitter -> a longer window, never a shorter one; then thresholds rise
     noisy = rules.calibrate_freezing(_mouse(np.zeros(1500), jitter_px=6.0))
     assert noisy.window_s > base.window_s
-    worst = rules.calibrate_freezing(_mouse(np.zeros(750), jitter_px=6.0, fps=15.0))
+    worst = rules.calibrate_freezing(_mouse(np.zeros(750), jitter_px=12.0, fps=15.0))
     assert worst.window_s >= 0.4 and worst.enter_speed_mm_s > 10.0
     assert any("raised" in r for r in worst.reasons)
     # the window is in seconds: about the same at 30 and 60 fps for the same noise in mm/s

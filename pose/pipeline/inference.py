@@ -74,6 +74,8 @@ class Predictor:
         # decoding keeps keypoints on the body (network pixels; see pose.pipeline.model.decode)
         self._body_radius = self.info.body_radius_px * self.info.scale if self.info.body_radius_px else None
         self._groups = self.info.individual_channels()
+        # and checks each peak against the mean body shape learnt from the training labels
+        self.use_shape_prior = self.info.shape_prior is not None
         if runtime.startswith("onnx"):
             if runtime == "onnx-int8":
                 from pose.pipeline.quantize import int8_onnx_file
@@ -117,7 +119,8 @@ class Predictor:
         from pose.pipeline.model import decode
 
         heat, offs = self._forward(network_batch(frames, self.info.scale))
-        xy, conf = decode(heat, offs, self.info.stride, body_radius=self._body_radius, groups=self._groups)
+        xy, conf = decode(heat, offs, self.info.stride, body_radius=self._body_radius, groups=self._groups,
+                          shape_prior=self.info.shape_prior if self.use_shape_prior else None)
         return from_scaled(xy, self.info.scale), conf
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

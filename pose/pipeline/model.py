@@ -305,7 +305,7 @@ def make_targets(
 
 def decode(
     heatmap_logits: np.ndarray, offsets: np.ndarray, stride: int, *, body_radius: float | None = None,
-    groups: list[list[int]] | None = None,
+    groups: list[list[int]] | None = None, shape_prior=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode maps to sub-pixel keypoints.
 
@@ -325,6 +325,10 @@ def decode(
         individual (the median is then robust to one wrong peak).
     groups
         Channel indices of each individual (default: all channels, one individual).
+    shape_prior
+        A :class:`pose.pipeline.shape.ShapePrior`: after the body-radius step, a peak
+        implausibly far from where the individual's fitted mean shape puts it moves to the
+        best plausible local maximum (:func:`pose.pipeline.shape.apply_shape_prior`).
 
     Returns
     -------
@@ -335,6 +339,10 @@ def decode(
     idx = flat.argmax(axis=2)
     if body_radius is not None and k >= 3:
         idx = _constrain_to_body(heatmap_logits, idx, stride, body_radius, groups or [list(range(k))])
+    if shape_prior is not None:
+        from pose.pipeline.shape import apply_shape_prior
+
+        idx = apply_shape_prior(heatmap_logits, idx, stride, shape_prior)
     peak = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
     iy, ix = np.divmod(idx, w)
     off = offsets.reshape(b, k, 2, h * w)

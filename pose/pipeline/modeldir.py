@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pose.atomic import write_text_atomic
+from pose.pipeline.shape import ShapePrior
 
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.pt"
@@ -49,6 +50,8 @@ class ModelInfo(BaseModel):
     ``body_radius_px`` (original pixels, from the training labels, see
     :func:`body_radius_px`): an individual's keypoints lie within it of their median, so
     decoding ignores score-map peaks farther away (None: no such constraint).
+    ``shape_prior`` (from the training labels, :mod:`pose.pipeline.shape`): the mean body
+    shape that decoding checks each peak against (None: no such check).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +67,7 @@ class ModelInfo(BaseModel):
     pcutoff: float = 0.6
     project: str | None = None
     body_radius_px: float | None = None
+    shape_prior: ShapePrior | None = None
 
     def individual_channels(self) -> list[list[int]]:
         """Channel indices of each individual (one group when single-animal)."""

@@ -57,6 +57,7 @@ from pose.pipeline.modeldir import (
 )
 from pose.pipeline.project import Project, load_labels, load_project
 from pose.pipeline.recipe import RECIPE_JSON, Recipe, RecipeOverrides, View, derive_recipe
+from pose.pipeline.shape import fit_shape_prior
 from pose.pipeline.split import Split, read_test_frames, split_by_fraction, split_by_test_frames
 
 log = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ def train_model(
         bodyparts=project.config.bodyparts, individuals=individuals, scale=cfg.scale,
         skeleton=project.config.skeleton, pcutoff=project.config.pcutoff, project=str(project.root),
         body_radius_px=body_radius_px(labels.keypoints[train_idx], individual_channels(labels.names)),
+        shape_prior=fit_shape_prior(labels.keypoints[train_idx], individual_channels(labels.names)),
     ).save(model_dir)
 
     device = resolve_device(cfg.device)

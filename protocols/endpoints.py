@@ -63,6 +63,7 @@ from protocols.schema import (
     RearingRule,
     ThreeChamberAssay,
 )
+from protocols.uncertainty import interval_columns
 
 logger = logging.getLogger(__name__)
 
@@ -425,6 +426,10 @@ def analyse_session(
     SessionError, features.zones.ArenaError, pose.dataset.PoseValidationError
     """
     validate_pose(ds, require_fps=True, context=str(pose_path or "session"))
+    if protocol.assay == "social_interaction":  # two animals: protocols.social
+        from protocols.social import analyse_social_session
+
+        return analyse_social_session(ds, protocol, pose_path=pose_path)
     if ds.sizes["individual"] > 1:
         logger.warning("%s: %d individuals; analysing the first (%s)", pose_path,
                        ds.sizes["individual"], ds.coords["individual"].values[0])
@@ -457,6 +462,8 @@ def analyse_session(
     keep = {k: v for k, v in ep.items()
             if k in wanted or (k.startswith("freezing_pct_") and "freezing_pct_per_epoch" in wanted)}
     keep = quality(raw, protocol, keep)
+    if protocol.uncertainty is not None:  # pose-uncertainty intervals <endpoint>_lo / _hi
+        keep.update(interval_columns(raw, protocol, zones, px_per_mm))
     ds = append_history(ds, "protocols.analyse_session",
                         {"protocol": protocol.name, "assay": protocol.assay, "px_per_mm": px_per_mm,
                          "coverage_pct": keep["coverage_pct"], "quality_flag": keep["quality_flag"]})

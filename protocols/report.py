@@ -278,6 +278,30 @@ def _quality_section(table: pd.DataFrame, exclusions: pd.DataFrame) -> list[str]
     return h
 
 
+def _interval_section(table: pd.DataFrame) -> list[str]:
+    """Pose-uncertainty intervals (protocols.uncertainty) and the endpoints they could explain."""
+    from protocols.uncertainty import interval_summary
+
+    summ = interval_summary(table) if len(table) else pd.DataFrame()
+    if not len(summ):
+        return []
+    eps = list(summ["endpoint"])
+    per = table[[c for c in ("subject_id", "group") if c in table]].copy()
+    for e in eps:
+        per[e] = [f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in zip(table[e], table[f"{e}_lo"], table[f"{e}_hi"], strict=True)]
+    wide = summ[summ["wider_than_difference"]]
+    h = ["<h2>Pose-uncertainty intervals</h2>",
+         "<p class='note'>95 % intervals from the tracking error alone (parametric bootstrap of the animal's own "
+         "jitter and of the frames it was not tracked in, bias-corrected; protocols.uncertainty). Their coverage of "
+         "the truth on the virtual mouse is in bench/results/endpoint_uncertainty.md. An endpoint is flagged when "
+         "its median interval is wider than the difference between the group means: tracking error alone could "
+         "account for the group effect.</p>"]
+    if len(wide):
+        h.append(f"<p><b>Interval wider than the group difference: {html.escape(', '.join(wide['endpoint']))}.</b></p>")
+    h += [_table_html(summ), "<h3>Per animal: value [lo, hi]</h3>", _table_html(per)]
+    return h
+
+
 def _manifest_section(manifest: dict[str, Any]) -> str:
     if not manifest:
         return '<p class="note">No manifest.json (results written by an older ethopose).</p>'
@@ -330,6 +354,7 @@ def render_report(
         cols = [c for c in ("endpoint", "groups", "test", "statistic", "p", "p_holm", "p_bh", "effect_size_name",
                             "effect_size", "mean_difference", "test_np", "p_np", "p_np_holm") if c in tests]
         h.append(_table_html(tests[cols], highlight="p_holm"))
+    h += _interval_section(plotted)
     if endpoints and len(table):
         h += ["<h2>Endpoints by group</h2>", plot_group_endpoints(plotted, endpoints, tests),
               "<h3>Group summary</h3>", _table_html(stats.get("group_summary", pd.DataFrame()))]

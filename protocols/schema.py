@@ -31,8 +31,11 @@ from pydantic import (
 
 from features.steps import CleanStep
 from protocols.qc import QCRules
+from protocols.social import SOCIAL_ENDPOINTS, SocialOptions
+from protocols.uncertainty import UncertaintyOptions
 
-AssayType = Literal["open_field", "elevated_plus_maze", "three_chamber", "gait", "fear_conditioning"]
+AssayType = Literal["open_field", "elevated_plus_maze", "three_chamber", "gait", "fear_conditioning",
+                    "social_interaction"]
 
 #: Endpoints each assay can report (the columns of the per-animal table).
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -54,6 +57,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
         "n_strides",
     ),
     "fear_conditioning": ("freezing_pct", "freezing_pct_per_epoch", "freezing_bouts"),
+    "social_interaction": SOCIAL_ENDPOINTS,  # two tracked animals (protocols.social)
 }
 
 
@@ -364,6 +368,10 @@ class Protocol(_Strict):
     #: Tracking-quality limits (low confidence, jumps, interpolation) and which flags are left
     #: out of the group statistics (protocols.qc).
     qc: QCRules = Field(default_factory=QCRules)
+    #: Dyadic social test (assay ``social_interaction``): subject, thresholds, identity gate.
+    social: SocialOptions | None = None
+    #: Pose-uncertainty intervals (``<endpoint>_lo`` / ``_hi``, protocols.uncertainty); off when absent.
+    uncertainty: UncertaintyOptions | None = None
 
     @field_validator("endpoints")
     @classmethod

@@ -39,9 +39,11 @@ FLAG_COLUMN = "quality_flag"
 
 
 def is_quality_column(name: str) -> bool:
-    """``coverage_pct``, ``coverage_<endpoint>_pct``, ``quality_flag`` and ``qc_*`` describe the data,
+    """``coverage_pct``, ``coverage_<endpoint>_pct``, ``quality_flag``, ``qc_*`` and the intervals
+    ``<endpoint>_lo`` / ``_hi`` describe the data,
     they are not endpoints to test."""
-    return name == FLAG_COLUMN or name.startswith("qc_") or (name.startswith("coverage_") and name.endswith("_pct"))
+    return (name == FLAG_COLUMN or name.startswith("qc_") or (name.startswith("coverage_") and name.endswith("_pct"))
+            or name.endswith(("_lo", "_hi")))  # an endpoint's interval (protocols.uncertainty)
 
 
 def endpoint_columns(table: pd.DataFrame) -> list[str]:

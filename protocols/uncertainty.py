@@ -8,23 +8,32 @@ bias-corrected (basic) parametric bootstrap interval:
    residual of a 5-frame Savitzky-Golay smooth); a bin with too few frames takes the pooled
    value. No labelled test frames are needed (``sigma_px`` overrides the estimate, e.g. with
    a model's own test-frame error from ``evaluation.json``).
-2. **Bootstrap world.** The "true" track of the bootstrap world is the centre track gap-filled
-   and smoothed by a centred 0.3 s moving average (:data:`SMOOTH_S`); its endpoints, computed
-   through the protocol's own path, are the bootstrap-world truth ``theta_s``.
-3. **Replicates.** ``n_boot`` tracks = smooth track + Gaussian jitter with the per-frame sd of
-   step 1, keeping the session's confidences (so the protocol masks the same frames); all
-   replicates go through :func:`features.filters.clean` (the protocol's filters),
+2. **Bootstrap worlds.** The "true" track of a bootstrap world is the centre track masked as
+   the protocol masks, gap-filled and smoothed by a centred 0.3 s moving average
+   (:data:`SMOOTH_S`). Every run of masked (low-confidence) frames is not a straight line in
+   the worlds: each world gets its own plausible path through it (:func:`impute_gaps`: the
+   chord plus the deviation from its chord of an observed stretch of the same track of the
+   same length and similar chord length), so what the animal may have done while it was
+   not seen is part of the interval. Each world's endpoints, computed through the protocol's
+   own path, are that world's truth ``theta_s``.
+3. **Replicates.** One replicate per world = world + Gaussian jitter with the per-frame sd of
+   step 1, keeping the session's confidences (so the protocol masks the same frames); worlds
+   and replicates go through :func:`features.filters.clean` (the protocol's filters),
    :func:`features.table.compute_feature_table` and the reducers of :mod:`features.table`
-   in one vectorised call (replicates as individuals).
+   in one vectorised call (replicates as individuals; chunked for long sessions).
 4. **Basic interval around the truth, not around the biased value.** Distance from a noisy
    track is biased upward; ``theta* - theta_s`` carries that bias, so
    ``[theta_hat - q_hi(theta* - theta_s), theta_hat - q_lo(theta* - theta_s)]`` is centred on
    the bias-corrected value. Counts (entries) get ``floor``/``ceil`` bounds, percentages are
    clipped to [0, 100].
 
+Notes
+-----
 The calibration (coverage of the virtual mouse's truth at three pose-error levels) is
 measured by ``bench/endpoint_uncertainty.py`` (table in
-``bench/results/endpoint_uncertainty.md``).
+``bench/results/endpoint_uncertainty.md``); read it before trusting an interval: the
+smoothed world keeps a residual of the jitter (sd ~ sd_px / sqrt(0.3 s x fps)) that makes
+the distance bias correction fall short when the animal is still much of the time.
 """
 
 from __future__ import annotations
@@ -32,18 +41,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
 
 from behavior.noise import residual_jitter
 from features.filters import clean, interpolate_gaps
-from features.steps import CleanStep
+from features.steps import CleanStep, ConfidenceMask
 from features.table import (
     compute_feature_table,
     count_entries,
     percent_of_valid,
-    total_distance,
     valid_frames,
 )
 from features.zones import ZoneSet
+
+
+class UncertaintyOptions(BaseModel):
+    """``uncertainty:`` in a protocol YAML: give endpoints a pose-uncertainty interval.
+
+    Off unless present (``uncertainty: {n_boot: 200}``): the cost is about ``2 n_boot`` extra
+    passes of the protocol's cleaning and feature table per animal (~2 s CPU per 30 s of
+    30 fps video at 200 replicates), and the calibration is not met in every condition
+    (``bench/results/endpoint_uncertainty.md``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n_boot: int = Field(default=200, ge=20, le=5000)
+    level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
 
 #: Endpoints that get an interval.
 INTERVAL_ENDPOINTS = ("distance_mm", "centre_time_pct", "centre_entries")
@@ -52,6 +77,8 @@ CONFIDENCE_EDGES = (0.0, 0.5, 0.7, 0.9, 1.01)
 #: Smoothing of the bootstrap world's true track (s): a centred moving average (0.1 s left
 #: too much jitter in s: distance bias under-corrected by ~25 mm / min at 0.7 px jitter).
 SMOOTH_S = 0.3
+#: Per-frame rows (frames x replicates) of one vectorised pass; longer sessions go in chunks.
+MAX_ROWS = 2_000_000
 
 
 def _endpoints(ds: xr.Dataset, steps: list[CleanStep] | tuple[CleanStep, ...], zones: ZoneSet,
@@ -60,13 +87,20 @@ def _endpoints(ds: xr.Dataset, steps: list[CleanStep] | tuple[CleanStep, ...], z
     cl = clean(ds, steps) if steps else ds
     table = compute_feature_table(cl, zones, keypoint=centre, px_per_mm=px_per_mm, min_dwell_s=min_dwell_s,
                                   families=["speed", "distance", "zones"])
+    # the table is individual-major (n_t rows each): reduce arrays, not 2 n_boot pandas groups;
+    # distance is features.table.total_distance's rule on arrays (tests check they agree)
+    n_ind, n_t = cl.sizes["individual"], cl.sizes["time"]
+    valid = valid_frames(table).reshape(n_ind, n_t)
+    dist = table["distance_mm"].to_numpy(float).reshape(n_ind, n_t)
+    pair = (valid[:, 1:] & valid[:, :-1]).any(axis=1) if n_t > 1 else np.zeros(n_ind, bool)
+    total = np.where(pair, np.fmax.reduce(np.where(np.isfinite(dist), dist, -np.inf), axis=1), np.nan)
+    inside = table["in_centre"].to_numpy(bool).reshape(n_ind, n_t) if "in_centre" in table else None
     rows = []
-    for _, g in table.groupby("individual", sort=False):
-        row = {"distance_mm": total_distance(g, "mm")}
-        if "in_centre" in g:
-            c = g["in_centre"].to_numpy(bool)
-            row["centre_time_pct"] = percent_of_valid(c, valid_frames(g))
-            row["centre_entries"] = float(count_entries(c))
+    for i in range(n_ind):
+        row = {"distance_mm": float(total[i])}
+        if inside is not None:
+            row["centre_time_pct"] = percent_of_valid(inside[i], valid[i])
+            row["centre_entries"] = float(count_entries(inside[i]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -95,6 +129,102 @@ def error_model(xy: np.ndarray, conf: np.ndarray, *, edges=CONFIDENCE_EDGES) -> 
         sd[m] = s
         rows.append({"confidence": f"[{lo:g}, {min(hi, 1.0):g})", "sigma_px": s, "n": n})
     return sd, rows
+
+
+def _gap_runs(observed: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every run of unobserved frames with an observed frame on both sides."""
+    o = np.asarray(observed, bool)
+    d = np.diff(np.concatenate([[0], (~o).astype(int), [0]]))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if a > 0 and b < o.size]
+
+
+def _hermite(p0: np.ndarray, v0: np.ndarray, p1: np.ndarray, v1: np.ndarray, m: int) -> np.ndarray:
+    """``(..., m, 2)`` cubic Hermite curve from ``p0`` (velocity ``v0`` px/frame) to ``p1`` (``v1``)."""
+    u = np.linspace(0.0, 1.0, m)[:, None]
+    h00, h10, h01, h11 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u, -2 * u**3 + 3 * u**2, u**3 - u**2
+    k = m - 1
+    return (h00 * p0[..., None, :] + h10 * k * v0[..., None, :] + h01 * p1[..., None, :]
+            + h11 * k * v1[..., None, :])
+
+
+def _edge_velocities(track: np.ndarray, obs: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity (px/frame) into frame ``a`` and out of frame ``b`` (chord velocity where unknown)."""
+    n = len(track)
+    chord_v = (track[b] - track[a]) / np.maximum(b - a, 1)[:, None]
+    ia, ib = np.clip(a - 1, 0, n - 1), np.clip(b + 1, 0, n - 1)
+    ok0 = ((a - 1) >= 0) & obs[ia]
+    ok1 = ((b + 1) < n) & obs[ib]
+    v0 = np.where(ok0[:, None], track[a] - track[ia], chord_v)
+    v1 = np.where(ok1[:, None], track[ib] - track[b], chord_v)
+    return v0, v1
+
+
+def impute_gaps(track: np.ndarray, observed: np.ndarray, n_draws: int, rng: np.random.Generator, *,
+                n_donors: int = 20) -> tuple[np.ndarray, int]:
+    """Random plausible paths through the unobserved runs of a ``(time, 2)`` track.
+
+    Each interior run of unobserved frames (a masked, low-confidence burst) is filled with the
+    cubic Hermite curve that leaves the last observed frame with its velocity and reaches the
+    next observed frame with that frame's velocity, plus the deviation from its own Hermite
+    curve of a stretch of the same length taken from the observed part of the same track:
+    one of the ``n_donors`` stretches most alike in chord length and entry and exit speeds,
+    turned onto the gap's chord and mirrored across it at random.
+
+    Returns
+    -------
+    tuple
+        ``(time, 2, n_draws)`` tracks (observed frames unchanged) and the number of gaps no
+        observed stretch was long enough for (left on the Hermite curve).
+    """
+    out = np.repeat(track[:, :, None], n_draws, axis=2)
+    obs = np.asarray(observed, bool) & np.isfinite(track).all(axis=1)
+    bad = np.concatenate([[0], np.cumsum(~obs)])  # bad[j + m] - bad[j]: unobserved frames in [j, j + m)
+    no_donor = 0
+    for a, b in _gap_runs(obs):
+        m = b - a + 2  # the gap and its two observed neighbours a - 1 and b
+        v0, v1 = _edge_velocities(track, obs, np.array([a - 1]), np.array([b]))
+        base = _hermite(track[a - 1], v0[0], track[b], v1[0], m)  # (m, 2)
+        j = np.flatnonzero(bad[m:] - bad[:-m] == 0) if m <= len(track) else np.array([], int)
+        if j.size == 0:
+            no_donor += 1
+            out[a:b] = base[1:-1, :, None]
+            continue
+        chord_gap = track[b] - track[a - 1]
+        dv0, dv1 = _edge_velocities(track, obs, j, j + m - 1)
+        chords = track[j + m - 1] - track[j]
+        k = m - 1
+        f_d = np.stack([np.hypot(*chords.T), k * np.hypot(*dv0.T), k * np.hypot(*dv1.T)], axis=-1)
+        f_g = np.array([np.hypot(*chord_gap), k * np.hypot(*v0[0]), k * np.hypot(*v1[0])])
+        dist = np.linalg.norm(f_d - f_g, axis=1)
+        near = np.argsort(dist)[:n_donors]
+        pick = rng.choice(near, n_draws)
+        jj = j[pick]
+        win = track[jj[:, None] + np.arange(m)]  # (draw, m, 2)
+        dev = win - _hermite(win[:, 0], dv0[pick], win[:, -1], dv1[pick], m)
+        c = chords[pick]
+        tiny = (np.hypot(*chord_gap) < 1e-9) | (np.hypot(c[:, 0], c[:, 1]) < 1e-9)
+        u = np.where(tiny[:, None], [1.0, 0.0], c / np.where(tiny, 1.0, np.hypot(c[:, 0], c[:, 1]))[:, None])
+        along = (dev * u[:, None]).sum(-1)
+        perp = dev[..., 1] * u[:, None, 0] - dev[..., 0] * u[:, None, 1]
+        perp = np.where((rng.random(n_draws) < 0.5)[:, None], -perp, perp)  # a left or a right wiggle
+        g = np.where(tiny, rng.uniform(-np.pi, np.pi, n_draws), np.arctan2(chord_gap[1], chord_gap[0]))
+        dx = along * np.cos(g)[:, None] - perp * np.sin(g)[:, None]
+        dy = along * np.sin(g)[:, None] + perp * np.cos(g)[:, None]
+        fill = base[None] + np.stack([dx, dy], axis=-1)  # (draw, m, 2)
+        out[a:b] = fill[:, 1:-1].transpose(1, 2, 0)
+    return out, no_donor
+
+
+def _replicate_dataset(pos: np.ndarray, conf: np.ndarray, one: xr.Dataset, centre: str) -> xr.Dataset:
+    """``(time, space, n)`` tracks as an ``n``-individual one-keypoint pose Dataset."""
+    n = pos.shape[2]
+    return xr.Dataset(
+        {"position": (("time", "space", "keypoint", "individual"), pos[:, :, None, :]),
+         "confidence": (("time", "keypoint", "individual"), conf[:, None, :])},
+        coords={"time": one["time"].values, "space": ["x", "y"], "keypoint": [centre],
+                "individual": [f"b{i}" for i in range(n)]},
+        attrs=dict(one.attrs))
 
 
 def endpoint_intervals(
@@ -128,7 +258,7 @@ def endpoint_intervals(
     min_dwell_s
         The protocol's zone dwell time (``protocol.min_dwell_s``; its default 0).
     n_boot
-        Bootstrap replicates (cost: one vectorised pass over ``n_boot`` tracks).
+        Bootstrap replicates (cost: one vectorised pass over ``2 n_boot`` tracks).
     level
         Interval level.
     sigma_px
@@ -139,17 +269,19 @@ def endpoint_intervals(
     Returns
     -------
     pandas.DataFrame
-        ``endpoint, value, lo, hi, bias, sigma_px``: ``value`` is the protocol's estimate on
-        the session, ``bias`` the bootstrap estimate of its bias (``value - bias`` is the
-        corrected value the interval is centred on).
+        ``endpoint, value, lo, hi, bias, sigma_px, gap_pct``: ``value`` is the protocol's
+        estimate on the session, ``bias`` the bootstrap estimate of its bias (``value -
+        bias`` is the corrected value the interval is centred on), ``gap_pct`` the share of
+        frames the error model treats as unobserved (imputed in each replicate).
     """
     one = ds.isel(individual=[0]).sel(keypoint=[centre])
     fps = float(ds.attrs["fps"])
     theta_hat = _endpoints(one, steps, zones, centre, px_per_mm, min_dwell_s).iloc[0]
     xy = one["position"].values[:, :2, 0, 0]
     conf = one["confidence"].values[:, 0, 0]
-    # the bootstrap world's true track: masked as the protocol masks, gap-filled, smoothed
-    masked = clean(one, [s for s in steps if type(s).__name__ == "ConfidenceMask"])
+    # the bootstrap world: the track masked as the protocol masks, gap-filled, smoothed ...
+    masked = clean(one, [s for s in steps if isinstance(s, ConfidenceMask)])
+    observed = np.isfinite(masked["position"].values[:, :2, 0, 0]).all(axis=1)
     filled = interpolate_gaps(masked, max_gap_s=1e9)["position"].values[:, :2, 0, 0]
     known = np.isfinite(filled).all(axis=1)
     w = max(1, int(round(SMOOTH_S * fps)) | 1)
@@ -161,40 +293,87 @@ def endpoint_intervals(
     else:
         sd = np.full(len(xy), float(sigma_px))
     rng = np.random.default_rng(seed)
+    # ... with a different plausible path through every unobserved run in each replicate
+    worlds, _ = impute_gaps(s, observed, n_boot, rng)
     n = len(xy)
-    boot = s[:, :, None] + sd[:, None, None] * rng.standard_normal((n, 2, n_boot))
-    boot[~known] = np.nan
-    pos = np.concatenate([s[:, :, None], boot], axis=2)[:, :, None, :]  # (time, space, 1, 1 + n_boot)
-    cf = np.repeat(conf[:, None, None], n_boot + 1, axis=2)
-    world = xr.Dataset(
-        {"position": (("time", "space", "keypoint", "individual"), pos),
-         "confidence": (("time", "keypoint", "individual"), cf)},
-        coords={"time": one["time"].values, "space": ["x", "y"], "keypoint": [centre],
-                "individual": [f"b{i}" for i in range(n_boot + 1)]},
-        attrs=dict(one.attrs))
-    # theta_s: the smooth track with full confidence passes the mask unchanged
-    world["confidence"][:, :, 0] = 1.0
-    ep = _endpoints(world, steps, zones, centre, px_per_mm, min_dwell_s)
-    theta_s, star = ep.iloc[0], ep.iloc[1:]
+    noise = sd[:, None, None] * rng.standard_normal((n, 2, n_boot))
+    boot = np.where(known[:, None, None], worlds + noise, np.nan)
+    worlds[~known] = np.nan
+    # in chunks of replicates so that a long session's feature tables stay small
+    k = max(10, int(MAX_ROWS // (2 * n)))
+    parts = []
+    for c in range(0, n_boot, k):
+        sl = slice(c, min(c + k, n_boot))
+        m = sl.stop - sl.start
+        cf = np.ones((n, 2 * m))
+        cf[:, m:] = conf[:, None]
+        ep = _endpoints(_replicate_dataset(np.concatenate([worlds[:, :, sl], boot[:, :, sl]], axis=2), cf, one, centre),
+                        steps, zones, centre, px_per_mm, min_dwell_s)
+        parts.append(ep.iloc[m:].reset_index(drop=True) - ep.iloc[:m].reset_index(drop=True))
+    diff = pd.concat(parts, ignore_index=True)
+    d = {e: diff[e].to_numpy(float) for e in INTERVAL_ENDPOINTS if e in diff}
     a = (1 - level) / 2
     rows = []
     for e in INTERVAL_ENDPOINTS:
-        if e not in ep:
+        if e not in d:
             continue
-        d = star[e].to_numpy(float) - theta_s[e]
-        d = d[np.isfinite(d)]
+        d_e = d[e][np.isfinite(d[e])]
         v = float(theta_hat[e])
-        if d.size == 0 or not np.isfinite(v):
+        if d_e.size == 0 or not np.isfinite(v):
             rows.append({"endpoint": e, "value": v, "lo": np.nan, "hi": np.nan, "bias": np.nan})
             continue
-        lo, hi = v - np.quantile(d, 1 - a), v - np.quantile(d, a)
+        lo, hi = v - np.quantile(d_e, 1 - a), v - np.quantile(d_e, a)
         if e == "centre_entries":
             lo, hi = max(0.0, float(np.floor(lo))), float(np.ceil(hi))
         elif e.endswith("_pct"):
             lo, hi = max(0.0, lo), min(100.0, hi)
         else:
             lo = max(0.0, lo)
-        rows.append({"endpoint": e, "value": v, "lo": float(lo), "hi": float(hi), "bias": float(d.mean())})
+        rows.append({"endpoint": e, "value": v, "lo": float(lo), "hi": float(hi), "bias": float(d_e.mean())})
     out = pd.DataFrame(rows)
     out["sigma_px"] = float(np.nanmedian(sd))
+    out["gap_pct"] = float(100 * (known & ~observed).mean())
     return out
+
+
+def interval_columns(raw: xr.Dataset, protocol, zones: ZoneSet, px_per_mm: float) -> dict[str, float]:
+    """``<endpoint>_lo`` / ``<endpoint>_hi`` for a session's endpoints that have an interval.
+
+    ``raw`` is the session's aliased pose before cleaning, ``protocol`` a
+    :class:`protocols.schema.Protocol` with ``uncertainty`` set; only endpoints the protocol
+    lists and :data:`INTERVAL_ENDPOINTS` covers get columns (none without a ``centre``
+    zone for the centre endpoints).
+    """
+    opt = protocol.uncertainty
+    wanted = [e for e in INTERVAL_ENDPOINTS if e in protocol.endpoints]
+    if opt is None or not wanted:
+        return {}
+    iv = endpoint_intervals(raw, protocol.filters, zones, centre=protocol.bodyparts.centre, px_per_mm=px_per_mm,
+                            min_dwell_s=protocol.min_dwell_s, n_boot=opt.n_boot, level=opt.level, seed=opt.seed)
+    out: dict[str, float] = {}
+    for r in iv.itertuples():
+        if r.endpoint in wanted:
+            out[f"{r.endpoint}_lo"], out[f"{r.endpoint}_hi"] = float(r.lo), float(r.hi)
+    return out
+
+
+def interval_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per endpoint with ``_lo``/``_hi`` columns: interval width vs the group difference.
+
+    Returns ``endpoint, n, median_width, group_difference, wider_than_difference``:
+    ``group_difference`` is the largest minus the smallest group mean (``group`` column),
+    ``wider_than_difference`` flags an endpoint whose median per-animal interval is wider than
+    that difference (the pose uncertainty alone could account for the group effect).
+    """
+    rows = []
+    for e in INTERVAL_ENDPOINTS:
+        if f"{e}_lo" not in table or f"{e}_hi" not in table or e not in table:
+            continue
+        width = pd.to_numeric(table[f"{e}_hi"], errors="coerce") - pd.to_numeric(table[f"{e}_lo"], errors="coerce")
+        value = pd.to_numeric(table[e], errors="coerce")
+        means = value.groupby(table["group"].astype(str)).mean().dropna() if "group" in table else pd.Series(dtype=float)
+        diff = float(means.max() - means.min()) if len(means) > 1 else float("nan")
+        med = float(np.nanmedian(width)) if width.notna().any() else float("nan")
+        rows.append({"endpoint": e, "n": int(width.notna().sum()), "median_width": med, "group_difference": diff,
+                     "wider_than_difference": bool(np.isfinite(diff) and np.isfinite(med) and med > diff)})
+    return pd.DataFrame(rows, columns=["endpoint", "n", "median_width", "group_difference", "wider_than_difference"])

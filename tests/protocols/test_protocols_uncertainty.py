@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from features.filters import clean
+from features.table import compute_feature_table, total_distance
 from pose.dataset import from_numpy
 from pose.synthetic.openfield import simulate_open_field
 from protocols.geometry import ArenaPlacement, compile_zones
 from protocols.schema import load_protocol
-from protocols.uncertainty import _endpoints, endpoint_intervals, moving_average
+from protocols.uncertainty import _endpoints, endpoint_intervals, impute_gaps, interval_summary
 
 PROTOCOL = load_protocol("open_field")
 
@@ -22,23 +27,58 @@ def _session(seed: int, seconds: float = 20.0):
     return tr, compile_zones(PROTOCOL, placement), placement.px_per_mm
 
 
-def _jitter(tr, sd_px: float, seed: int):
+def _jitter(tr, sd_px: float, seed: int, conf=None):
     ds = tr.pose
     rng = np.random.default_rng(seed)
     pos = ds["position"].values + sd_px * rng.standard_normal(ds["position"].shape)
-    return from_numpy(pos, ds["confidence"].values, keypoints=[str(k) for k in ds["keypoint"].values],
+    return from_numpy(pos, ds["confidence"].values if conf is None else conf,
+                      keypoints=[str(k) for k in ds["keypoint"].values],
                       fps=float(ds.attrs["fps"]), px_per_mm=float(ds.attrs["px_per_mm"]))
 
 
 def _truth(tr, zones, ppm):
-    one = tr.pose.sel(keypoint=["body_center"]).copy(deep=True)
-    one["position"].values[:, :2, 0, 0] = moving_average(one["position"].values[:, :2, 0, 0], 3)
+    """The protocol's endpoints on the exact track (the estimand, as the bench)."""
+    one = tr.pose.sel(keypoint=["body_center"])
     return _endpoints(one, PROTOCOL.filters, zones, "body_center", ppm, PROTOCOL.min_dwell_s).iloc[0]
 
 
 def _iv(ds, zones, ppm, **kw):
     return endpoint_intervals(ds, PROTOCOL.filters, zones, centre="body_center", px_per_mm=ppm,
                               min_dwell_s=PROTOCOL.min_dwell_s, **kw).set_index("endpoint")
+
+
+def test_vectorised_reducers_equal_the_protocol_reducers():
+    """_endpoints reduces arrays; its distance must be features.table.total_distance's."""
+    tr, zones, ppm = _session(4, seconds=10.0)
+    conf = tr.pose["confidence"].values.copy()
+    conf[40:70] = 0.1  # a gap longer than the protocol interpolates: steps across NaN dropped
+    ds = _jitter(tr, 1.0, 3, conf).sel(keypoint=["body_center"])
+    ep = _endpoints(ds, PROTOCOL.filters, zones, "body_center", ppm, 0.0).iloc[0]
+    table = compute_feature_table(clean(ds, PROTOCOL.filters), zones, keypoint="body_center", px_per_mm=ppm,
+                                  min_dwell_s=0.0, families=["speed", "distance", "zones"])
+    assert ep["distance_mm"] == pytest.approx(total_distance(table, "mm"), rel=1e-12)
+    inside = table["in_centre"].to_numpy(bool)
+    valid = table[["x_px", "y_px"]].notna().all(axis=1).to_numpy()
+    assert ep["centre_time_pct"] == pytest.approx(100 * (inside & valid).sum() / valid.sum())
+
+
+def test_impute_gaps_straight_track_stays_straight_and_a_circle_stays_on_its_arc():
+    t = np.arange(200.0)
+    line = np.c_[10 + 2 * t, 5 + t]  # constant velocity: every donor's deviation is 0
+    obs = np.ones(200, bool)
+    obs[50:70] = obs[120:125] = False
+    out, no_donor = impute_gaps(line, obs, 7, np.random.default_rng(0))
+    assert no_donor == 0 and out.shape == (200, 2, 7)
+    np.testing.assert_allclose(out, np.repeat(line[:, :, None], 7, axis=2), atol=1e-9)
+    circle = np.c_[100 * np.cos(t / 20), 100 * np.sin(t / 20)]
+    out, _ = impute_gaps(circle, obs, 50, np.random.default_rng(1))
+    np.testing.assert_array_equal(out[obs], np.repeat(circle[obs][:, :, None], 50, axis=2))
+    chord = circle[49] + (circle[70] - circle[49]) * (np.arange(1, 21) / 21)[:, None]  # the straight fill
+    dev = np.hypot(*(out[50:70] - chord[:, :, None]).transpose(1, 0, 2))  # (frame, draw)
+    arc_sag = 100 * (1 - np.cos(21 / 40))  # the circle's own deviation from that chord, mid-gap
+    assert np.median(dev.max(axis=0)) == pytest.approx(arc_sag, rel=0.05)
+    # entry and exit velocities bend the fill onto the arc the animal was on
+    assert np.abs(out[50:70] - circle[50:70, :, None]).max() < 0.05 * arc_sag
 
 
 def test_zero_jitter_collapses_and_more_jitter_widens():
@@ -65,6 +105,27 @@ def test_distance_interval_is_bias_corrected():
     assert d["lo"] - 0.05 * t["distance_mm"] <= t["distance_mm"] <= d["hi"] + 0.05 * t["distance_mm"]
 
 
+def test_unseen_frames_alone_give_a_width_corrected_toward_what_happened_there():
+    """No jitter at all: the only uncertainty is the path through the masked bursts.
+
+    Here the mouse turned sharply in the first burst (path 43 px, chord 34 px): the
+    straight fill loses 9 px, the entry/exit-velocity fills recover part of it, not all.
+    """
+    tr, zones, ppm = _session(6)
+    t = _truth(tr, zones, ppm)
+    exact = _iv(tr.pose, zones, ppm, sigma_px=0.0, n_boot=40)
+    assert (exact["hi"] - exact["lo"]).abs().max() < 1e-9 and exact.loc["distance_mm", "gap_pct"] == 0.0
+    conf = tr.pose["confidence"].values.copy()
+    conf[100:115] = conf[300:312] = 0.2  # two low-confidence bursts the protocol masks and fills
+    ds = tr.pose.copy(data={"position": tr.pose["position"].values, "confidence": conf})
+    gappy = _iv(ds, zones, ppm, sigma_px=0.0, n_boot=100)
+    assert gappy.loc["distance_mm", "gap_pct"] == pytest.approx(100 * 27 / 600)
+    d = gappy.loc["distance_mm"]
+    assert d["value"] < t["distance_mm"]  # straight-line filling cuts the corners ...
+    assert d["value"] < d["lo"] < d["hi"] <= t["distance_mm"]  # ... the interval corrects toward the truth
+    assert d["hi"] - d["lo"] > 0.3  # mm: what the animal did unseen is uncertain
+
+
 def test_small_coverage():
     hits = []
     for seed in range(6):
@@ -74,3 +135,67 @@ def test_small_coverage():
         for e in ("centre_time_pct", "centre_entries", "distance_mm"):
             hits.append(iv.loc[e, "lo"] <= t[e] <= iv.loc[e, "hi"])
     assert np.mean(hits) >= 0.6, hits
+
+
+def test_interval_summary_flags_an_interval_wider_than_the_group_difference():
+    table = pd.DataFrame({"group": ["a", "a", "b", "b"], "distance_mm": [100.0, 110.0, 300.0, 310.0],
+                          "distance_mm_lo": [90.0, 100.0, 290.0, 300.0], "distance_mm_hi": [110.0, 120.0, 310.0, 320.0],
+                          "centre_time_pct": [10.0, 12.0, 11.0, 13.0],
+                          "centre_time_pct_lo": [8.0, 10.0, 9.0, 11.0], "centre_time_pct_hi": [12.0, 14.0, 13.0, 15.0]})
+    s = interval_summary(table).set_index("endpoint")
+    assert s.loc["distance_mm", "group_difference"] == pytest.approx(200.0)
+    assert s.loc["distance_mm", "median_width"] == pytest.approx(20.0)
+    assert not s.loc["distance_mm", "wider_than_difference"]
+    assert s.loc["centre_time_pct", "group_difference"] == pytest.approx(1.0)
+    assert s.loc["centre_time_pct", "wider_than_difference"]
+
+
+def test_analyse_session_switch_adds_interval_columns_the_statistics_ignore(tmp_path: Path):
+    import json
+
+    from protocols.endpoints import analyse_session
+    from protocols.report import _interval_section
+    from protocols.stats import endpoint_columns
+    from protocols.uncertainty import UncertaintyOptions
+
+    tr, _, _ = _session(3, seconds=10.0)
+    (tmp_path / "arena.json").write_text(json.dumps(tr.arena))
+    ds = _jitter(tr, 1.5, 4)
+    on = PROTOCOL.model_copy(update={"uncertainty": UncertaintyOptions(n_boot=40)})
+    ep = analyse_session(ds, on, pose_path=tmp_path / "m.nc").endpoints
+    off = analyse_session(ds, PROTOCOL, pose_path=tmp_path / "m.nc").endpoints
+    for e in ("distance_mm", "centre_time_pct", "centre_entries"):
+        assert ep[f"{e}_lo"] <= ep[f"{e}_hi"] and f"{e}_lo" not in off
+        assert ep[e] == off[e]  # the endpoints themselves are unchanged
+    assert ep["distance_mm_hi"] < ep["distance_mm"]  # jitter inflates distance; the interval is corrected
+    table = pd.DataFrame([{"subject_id": "m1", "group": "a", **ep}, {"subject_id": "m2", "group": "b", **ep}])
+    assert not [c for c in endpoint_columns(table) if c.endswith(("_lo", "_hi"))]
+    html = "\n".join(_interval_section(table))
+    assert "Pose-uncertainty intervals" in html and "wider than the group difference" in html
+
+
+@pytest.mark.slow
+def test_protocol_switch_writes_interval_columns_the_statistics_ignore(tmp_path: Path):
+    from protocols.batch import run_cohort
+    from protocols.schema import protocol_path
+    from protocols.synthetic_cohort import write_synthetic_cohort
+
+    csv = write_synthetic_cohort(tmp_path / "d", n_per_group=2, seconds=15.0, fps=20.0)
+    yaml_path = tmp_path / "of.yaml"
+    yaml_path.write_text(Path(protocol_path("open_field")).read_text() + "uncertainty: {n_boot: 40}\n")
+    out = tmp_path / "out"
+    run_cohort(yaml_path, csv, out, n_workers=0, progress=False, report=True)
+    t = pd.read_csv(out / "endpoints.csv")
+    for e in ("distance_mm", "centre_time_pct", "centre_entries"):
+        assert (t[f"{e}_lo"] <= t[f"{e}_hi"]).all()
+        assert t[f"{e}_lo"].notna().all()
+    # the synthetic files are the exact tracks: almost no jitter, narrow intervals around the value
+    assert ((t["distance_mm_hi"] - t["distance_mm_lo"]) < 0.02 * t["distance_mm"]).all()
+    assert ((t["distance_mm_lo"] - 1 <= t["distance_mm"]) & (t["distance_mm"] <= t["distance_mm_hi"] + 1)).all()
+    tests = pd.read_csv(out / "group_tests.csv")
+    assert not tests["endpoint"].str.endswith(("_lo", "_hi")).any()
+    html = (out / "report.html").read_text()
+    assert "Pose-uncertainty intervals" in html and "value [lo, hi]" in html
+    plain = tmp_path / "plain"
+    run_cohort("open_field", csv, plain, n_workers=0, progress=False, report=False)
+    assert not any(c.endswith("_lo") for c in pd.read_csv(plain / "endpoints.csv").columns)  # off by default

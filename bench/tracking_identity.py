@@ -40,14 +40,23 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from pose.dataset import from_numpy
+from pose.dataset import frame_numbers, from_numpy
 from pose.synthetic.social import (
     DetectionNoise,
     detected_individuals,
     simulate_detections,
     simulate_social,
 )
-from pose.tracking import TrackingConfig, identity_metrics, instance_centroids, track_identities
+from pose.tracking import (
+    TrackingConfig,
+    detect_swap_suspects,
+    estimate_n_animals,
+    identity_metrics,
+    instance_centroids,
+    summarize_identity_quality,
+    suspects_cover,
+    track_identities,
+)
 
 
 def centroid_baseline(det: xr.Dataset) -> xr.Dataset:
@@ -68,16 +77,33 @@ def centroid_baseline(det: xr.Dataset) -> xr.Dataset:
     return from_numpy(out, np.take_along_axis(conf, order[:, None, :], axis=2), fps=det.attrs["fps"])
 
 
-def run_one(seconds: float, n_animals: int, level: str, seed: int) -> dict:
+def run_one(seconds: float, n_animals: int, level: str, seed: int, open_set: bool = True,
+            extras: bool = True) -> dict:
+    """One run; ``extras=False`` skips idf1_all and the baseline (NaN), e.g. for long runs
+    on a busy machine."""
     truth = simulate_social(seconds, seed=seed, n_animals=n_animals)
     det, source = simulate_detections(truth.pose, DetectionNoise.preset(level), seed=seed)
     present = detected_individuals(det, source)
     c0 = time.process_time()
     res = track_identities(det, TrackingConfig(n_animals=n_animals))
     cpu = time.process_time() - c0
-    m = identity_metrics(truth.pose, res.pose, present=present)
-    m_all = identity_metrics(truth.pose, res.pose)
-    base = identity_metrics(truth.pose, centroid_baseline(det), present=present)
+    m = identity_metrics(truth.pose, res.pose, present=present, with_switch_frames=True)
+    nan = {"idf1": np.nan, "switches_per_10_min": np.nan}
+    m_all = identity_metrics(truth.pose, res.pose) if extras else nan
+    suspects = detect_swap_suspects(res.pose)
+    quality = summarize_identity_quality(res.pose, suspects)
+    switches = m["switch_rows"]
+    half_s = int(round(0.5 * truth.pose.attrs["fps"]))
+    # the default run (no --n-animals): the count is estimated; the same count tracks the same
+    n_valid = (~np.isnan(det.position.values[:, :2]).any(axis=1)).sum(axis=1)
+    est = estimate_n_animals(n_valid >= res.settings.min_keypoints).n_animals
+    if est == n_animals:
+        m_est = m
+    else:
+        m_est = identity_metrics(truth.pose, track_identities(det, TrackingConfig()).pose, present=present)
+    m_open = (identity_metrics(truth.pose, track_identities(det, TrackingConfig(open_set=True)).pose,
+                               present=present) if open_set else {"idf1": np.nan, "switches_per_10_min": np.nan})
+    base = identity_metrics(truth.pose, centroid_baseline(det), present=present) if extras else nan
     minutes = seconds / 60.0
     close = np.linalg.norm(np.diff(truth.pose.position.sel(keypoint="body_center").values[:, :, :2], axis=2),
                            axis=1) if n_animals == 2 else None
@@ -89,6 +115,13 @@ def run_one(seconds: float, n_animals: int, level: str, seed: int) -> dict:
         "switches_per_10_min": m["switches_per_10_min"],
         "baseline_idf1": base["idf1"], "baseline_switches_per_10_min": base["switches_per_10_min"],
         "track_cpu_s_per_min": cpu / minutes,
+        "estimated_n": est if est is not None else 0, "estimated_idf1": m_est["idf1"],
+        "estimated_switches_per_10_min": m_est["switches_per_10_min"],
+        "open_set_idf1": m_open["idf1"], "open_set_switches_per_10_min": m_open["switches_per_10_min"],
+        "low_conf_frames_pct": quality["low_confidence_frames_pct"],
+        "low_margin_per_min": quality["low_margin_events_per_min"],
+        "identity_quality": quality["identity_quality"],
+        "switches_in_suspects": suspects_cover(switches, suspects, frame_numbers(res.pose), half_s),
     }
 
 
@@ -114,12 +147,14 @@ def run_coat(seconds: float, coats: tuple[str, str], seed: int, workdir: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid-seconds", type=float, default=120.0)
+    parser.add_argument("--grid-seconds", type=float, default=120.0, help="0: no grid")
     parser.add_argument("--long-seconds", type=float, default=600.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="grid seeds")
     parser.add_argument("--long-seeds", type=int, nargs="+", default=None,
                         help="seeds of the 10-minute runs (default: --seeds)")
     parser.add_argument("--coat-seconds", type=float, default=60.0)
+    parser.add_argument("--lean", action="store_true",
+                        help="long runs without idf1_all and the centroid baseline (a busy machine)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/tracking_identity.md"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -129,16 +164,17 @@ def main() -> None:
     t0 = time.perf_counter()
     import tempfile
 
-    for seed in long_seeds:  # the done-when: 2 same-coat mice, 10 min, medium noise
-        rows.append({**run_one(args.long_seconds, 2, "medium", seed), "part": "long"})
-        print(rows[-1], flush=True)
-        write_report(args, rows, coat_rows, long_seeds, t0)
-    for n_animals in (2, 3):
+    for n_animals in (2, 3) if args.grid_seconds > 0 else ():
         for level in ("low", "medium", "high"):
             for seed in args.seeds:
                 rows.append({**run_one(args.grid_seconds, n_animals, level, seed), "part": "grid"})
                 print(rows[-1], flush=True)
                 write_report(args, rows, coat_rows, long_seeds, t0)
+    for seed in long_seeds:  # the done-when: 2 same-coat mice, 10 min, medium noise
+        rows.append({**run_one(args.long_seconds, 2, "medium", seed, open_set=False, extras=not args.lean),
+                     "part": "long"})
+        print(rows[-1], flush=True)
+        write_report(args, rows, coat_rows, long_seeds, t0)
     if args.coat_seconds > 0:
         with tempfile.TemporaryDirectory() as tmp:
             for seed in args.seeds[:1]:
@@ -156,21 +192,28 @@ def write_report(args: argparse.Namespace, rows: list[dict], coat_rows: list[dic
 
     df = pd.DataFrame(rows)
     cols = ["animals", "noise", "seed", "minutes", "contacts_per_min", "close_fraction", "idf1", "idf1_all", "switches",
-            "switches_per_10_min", "baseline_idf1", "baseline_switches_per_10_min", "track_cpu_s_per_min"]
+            "switches_per_10_min", "baseline_idf1", "baseline_switches_per_10_min", "track_cpu_s_per_min",
+            "low_conf_frames_pct", "low_margin_per_min", "identity_quality", "switches_in_suspects"]
+    count_cols = ["animals", "noise", "seed", "estimated_n", "estimated_idf1", "estimated_switches_per_10_min",
+                  "open_set_idf1", "open_set_switches_per_10_min"]
     long = df[df.part == "long"][cols]
     grid = df[df.part == "grid"]
     summary = grid.groupby(["animals", "noise"], sort=False).agg(
         idf1_min=("idf1", "min"), idf1_mean=("idf1", "mean"), idf1_all_mean=("idf1_all", "mean"),
         switches_per_10_min_max=("switches_per_10_min", "max"),
         baseline_idf1_mean=("baseline_idf1", "mean"),
-        baseline_switches_per_10_min_mean=("baseline_switches_per_10_min", "mean")).reset_index()
+        baseline_switches_per_10_min_mean=("baseline_switches_per_10_min", "mean"),
+        open_set_idf1_min=("open_set_idf1", "min"),
+        open_set_switches_per_10_min_max=("open_set_switches_per_10_min", "max"),
+        unreliable_runs=("identity_quality", lambda q: int((q != "ok").sum()))).reset_index()
     worst = grid.sort_values(["idf1"]).iloc[0] if len(grid) else None
     lines = [
         "# Identity tracking on the virtual mice (simulated detections, instance order shuffled per frame)",
         "",
         f"Command: `python3 bench/tracking_identity.py --grid-seconds {args.grid_seconds:g} "
         f"--long-seconds {args.long_seconds:g} --coat-seconds {args.coat_seconds:g} "
-        f"--seeds {' '.join(map(str, args.seeds))} --long-seeds {' '.join(map(str, long_seeds))}` "
+        f"--seeds {' '.join(map(str, args.seeds))} --long-seeds {' '.join(map(str, long_seeds))}"
+        f"{' --lean' if args.lean else ''}` "
         f"({time.perf_counter() - t0:.0f} s wall on the shared machine"
         f"{'' if final else '; PARTIAL: the run was still going'}).",
         "",
@@ -183,6 +226,10 @@ def write_report(args: argparse.Namespace, rows: list[dict], coat_rows: list[dic
         f"## Done-when: 2 same-coat mice, {args.long_seconds / 60:g} min, medium noise",
         "",
         long.to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "" if not len(long) else
+        f"Worst {args.long_seconds / 60:g}-minute run: seed {int(long.sort_values('switches').iloc[-1].seed)}, "
+        f"{long.switches.max():g} switches (bar: <= 1 per 10 min on every seed); IDF1 min {long.idf1.min():.4f}.",
         "",
         f"## Grid: {args.grid_seconds / 60:g} min per run, seeds {args.seeds}",
         "",
@@ -199,6 +246,10 @@ def write_report(args: argparse.Namespace, rows: list[dict], coat_rows: list[dic
         "### All grid runs",
         "",
         grid[cols].to_markdown(index=False, floatfmt=".4f") if len(grid) else "",
+        "",
+        "### Animal count: estimated (no --n-animals) and open set (--open-set)",
+        "",
+        df[count_cols + ["part"]].to_markdown(index=False, floatfmt=".4f") if len(df) else "",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

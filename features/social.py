@@ -227,6 +227,8 @@ def detect_social_bouts(ds: xr.Dataset, thresholds: SocialThresholds | None = No
 
     - ``contact``: the individual's nose within ``contact_mm`` of the other's body (its
       nearest keypoint or its spine snout - body centre - tail base).
+    - ``nose_nose`` / ``nose_anogenital``: the individual's nose within ``contact_mm`` of
+      the other's nose / tail base (kinds of contact; a frame can be both).
     - ``approach``: body centres within ``approach_range_mm``, the individual's velocity
       toward the other above ``approach_speed_mm_s``, and the individual faces the other
       (within 60 degrees); ends at contact.
@@ -295,7 +297,11 @@ def detect_social_bouts(ds: xr.Dataset, thresholds: SocialThresholds | None = No
                 to_tail = np.linalg.norm(nose[:, :, i] - tail[:, :, j], axis=1)
                 follow = ((to_tail < t.follow_distance_mm) & (speed[:, i] > t.moving_speed_mm_s)
                           & (speed[:, j] > t.moving_speed_mm_s) & aligned & behind)
-            for kind, mask in (("contact", contact), ("approach", approach), ("following", follow)):
+            nn = np.linalg.norm(nose[:, :, i] - nose[:, :, j], axis=1) < t.contact_mm
+            ag = (np.linalg.norm(nose[:, :, i] - tail[:, :, j], axis=1) < t.contact_mm
+                  if tail is not None else np.zeros_like(contact))
+            for kind, mask in (("contact", contact), ("nose_nose", nn), ("nose_anogenital", ag),
+                               ("approach", approach), ("following", follow)):
                 for s, e in _bouts(np.nan_to_num(mask).astype(bool), min_f, gap_f):
                     rows.append({"kind": kind, "individual": names[i], "other": names[j],
                                  "start_frame": int(frames[s]), "end_frame": int(frames[e]),
@@ -344,10 +350,16 @@ def summarize_social(ds: xr.Dataset, thresholds: SocialThresholds | None = None)
     rows = []
     for (a, b), r in near.iterrows():
         sel = bouts[(bouts.individual == a) & (bouts.other == b)]
-        by = {k: sel[sel.kind == k] for k in ("contact", "approach", "following")}
+        by = {k: sel[sel.kind == k] for k in ("contact", "nose_nose", "nose_anogenital", "approach",
+                                              "following")}
         rows.append({"individual": a, "other": b,
                      "contact_time_s": float(by["contact"].duration_s.sum()),
-                     "n_contacts": len(by["contact"]), "n_approaches": len(by["approach"]),
+                     "n_contacts": len(by["contact"]),
+                     "nose_nose_time_s": float(by["nose_nose"].duration_s.sum()),
+                     "n_nose_nose": len(by["nose_nose"]),
+                     "nose_anogenital_time_s": float(by["nose_anogenital"].duration_s.sum()),
+                     "n_nose_anogenital": len(by["nose_anogenital"]),
+                     "n_approaches": len(by["approach"]), "n_following": len(by["following"]),
                      "following_time_s": float(by["following"].duration_s.sum()),
                      "time_near_s": r.time_near_s, "fraction_near": r.fraction_near,
                      f"median_distance_{r.units}": float(np.nanmedian(dist.sel(individual=a, other=b).values))})

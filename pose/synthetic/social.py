@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = ("explore", "rest", "approach", "contact", "follow", "lead", "cross")
 INTERACTIONS: tuple[str, ...] = ("approach", "contact", "follow", "cross")
-INTERACTION_COLUMNS = ["kind", "actor", "target", "start_frame", "end_frame", "start_s", "end_s"]
+INTERACTION_COLUMNS = ["kind", "actor", "target", "start_frame", "end_frame", "start_s", "end_s", "point"]
 _TARGET_POINTS = ("snout", "body_center", "tail_base")  # nose-nose, flank, anogenital
 _MIN_CENTRE_MM = 32.0  # body centres closer than this overlap (trunk ~30 mm wide)
 Coat = Literal["black", "agouti"]
@@ -82,7 +82,9 @@ class SocialTruth:
         (time, individual) str array, one of :data:`MODES`.
     interactions
         One row per bout: ``kind`` (:data:`INTERACTIONS`), ``actor``, ``target``,
-        ``start_frame``, ``end_frame`` (inclusive), ``start_s``, ``end_s``.
+        ``start_frame``, ``end_frame`` (inclusive), ``start_s``, ``end_s``, ``point``
+        (approach and contact: the target's ``snout`` = nose-nose, ``tail_base`` =
+        nose-anogenital or ``body_center`` = flank; empty otherwise).
     arena
         Arena geometry (as :class:`pose.synthetic.OpenFieldTruth`).
     """
@@ -168,7 +170,8 @@ def simulate_social(
         m = mice[i]
         if m["mode"] in INTERACTIONS and m["target"] >= 0 and t > m["t0"]:
             bouts.append({"kind": m["mode"], "actor": i, "target": m["target"],
-                          "start_frame": m["t0"], "end_frame": t - 1})
+                          "start_frame": m["t0"], "end_frame": t - 1,
+                          "point": m["point"] if m["mode"] in ("approach", "contact") else ""})
         m.update(mode=mode, target=target, left=left, t0=t)
         m["vt"] = {"explore": rng.uniform(50, 130), "rest": 0.0, "approach": rng.uniform(150, 220),
                    "contact": 0.0, "follow": 0.0, "lead": rng.uniform(90, 150),
@@ -288,12 +291,12 @@ def simulate_social(
     ds = append_history(ds, "simulate_social", {"seconds": seconds, "fps": fps, "seed": seed,
                                                 "n_animals": n_animals, "sociability": sociability,
                                                 "arena_size_mm": arena_size_mm, "px_per_mm": px_per_mm})
-    table = pd.DataFrame(bouts, columns=INTERACTION_COLUMNS[:5])
+    table = pd.DataFrame(bouts, columns=INTERACTION_COLUMNS[:5] + ["point"])
     table["actor"] = [names[i] for i in table["actor"]]
     table["target"] = [names[i] for i in table["target"]]
     table["start_s"] = table["start_frame"] / fps
     table["end_s"] = (table["end_frame"] + 1) / fps
-    table = table.sort_values(["start_frame", "actor"], kind="stable").reset_index(drop=True)
+    table = table[INTERACTION_COLUMNS].sort_values(["start_frame", "actor"], kind="stable").reset_index(drop=True)
     return SocialTruth(pose=ds, modes=modes.astype(str), interactions=table, arena=arena)
 
 

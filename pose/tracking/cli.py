@@ -24,7 +24,8 @@ def track(
     pose_file: Path = typer.Argument(..., help="Multi-animal pose file (.h5, .csv, .slp, .analysis.h5, .nc)."),
     out: Path = typer.Option(..., "--out", help="Tracked pose file to write (format from the suffix; .nc keeps identity_confidence)."),
     video: Path = typer.Option(None, "--video", help="The video of POSE_FILE: its frame rate when the file has none, and the animals' colours (used when they differ, e.g. two coats)."),
-    n_animals: int = typer.Option(None, "--n-animals", min=1, help="Known number of animals (closed arena): tracks never end."),
+    n_animals: int = typer.Option(None, "--n-animals", min=1, help="Known number of animals (closed arena): tracks never end. Default: estimated from the per-frame instance counts (printed)."),
+    open_set: bool = typer.Option(False, "--open-set", help="Animals enter and leave: no count is estimated, tracks end after --max-coast-s."),
     max_coast_s: float = typer.Option(1.0, "--max-coast-s", min=0.0, help="How long a track without an instance coasts, s."),
     gate_px: float = typer.Option(None, "--gate-px", help="Largest mean keypoint distance (px) to join a track; default derived."),
     low_margin: float = typer.Option(0.25, "--low-margin", help="Identity confidence under which frames are swap suspects."),
@@ -36,7 +37,14 @@ def track(
 
     from pose import io as pose_io
     from pose.dataset import PoseValidationError
-    from pose.tracking import TrackingConfig, detect_swap_suspects, track_identities, write_suspects
+    from pose.tracking import (
+        IdentityLimits,
+        TrackingConfig,
+        detect_swap_suspects,
+        summarize_identity_quality,
+        track_identities,
+        write_suspects,
+    )
 
     try:
         ds = pose_io.load(pose_file, fps=fps)
@@ -56,8 +64,8 @@ def track(
                 ds = pose_io.load(pose_file, fps=fps)
         ds.attrs["video_path"] = str(video)
     try:
-        config = TrackingConfig(n_animals=n_animals, max_coast_s=max_coast_s, gate_px=gate_px,
-                                low_margin=low_margin, fps=fps)
+        config = TrackingConfig(n_animals=n_animals, open_set=open_set, max_coast_s=max_coast_s,
+                                gate_px=gate_px, low_margin=low_margin, fps=fps)
         appearance = None
         if video is not None:
             from pose.tracking.appearance import sample_appearance
@@ -67,12 +75,24 @@ def track(
         result = track_identities(ds, config, appearance)
     except (ValidationError, ValueError) as exc:
         _fail(f"{pose_file}: {exc}")
+    s = result.settings
+    typer.echo(f"animals: {s.n_animals if s.n_animals is not None else 'open set'} "
+               f"({s.reasons.get('n_animals', '')})")
+    typer.echo(f"gate {s.gate_px:.1f} px ({s.reasons.get('gate_px', '')}); body {s.body_size_px:.1f} px, "
+               f"step {s.step_px:.1f} px")
     table = detect_swap_suspects(result.pose, low_margin=low_margin)
+    quality = summarize_identity_quality(result.pose, table, IdentityLimits(low_margin=low_margin))
     pose_io.save(result.pose, out)
     sus = write_suspects(table, suspects or _suspects_path(out))
     counts = table["kind"].value_counts().to_dict() if len(table) else {}
     typer.echo(f"wrote {out}: {result.pose.sizes['individual']} tracks over "
                f"{result.pose.sizes['time']} frames; {len(table)} swap suspects {counts} -> {sus}")
+    typer.echo(f"identity confidence: median {quality['median_identity_confidence']:.2f}, "
+               f"{quality['low_confidence_frames_pct']:.2f} % of frames under {low_margin:g}, "
+               f"{quality['low_margin_events_per_min']:.1f} low-margin events per minute")
+    if quality["identity_quality"] != "ok":
+        typer.echo(f"WARNING: IDENTITIES UNRELIABLE: {quality['identity_reason']}. Review the frames "
+                   f"in {sus} (ethopose pose swap fixes a swap) before using per-animal results.", err=True)
 
 
 def swap(

@@ -50,6 +50,8 @@ from scipy.optimize import linear_sum_assignment
 
 from pose.dataset import append_history, from_numpy, validate_pose
 from pose.kalman import estimate_process_noise, model_matrices
+from pose.tracking.count import estimate_n_animals
+from pose.tracking.links import Links, margins, merge_directions, reverse_links
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,12 @@ class TrackingConfig(BaseModel):
     ----------
     n_animals
         Known number of animals (closed arena): tracks never end and at most this many
-        exist. ``None``: open set, tracks end after coasting ``max_coast_s``.
+        exist. ``None``: estimated from the per-frame instance counts
+        (:func:`pose.tracking.count.estimate_n_animals`, printed); when no fixed count fits,
+        open set.
+    open_set
+        Do not estimate a count: tracks end after coasting ``max_coast_s``, new instances
+        start new tracks (animals entering and leaving).
     max_coast_s
         How long a track without an instance is kept on its motion model.
     gate_px
@@ -88,6 +95,7 @@ class TrackingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_animals: int | None = Field(None, ge=1)
+    open_set: bool = False
     max_coast_s: float = Field(1.0, ge=0)
     gate_px: float | None = Field(None, gt=0)
     min_keypoints: int | None = Field(None, ge=1)
@@ -110,6 +118,7 @@ class TrackingSettings:
     min_keypoints: int
     process_noise_px_s2: float
     measurement_px: float
+    n_animals: int | None = None
     appearance_weight: float = 0.0
     reasons: dict[str, str] = field(default_factory=dict)
 
@@ -117,7 +126,7 @@ class TrackingSettings:
         """Plain dict (for the history and the report)."""
         return {k: getattr(self, k) for k in ("fps", "body_size_px", "step_px", "gate_px",
                                               "max_coast_frames", "min_keypoints",
-                                              "process_noise_px_s2", "measurement_px",
+                                              "process_noise_px_s2", "measurement_px", "n_animals",
                                               "appearance_weight")}
 
 
@@ -153,13 +162,31 @@ def estimate_body_size_px(position: np.ndarray) -> float:
     return float(2.0 * np.median(r))
 
 
-def estimate_step_px(centroids: np.ndarray, valid: np.ndarray) -> float:
+def estimate_step_px(position: np.ndarray, valid: np.ndarray) -> float:
     """99th percentile of the distance from each instance to the nearest instance of the next
-    frame (px): a lower bound of the animals' frame-to-frame motion that needs no identities."""
-    a, b = centroids[:-1], centroids[1:]  # (time-1, 2, I)
-    d = np.linalg.norm(a[:, :, :, None] - b[:, :, None, :], axis=1)  # (time-1, I, J)
-    d = np.where(valid[:-1, :, None] & valid[1:, None, :], d, np.inf)
-    nearest = d.min(axis=2)
+    frame (px), over mutually nearest pairs (an instance whose animal is missing in the next
+    frame is nearest to another animal's): the animals' frame-to-frame motion, no identities
+    needed.
+
+    The distance between two instances is the median over their shared keypoints of each
+    keypoint's displacement, so that a partial instance (its centroid moves with the
+    keypoints it lost), a wrong peak or a part of another animal does not pass for motion.
+    ``position`` is (time, 2, keypoint, individual), ``valid`` (time, individual).
+    """
+    parts = []
+    for t0 in range(0, max(0, len(position) - 1), 2000):  # blocks: memory ~ frames x I x J x K
+        a, b = position[t0:t0 + 2000], position[t0 + 1:t0 + 2001]
+        a = a[: len(b)]
+        d = np.linalg.norm(a[:, :, :, :, None] - b[:, :, :, None, :], axis=1)  # (t, K, I, J)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # pairs without a shared keypoint
+            d = np.nanmedian(d, axis=1)  # (t, I, J)
+        ok = valid[t0:t0 + len(b), :, None] & valid[t0 + 1:t0 + 1 + len(b), None, :]
+        d = np.where(ok & np.isfinite(d), d, np.inf)
+        j = d.argmin(axis=2)  # (t, I): nearest next instance; kept when mutual
+        mutual = np.take_along_axis(d.argmin(axis=1), j, axis=1) == np.arange(d.shape[1])[None]
+        parts.append(np.where(mutual, d.min(axis=2), np.inf).ravel())
+    nearest = np.concatenate(parts) if parts else np.zeros(0)
     nearest = nearest[np.isfinite(nearest)]
     return float(np.quantile(nearest, 0.99)) if nearest.size else 0.0
 
@@ -167,7 +194,6 @@ def estimate_step_px(centroids: np.ndarray, valid: np.ndarray) -> float:
 def derive_settings(ds: xr.Dataset, config: TrackingConfig) -> TrackingSettings:
     """Derive fps, body size, gate, coasting and noise settings from ``ds`` (see the module)."""
     pos = ds["position"].values[:, :2]
-    conf = ds["confidence"].values
     reasons: dict[str, str] = {}
     fps = ds.attrs.get("fps") or config.fps
     if ds.attrs.get("fps"):
@@ -186,9 +212,18 @@ def derive_settings(ds: xr.Dataset, config: TrackingConfig) -> TrackingSettings:
     body = estimate_body_size_px(pos)
     reasons["body_size_px"] = "median over instances of 2 x radius of gyration of the keypoints"
     valid = (~np.isnan(pos).any(axis=1)).sum(axis=1) >= min_kp
-    cent = instance_centroids(pos, conf)
-    step = estimate_step_px(cent, valid)
-    reasons["step_px"] = "99th percentile of instance-to-nearest-instance motion between frames"
+    if config.n_animals is not None and config.open_set:
+        raise ValueError("n_animals and open_set exclude each other")
+    if config.n_animals is not None:
+        n_animals, reasons["n_animals"] = config.n_animals, "given"
+    elif config.open_set:
+        n_animals, reasons["n_animals"] = None, "open set (given)"
+    else:
+        est = estimate_n_animals(valid)
+        n_animals, reasons["n_animals"] = est.n_animals, est.reason
+    step = estimate_step_px(pos, valid)
+    reasons["step_px"] = ("99th percentile of instance-to-nearest-instance motion between frames "
+                          "(median over keypoints)")
     if config.gate_px:
         gate = float(config.gate_px)
         reasons["gate_px"] = "given"
@@ -204,7 +239,7 @@ def derive_settings(ds: xr.Dataset, config: TrackingConfig) -> TrackingSettings:
                                       "first pass: step_px * fps^2, then fitted by maximum likelihood")
     return TrackingSettings(fps=float(fps), body_size_px=body, step_px=step, gate_px=gate,
                             max_coast_frames=coast, min_keypoints=int(min_kp),
-                            process_noise_px_s2=float(q), measurement_px=float(meas),
+                            process_noise_px_s2=float(q), measurement_px=float(meas), n_animals=n_animals,
                             reasons=reasons)
 
 
@@ -237,46 +272,8 @@ class _Tracks:
         return i
 
 
-@dataclass(frozen=True)
-class _Links:
-    """Output of the frame loop (arrays indexed by the output track)."""
-
-    source: np.ndarray  # (time, n_tracks) instance index or -1
-    margin: np.ndarray  # (time, n_tracks) identity confidence, NaN when not matched
-    innovation: np.ndarray  # (time, n_tracks) matched centroid - predicted, px
-    reacquired: np.ndarray  # (time, n_tracks) bool: a lost track taken back here
-    centroid: np.ndarray  # (time, n_tracks, 2) filtered centroid (NaN when not matched)
-
-
-def _margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(second - best) / second for each chosen link (rows[i], cols[i]); see the module."""
-    out = np.ones(len(rows))
-    taken = set(cols.tolist())
-    chosen_rows = set(rows.tolist())
-    for n, (r, c) in enumerate(zip(rows, cols, strict=True)):
-        best: tuple[float, float] | None = None  # (second, best) of the closest alternative
-        for r2, c2 in zip(rows, cols, strict=True):  # exchange instances with another track
-            if r2 != r:
-                pair = (cost[r, c2] + cost[r2, c], cost[r, c] + cost[r2, c2])
-                if best is None or pair[0] - pair[1] < best[0] - best[1]:
-                    best = pair
-        for c2 in range(cost.shape[1]):  # take an unclaimed instance instead
-            if c2 not in taken:
-                pair = (cost[r, c2], cost[r, c])
-                if best is None or pair[0] - pair[1] < best[0] - best[1]:
-                    best = pair
-        for r2 in range(cost.shape[0]):  # leave the instance to a track without one
-            if r2 not in chosen_rows:
-                pair = (cost[r2, c], cost[r, c])
-                if best is None or pair[0] - pair[1] < best[0] - best[1]:
-                    best = pair
-        if best is not None and best[0] > 0:
-            out[n] = float(np.clip((best[0] - best[1]) / best[0], 0.0, 1.0))
-    return out
-
-
 def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int | None,
-         q: float, appearance: np.ndarray | None = None, app_weight: float = 0.0) -> _Links:
+         q: float, appearance: np.ndarray | None = None, app_weight: float = 0.0) -> Links:
     """The frame loop: predict, cost, assign, update (see the module).
 
     ``appearance`` (time, instance, feature) adds ``app_weight`` px per unit of distance
@@ -319,9 +316,14 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
             ww = np.where(both, dw[None], 0.0)
             sw = ww.sum(axis=2)
             cd = np.linalg.norm(dc[None] - centre[:, None], axis=2)
-            cost = np.where(sw > 0, (d * ww).sum(axis=2) / np.where(sw > 0, sw, 1.0), cd)
             gates = s.gate_px + s.step_px * tr.missed[live]
-            inside = cost <= gates[:, None]
+            # robust cost: a keypoint farther than the gate from its predicted place is not
+            # this track's (a wrong peak, a part of another animal) and costs the gate, no
+            # more; the instance is inside the gate when half its weight is
+            trunc = np.minimum(d, gates[:, None, None])
+            cost = np.where(sw > 0, (trunc * ww).sum(axis=2) / np.where(sw > 0, sw, 1.0), cd)
+            inside = np.where(sw > 0, (ww * (d <= gates[:, None, None])).sum(axis=2) >= 0.5 * sw,
+                              cd <= gates[:, None])
             if use_app:
                 da = np.linalg.norm(app_all[t, dets][None] - tr.app[live][:, None], axis=2)
                 cost = cost + app_weight * np.nan_to_num(da, nan=0.0)
@@ -330,7 +332,7 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
             keep = gated[rr, cc] < _BIG
             rr, cc = rr[keep], cc[keep]
             short = len(rr) < len(live)  # some live track gets no instance this frame
-            for a, b, m in zip(rr, cc, _margins(cost, rr, cc), strict=True):
+            for a, b, m in zip(rr, cc, margins(cost, rr, cc), strict=True):
                 used[b] = True
                 if short and m < _AMBIGUOUS and n_animals is not None:
                     continue  # a lone instance two tracks could own: left out, both coast
@@ -346,6 +348,13 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
         for i, b, m, re in matches:
             off = tr.off[i]
             known = ~np.isnan(off).any(axis=1) & dok[b]
+            if not re:  # outlier keypoints (see the cost) do not move the filter
+                dk = np.linalg.norm(dp[b] - (tr.x[i, :, 0][None] + np.nan_to_num(off)), axis=1)
+                inlier = dk <= s.gate_px + s.step_px * tr.missed[i]
+            else:
+                inlier = np.ones(n_k, dtype=bool)
+            if (known & inlier).sum() >= s.min_keypoints:
+                known = known & inlier
             if known.sum() >= s.min_keypoints:
                 wk = dw[b][known]
                 z = (wk[:, None] * (dp[b][known] - off[known])).sum(0) / wk.sum()
@@ -361,7 +370,9 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
                 tr.x[i] += k * (z - tr.x[i, :, 0])[:, None]
                 tr.p[i] = pi - k[:, :, None] * pi[:, 0, None, :]
             c = tr.x[i, :, 0]
-            a_k = np.clip(dw[b], 0.0, 1.0)[:, None]
+            # an outlier keypoint's offset adapts over the coasting horizon only (a real shape
+            # change is taken up, a one-frame wrong peak hardly moves it)
+            a_k = (np.clip(dw[b], 0.0, 1.0) * np.where(inlier, 1.0, 1.0 / max(1, s.max_coast_frames)))[:, None]
             new_off = dp[b] - c[None]
             tr.off[i] = np.where(dok[b][:, None] & ~np.isnan(off), (1 - a_k) * off + a_k * new_off,
                                  np.where(dok[b][:, None], new_off, off))
@@ -389,60 +400,11 @@ def _run(pos: np.ndarray, conf: np.ndarray, s: TrackingSettings, n_animals: int 
                        app_all[t, dets[b]])
             src[t, i], margin[t, i], innov[t, i], cent[t, i] = dets[b], 1.0, 0.0, dc[b]
     k = tr.n
-    return _Links(source=src[:, :k], margin=margin[:, :k], innovation=innov[:, :k],
+    return Links(source=src[:, :k], margin=margin[:, :k], innovation=innov[:, :k],
                   reacquired=reacq[:, :k], centroid=cent[:, :k])
 
 
-def _reverse(links: _Links) -> _Links:
-    return _Links(**{k: getattr(links, k)[::-1].copy() for k in ("source", "margin", "innovation",
-                                                                 "reacquired", "centroid")})
-
-
-def _merge_directions(fwd: _Links, bwd: _Links) -> tuple[_Links, int]:
-    """Forward and backward (time-reversed) tracking merged: the backward tracks are matched
-    to the forward ones by how often they hold the same instance; in every run of frames
-    where the two disagree, the direction whose weakest decision (lowest identity
-    confidence) in the run is stronger wins. Returns the links and the runs taken from the
-    backward pass."""
-    n_t = fwd.source.shape[0]
-    k = max(fwd.source.shape[1], bwd.source.shape[1])
-
-    def pad(lk: _Links) -> _Links:
-        extra = k - lk.source.shape[1]
-        if not extra:
-            return lk
-        return _Links(source=np.pad(lk.source, ((0, 0), (0, extra)), constant_values=-1),
-                      margin=np.pad(lk.margin, ((0, 0), (0, extra)), constant_values=np.nan),
-                      innovation=np.pad(lk.innovation, ((0, 0), (0, extra)), constant_values=np.nan),
-                      reacquired=np.pad(lk.reacquired, ((0, 0), (0, extra))),
-                      centroid=np.pad(lk.centroid, ((0, 0), (0, extra), (0, 0)), constant_values=np.nan))
-
-    fwd, bwd = pad(fwd), pad(bwd)
-    agree = np.array([[np.sum((fwd.source[:, a] == bwd.source[:, b]) & (fwd.source[:, a] >= 0))
-                       for b in range(k)] for a in range(k)])
-    _, perm = linear_sum_assignment(-agree)
-    bwd = _Links(source=bwd.source[:, perm], margin=bwd.margin[:, perm],
-                 innovation=bwd.innovation[:, perm], reacquired=bwd.reacquired[:, perm],
-                 centroid=bwd.centroid[:, perm])
-    differ = (fwd.source != bwd.source).any(axis=1)
-    out = {name: getattr(fwd, name).copy() for name in ("source", "margin", "innovation",
-                                                         "reacquired", "centroid")}
-    d = np.diff(np.concatenate(([0], differ.astype(np.int8), [0])))
-    taken = 0
-    for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
-        lo, hi = max(0, s0 - 1), min(n_t, e0 + 1)  # the decisions that led into / out of the run
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mf = np.nanmin(fwd.margin[lo:hi]) if np.isfinite(fwd.margin[lo:hi]).any() else 1.0
-            mb = np.nanmin(bwd.margin[lo:hi]) if np.isfinite(bwd.margin[lo:hi]).any() else 1.0
-        if mb > mf:
-            for name in out:
-                out[name][s0:e0] = getattr(bwd, name)[s0:e0]
-            taken += 1
-    return _Links(**out), taken
-
-
-def _fit_process_noise(links: _Links, s: TrackingSettings) -> float:
+def _fit_process_noise(links: Links, s: TrackingSettings) -> float:
     """Maximum-likelihood acceleration noise of the first pass's track centroids."""
     z = links.centroid.transpose(0, 2, 1).reshape(links.centroid.shape[0], -1)
     if z.shape[1] == 0 or np.isfinite(z).sum() < 20:
@@ -472,7 +434,7 @@ class TrackingResult:
     settings: TrackingSettings
 
 
-def _appearance_weight(appearance: np.ndarray, links: _Links, gate_px: float) -> tuple[float, str]:
+def _appearance_weight(appearance: np.ndarray, links: Links, gate_px: float) -> tuple[float, str]:
     """Weight (px per appearance unit) from a first pose-only pass: 0 when the animals' looks
     differ less than 3 x a track's own frame-to-frame change (same coat), else gate / difference."""
     n_t, n_tr = links.source.shape
@@ -535,7 +497,7 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
                          f"individual={pos.shape[3]}, feature)")
     weight = 0.0
     if config.process_noise_px_s2 is None or appearance is not None:
-        first = _run(pos, conf, settings, config.n_animals, q)
+        first = _run(pos, conf, settings, settings.n_animals, q)
         if config.process_noise_px_s2 is None:
             q = _fit_process_noise(first, settings)
         reasons = dict(settings.reasons)
@@ -546,11 +508,11 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
     for key, value in settings.as_dict().items():
         log.info("tracking %s = %s (%s)", key, f"{value:.4g}" if isinstance(value, float)
                  else value, settings.reasons.get(key, ""))
-    links = _run(pos, conf, settings, config.n_animals, q, appearance, weight)
-    if config.n_animals is not None and config.bidirectional:
+    links = _run(pos, conf, settings, settings.n_animals, q, appearance, weight)
+    if settings.n_animals is not None and config.bidirectional:
         app_rev = None if appearance is None else appearance[::-1]
-        back = _reverse(_run(pos[::-1], conf[::-1], settings, config.n_animals, q, app_rev, weight))
-        links, n_runs = _merge_directions(links, back)
+        back = reverse_links(_run(pos[::-1], conf[::-1], settings, settings.n_animals, q, app_rev, weight))
+        links, n_runs = merge_directions(links, back)
         log.info("tracking: forward and backward passes disagree in %d run(s) of frames taken "
                  "from the backward pass", n_runs)
     return TrackingResult(pose=_assemble(ds, links, settings, config),
@@ -559,7 +521,7 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
                           settings=settings)
 
 
-def _assemble(ds: xr.Dataset, links: _Links, s: TrackingSettings, config: TrackingConfig
+def _assemble(ds: xr.Dataset, links: Links, s: TrackingSettings, config: TrackingConfig
               ) -> xr.Dataset:
     """The tracked pose Dataset from the links (rows gathered from the input instances)."""
     pos_in = ds["position"].values

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
 
 from pose.atomic import atomic_path
 from pose.dataset import append_history, frame_numbers, validate_pose
@@ -111,6 +112,86 @@ def detect_swap_suspects(
             add("low_margin", a, None, s, e, peak, margin[peak, a])
     out = pd.DataFrame(rows, columns=SUSPECT_COLUMNS)
     return out.sort_values(["frame", "kind"], kind="stable").reset_index(drop=True)
+
+
+class IdentityLimits(BaseModel):
+    """Limits past which a tracked session's identities are called unreliable.
+
+    Attributes
+    ----------
+    low_margin
+        Identity confidence under which a frame is a ``low_margin`` suspect.
+    max_low_confidence_frames_pct
+        Largest share of frames (%) in which some track's identity confidence is under
+        ``low_margin``.
+    max_low_margin_events_per_min
+        Largest number of ``low_margin`` suspect events per minute (each one a possible swap).
+
+    Notes
+    -----
+    On the virtual mice (bench/tracking_identity.py) sessions that keep their identities
+    (<= 1 switch per 10 min) have no low-margin event per minute and no low-confidence
+    frame; sessions with tens of switches have 8-140 events per minute.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    low_margin: float = Field(0.25, ge=0, le=1)
+    max_low_confidence_frames_pct: float = Field(1.0, ge=0, le=100)
+    max_low_margin_events_per_min: float = Field(1.0, ge=0)
+
+
+def summarize_identity_quality(ds: xr.Dataset, suspects: pd.DataFrame | None = None,
+                               limits: IdentityLimits | None = None) -> dict[str, float | str]:
+    """How far a tracked session's identities can be trusted: numbers and a verdict.
+
+    Parameters
+    ----------
+    ds
+        Tracked pose Dataset with ``identity_confidence`` (from
+        :func:`pose.tracking.track_identities`, kept by NetCDF files).
+    suspects
+        Its :func:`detect_swap_suspects` table (computed when not given).
+    limits
+        :class:`IdentityLimits` (defaults).
+
+    Returns
+    -------
+    dict
+        ``median_identity_confidence``, ``low_confidence_frames_pct``,
+        ``low_margin_events_per_min``, ``swap_suspects`` (rows of the table),
+        ``identity_quality`` (``ok``, ``unreliable`` or ``unknown`` without
+        ``identity_confidence``) and ``identity_reason``.
+    """
+    limits = limits or IdentityLimits()
+    if "identity_confidence" not in ds:
+        return {"median_identity_confidence": np.nan, "low_confidence_frames_pct": np.nan,
+                "low_margin_events_per_min": np.nan, "swap_suspects": np.nan,
+                "identity_quality": "unknown",
+                "identity_reason": "no identity_confidence: not tracked by pose.tracking (or saved "
+                                   "to a format that drops it; use .nc)"}
+    if suspects is None:
+        suspects = detect_swap_suspects(ds, low_margin=limits.low_margin)
+    ic = ds["identity_confidence"].values
+    fps = ds.attrs.get("fps") or 30.0
+    minutes = ds.sizes["time"] / fps / 60.0
+    seen = np.isfinite(ic).any(axis=1)
+    low = (np.nan_to_num(ic, nan=1.0) < limits.low_margin).any(axis=1)
+    low_pct = float(100.0 * low[seen].mean()) if seen.any() else np.nan
+    events = float((suspects["kind"] == "low_margin").sum() / minutes) if minutes > 0 else np.nan
+    bad = []
+    if low_pct > limits.max_low_confidence_frames_pct:
+        bad.append(f"{low_pct:.2f} % of frames have an identity confidence < {limits.low_margin:g} "
+                   f"(limit {limits.max_low_confidence_frames_pct:g} %)")
+    if events > limits.max_low_margin_events_per_min:
+        bad.append(f"{events:.1f} low-margin (possible swap) events per minute "
+                   f"(limit {limits.max_low_margin_events_per_min:g})")
+    finite = ic[np.isfinite(ic)]
+    return {"median_identity_confidence": float(np.median(finite)) if finite.size else np.nan,
+            "low_confidence_frames_pct": low_pct, "low_margin_events_per_min": events,
+            "swap_suspects": int(len(suspects)),
+            "identity_quality": "unreliable" if bad else "ok",
+            "identity_reason": "; ".join(bad) if bad else "within the limits"}
 
 
 def write_suspects(table: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -125,7 +125,7 @@ def test_render_two_coats_with_multi_animal_dlc_labels(tmp_path) -> None:
     assert bgr[0].sum() < 200  # black coat
     assert bgr[1][2] > bgr[1][0] + 20 and bgr[1].sum() > bgr[0].sum() + 80  # agouti: red > blue
     inter = pd.read_csv(s.files["interactions"])
-    assert list(inter.columns) == ["kind", "actor", "target", "start_frame", "end_frame", "start_s", "end_s"]
+    assert list(inter.columns) == ["kind", "actor", "target", "start_frame", "end_frame", "start_s", "end_s", "point"]
 
 
 def test_appearance_sampled_from_a_rendered_video_separates_two_coats(tmp_path) -> None:

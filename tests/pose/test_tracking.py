@@ -100,7 +100,7 @@ def test_known_number_of_animals_reacquires_a_lost_track() -> None:
     det = truth.copy(deep=True)
     det["position"].values[10:70, :, :, 0] = np.nan  # 2 s: longer than max_coast_s
     det["confidence"].values[10:70, :, 0] = np.nan
-    free = track_identities(_shuffle(det), TrackingConfig(max_coast_s=0.5))
+    free = track_identities(_shuffle(det), TrackingConfig(max_coast_s=0.5, open_set=True))
     fixed = track_identities(_shuffle(det), TrackingConfig(max_coast_s=0.5, n_animals=2))
     assert free.pose.sizes["individual"] == 3  # open set: the returning animal is a new track
     assert fixed.pose.sizes["individual"] == 2
@@ -149,7 +149,7 @@ def test_overtaking_in_the_same_direction_is_a_low_margin_suspect() -> None:
     tracked = track_identities(_shuffle(det)).pose
     assert identity_metrics(truth, tracked)["num_switches"] == 0  # the motion model carries it
     conf = tracked["identity_confidence"].values.min(axis=1)
-    assert int(np.argmin(conf)) == 45 and conf[45] < 0.5 and conf[5:10].min() > 0.95
+    assert int(np.argmin(conf)) == 45 and conf[45] < 0.5 and conf[5:10].min() > 0.9
     low = detect_swap_suspects(tracked, low_margin=0.5).query("kind == 'low_margin'")
     assert len(low) == 2  # both tracks, one event each, around the overtaking frame
     assert (low.frame == 45).all() and (low.start_frame <= 45).all() and (low.end_frame >= 45).all()
@@ -220,3 +220,57 @@ def test_appearance_is_used_only_when_it_tells_the_animals_apart() -> None:
     assert weights["two"] > 0.0
     with pytest.raises(ValueError, match="appearance has shape"):
         track_identities(det, appearance=np.zeros((5, 2, 3)))
+
+
+def test_animal_count_is_estimated_from_the_instances_per_frame() -> None:
+    from pose.tracking import estimate_n_animals
+
+    valid = np.ones((1000, 4), dtype=bool)
+    valid[:, 3] = False  # 3 animals...
+    valid[:50, 2] = False  # ... one missed in 5 % of the frames
+    valid[100:105, 3] = True  # 0.5 % of frames with a spurious fourth instance
+    est = estimate_n_animals(valid)
+    assert est.n_animals == 3 and "3 instances in 94.5% of frames" in est.reason
+    assert est.fraction_by_count == {2: 0.05, 3: 0.945, 4: 0.005}
+    valid[100:300, 3] = True  # 20 % of frames with four: an animal enters and leaves
+    assert estimate_n_animals(valid).n_animals is None
+    assert estimate_n_animals(np.zeros((5, 2), dtype=bool)).n_animals is None
+
+
+def test_default_tracking_estimates_the_count_and_reacquires_like_a_given_count() -> None:
+    truth = _scene()
+    det = truth.copy(deep=True)
+    det["position"].values[10:30, :, :, 0] = np.nan  # 20 frames: longer than max_coast_s
+    det["confidence"].values[10:30, :, 0] = np.nan
+    det = _shuffle(det)
+    auto = track_identities(det, TrackingConfig(max_coast_s=0.5))
+    assert auto.settings.n_animals == 2 and auto.settings.reasons["n_animals"].startswith("estimated")
+    assert auto.pose.sizes["individual"] == 2 and auto.links["reacquired"].sum() == 1
+    open_set = track_identities(det, TrackingConfig(max_coast_s=0.5, open_set=True))
+    assert open_set.settings.n_animals is None and open_set.pose.sizes["individual"] == 3
+    with pytest.raises(ValueError, match="exclude each other"):
+        track_identities(det, TrackingConfig(n_animals=2, open_set=True))
+
+
+def test_identity_quality_verdict_and_switch_frames_from_motmetrics() -> None:
+    from pose.tracking import identity_switch_frames, summarize_identity_quality, suspects_cover
+
+    truth = _scene()
+    ds = track_identities(_shuffle(truth)).pose
+    q = summarize_identity_quality(ds)
+    assert q["identity_quality"] == "ok" and q["low_confidence_frames_pct"] == 0.0
+    bad = ds.copy(deep=True)
+    bad["identity_confidence"].values[20:26, 0] = 0.1  # 6 of 120 frames (5 %), one event
+    q = summarize_identity_quality(bad)
+    assert q["identity_quality"] == "unreliable"
+    assert q["low_confidence_frames_pct"] == pytest.approx(5.0)
+    assert q["low_margin_events_per_min"] == pytest.approx(1 / (120 / FPS / 60))
+    assert "5.00 % of frames" in q["identity_reason"]
+    assert summarize_identity_quality(ds.drop_vars("identity_confidence"))["identity_quality"] == "unknown"
+    swapped = swap_identities(ds, "track_0", "track_1", 100)
+    rows = identity_switch_frames(truth, swapped)
+    assert sorted(rows.tolist()) == [100, 100]  # motmetrics: both animals switch at frame 100
+    table = detect_swap_suspects(swapped)
+    assert suspects_cover(rows, table, np.arange(120)) == 1.0  # the two jumps at 100 list it
+    assert suspects_cover(rows, table.iloc[:0], np.arange(120)) == 0.0
+

@@ -147,3 +147,23 @@ def test_virtual_mice_truth_contacts_are_found() -> None:
     found = frames(bouts, "contact", "individual")
     assert sim.sum() > 100  # several seconds of contact in 1 min
     assert (sim & found).sum() / sim.sum() >= 0.75  # recall of the simulated contact bouts
+
+
+def test_nose_nose_and_nose_anogenital_bouts_on_scripted_sniffs() -> None:
+    # b rests heading +x (nose at 350, tail base at 250). a faces b nose to nose (a's nose
+    # 5 px = 2.5 mm from b's) for frames 0-59, then sits behind b, nose 5 px from b's tail
+    # base, for frames 60-119. Contact distance 0.25 x 50 mm = 12.5 mm.
+    n = 120
+    b = _animal(np.tile([300.0, 200.0], (n, 1)), 0.0)
+    a = np.empty((n, 2, 3))
+    a[:60] = _animal(np.tile([405.0, 200.0], (60, 1)), np.pi)  # nose at 355
+    a[60:] = _animal(np.tile([195.0, 200.0], (60, 1)), 0.0)  # nose at 245
+    bouts = detect_social_bouts(_pair(a, b)).set_index(["kind", "individual"])
+    nn = bouts.loc[("nose_nose", "a")]
+    assert (nn.start_frame, nn.end_frame) == (0, 59)
+    ag = bouts.loc[("nose_anogenital", "a")]
+    assert (ag.start_frame, ag.end_frame, ag.duration_s) == (60, 119, pytest.approx(2.0))
+    assert ("nose_anogenital", "b") not in bouts.index  # b's nose is never at a's tail base
+    summary = summarize_social(_pair(a, b)).set_index(["individual", "other"])
+    assert summary.loc[("a", "b"), "nose_nose_time_s"] == pytest.approx(2.0)
+    assert summary.loc[("b", "a"), "n_nose_nose"] == 1 and summary.loc[("a", "b"), "n_nose_anogenital"] == 1

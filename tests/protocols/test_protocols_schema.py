@@ -16,7 +16,8 @@ from protocols.schema import (
     protocol_yaml,
 )
 
-BUILTIN = ["elevated_plus_maze", "fear_conditioning", "gait", "open_field", "three_chamber"]
+BUILTIN = ["elevated_plus_maze", "fear_conditioning", "gait", "open_field", "social_interaction",
+           "three_chamber"]
 
 
 def test_builtins_ship_and_load():

@@ -9,9 +9,9 @@ import logging
 
 import numpy as np
 import xarray as xr
-from scipy.ndimage import uniform_filter1d
 
 from behavior.bouts import filter_bouts
+from behavior.noise import estimate_noise_floor
 from behavior.roles import (
     _below,
     _fps,
@@ -19,7 +19,6 @@ from behavior.roles import (
     centroid_track,
     resolve_px_per_mm,
     select_individual,
-    speed_for_threshold,
 )
 from pose.dataset import validate_pose
 from pose.keypoints import select_keypoints
@@ -27,14 +26,53 @@ from pose.keypoints import select_keypoints
 logger = logging.getLogger(__name__)
 
 
-def _rolling_mean(x: np.ndarray, frames: int) -> np.ndarray:
-    """Centred running mean over ``frames`` (NaN-aware; NaN where the window has no value)."""
-    x = np.asarray(x, dtype=float)
-    ok = np.isfinite(x)
-    num = uniform_filter1d(np.where(ok, x, 0.0), size=max(1, frames), axis=0, mode="nearest")
-    den = uniform_filter1d(ok.astype(float), size=max(1, frames), axis=0, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+def _rolling_median(x: np.ndarray, frames: int) -> np.ndarray:
+    """Centred running median over ``frames`` (made odd; NaN-aware; a NaN frame stays NaN).
+
+    The posture rules average with a median: a short-trained pose model's gross errors (a
+    keypoint 20-150 px off, often with a confidence the mask lets through) in a minority of
+    a window's frames do not move it.
+    """
+    from features.filters import nan_median_filter
+
+    n = max(1, int(frames))
+    n += 1 - n % 2
+    return nan_median_filter(np.asarray(x, dtype=float)[:, None], n)[:, 0]
+
+
+def median_displacement_speed(xyk: np.ndarray, *, fps: float, window_s: float) -> tuple[np.ndarray, float]:
+    """Speed ``(time,)`` of a keypoint group from the displacement of its running-median position.
+
+    Each keypoint's track is median-filtered over about half of ``window_s``; the group's
+    position is the mean over its known keypoints (at least half); the speed at ``t`` is the
+    distance between that position ``k`` frames before and ``k`` frames after, over ``2k`` frames
+    (``2k`` about ``window_s``). Returns the speed (units/s) and the factor ``c`` such that
+    white jitter ``sigma`` per coordinate gives each velocity coordinate an s.d. of about
+    ``c * sigma`` (median of ``m`` samples: ``sigma * sqrt(pi / (2 m))``).
+
+    Notes
+    -----
+    A gross error (a keypoint 20-150 px off in a minority of frames, which a confidence mask
+    does not always catch) moves a slope fit by its full size; it does not move a median.
+    """
+    from behavior.noise import _mean_over_known, _min_known
+    from features.filters import nan_median_filter
+
+    x = np.asarray(xyk, dtype=float)[:, :2]
+    n, _, k_kp = x.shape
+    k = max(1, int(round(window_s * fps / 2)))
+    m = max(1, k - 1 + k % 2)  # odd, about half the window
+    med = nan_median_filter(x.reshape(n, -1), m).reshape(x.shape) if m > 1 else x
+    c = _mean_over_known(med, _min_known(k_kp))
+    v = np.full((n, 2), np.nan)
+    v[k:n - k] = (c[2 * k:] - c[:n - 2 * k]) * fps / (2 * k)
+    factor = float(np.sqrt(np.pi / (2 * m)) * np.sqrt(2) * fps / (2 * k))
+    return np.hypot(v[:, 0], v[:, 1]), factor
+
+
+def noise_speed_from_sd(sd_per_coordinate: float, quantile: float = 0.99) -> float:
+    """Rayleigh quantile of a speed whose two velocity coordinates have this s.d."""
+    return float(sd_per_coordinate * np.sqrt(-2.0 * np.log1p(-quantile)))
 
 
 def _row_nanmean(x: np.ndarray) -> np.ndarray:
@@ -60,15 +98,17 @@ def rearing_posture(
     individual: str | int | None = None,
 ) -> np.ndarray:
     """``(time,)`` True where the snout-tail-base length (mean over ``smooth_s``) is below
-    ``max_length_ratio`` of its session median: the top view of a mouse on its hind legs."""
+    ``max_length_ratio`` of its session median: the top view of a mouse on its hind legs.
+    The average over ``smooth_s`` (at least 5 frames) is a running median (robust to a pose
+    model's gross errors)."""
     one = select_individual(ds, individual)
-    ratio = _rolling_mean(body_length_ratio(one).values, int(round(smooth_s * _fps(one))))
+    ratio = _rolling_median(body_length_ratio(one).values, max(5, int(round(smooth_s * _fps(one)))))
     return _below(ratio, max_length_ratio)
 
 
 def paw_snout_distance_mm(ds: xr.Dataset, *, px_per_mm: float, smooth_s: float = 0.5,
                           individual: str | int | None = None) -> np.ndarray:
-    """``(time,)`` mean forepaw-snout distance (mm), running mean over ``smooth_s``.
+    """``(time,)`` mean forepaw-snout distance (mm), running median over ``smooth_s``.
 
     Raises ValueError when the pose has no forepaw keypoints.
     """
@@ -76,7 +116,7 @@ def paw_snout_distance_mm(ds: xr.Dataset, *, px_per_mm: float, smooth_s: float =
     paws = select_keypoints(one, "forepaws")
     s = centroid_track(one, [select_keypoints(one, "snout")[0]])
     d = np.stack([np.hypot(*(centroid_track(one, [p]) - s).T) for p in paws], axis=1) / px_per_mm
-    return _rolling_mean(_row_nanmean(d), int(round(smooth_s * _fps(one))))
+    return _rolling_median(_row_nanmean(d), int(round(smooth_s * _fps(one))))
 
 
 def detect_rearing(
@@ -89,6 +129,7 @@ def detect_rearing(
     merge_gap_s: float = 0.2,
     px_per_mm: float | None = None,
     individual: str | int | None = None,
+    speed_window_s: float = 0.5,
 ) -> xr.DataArray:
     """Rearing (top view): the body foreshortened while the body centre is not travelling.
 
@@ -97,12 +138,15 @@ def detect_rearing(
     ds
         Clean pose Dataset with a snout and a tail-base keypoint.
     max_length_ratio
-        Snout-tail-base distance (running mean over ``smooth_s``) below this fraction of
+        Snout-tail-base distance (running median over ``smooth_s``) below this fraction of
         its session median.
     max_body_speed_mm_s
-        The body centre moves slower than this.
+        The body is not travelling: its running-median position moves slower than this over
+        ``speed_window_s`` (:func:`median_displacement_speed`).
     smooth_s, min_bout_s, merge_gap_s
-        Averaging window of the length, bout rules (s).
+        Averaging window of the length (a running median over ``smooth_s`` and at least 5
+        frames, so that at 15 fps two frames with a gross pose error do not move it), bout
+        rules (s).
     px_per_mm, individual
         Calibration; individual (required with several).
 
@@ -119,7 +163,13 @@ def detect_rearing(
     one = select_individual(ds, individual)
     foreshortened = rearing_posture(one, max_length_ratio=max_length_ratio, smooth_s=smooth_s)
     body = select_keypoints(one, "body")
-    bs, info = speed_for_threshold(one, body, px_per_mm=ppm, threshold_mm_s=max_body_speed_mm_s)
+    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint").sel(keypoint=body).values
+    bs, factor = median_displacement_speed(pos, fps=fps, window_s=speed_window_s)
+    bs = bs / ppm
+    sigma = float(estimate_noise_floor(one, {"body": body})["sigma_px"]["body"])
+    info = {"body_speed": f"displacement of the running-median body position over {speed_window_s:g} s",
+            "noise_sigma_px": sigma,
+            "noise_speed_mm_s": noise_speed_from_sd(factor * sigma / ppm) if np.isfinite(sigma) else float("nan")}
     rear = foreshortened & _below(bs, max_body_speed_mm_s)
     out = filter_bouts(rear, fps=fps, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s)
     return _result(out, one, "rearing", {"max_length_ratio": max_length_ratio,
@@ -147,9 +197,10 @@ def detect_grooming(
     ds
         Clean pose Dataset with forepaw, snout and tail-base keypoints.
     max_body_speed_mm_s
-        The body centre (running mean over ``smooth_s``) is nearly still.
+        The body is nearly still: its running-median position moves slower than this over
+        ``smooth_s`` (:func:`median_displacement_speed`).
     max_paw_snout_mm
-        Mean forepaw-snout distance (running mean over ``smooth_s``) below this.
+        Mean forepaw-snout distance (running median over ``smooth_s``) below this.
     min_length_ratio
         Snout-tail-base length at least this fraction of its median (a mouse with its paws
         at the snout and a foreshortened body is rearing, paws at the chest).
@@ -176,10 +227,20 @@ def detect_grooming(
     head = select_keypoints(one, "head")
     body = [k for k in select_keypoints(one, "body") if k not in head]
     w = int(round(smooth_s * fps))
-    bs, info = speed_for_threshold(one, body, px_per_mm=ppm, threshold_mm_s=max_body_speed_mm_s)
-    bs = _rolling_mean(bs, w)
+    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint").sel(keypoint=body).values
+    bs, factor = median_displacement_speed(pos, fps=fps, window_s=smooth_s)
+    bs = bs / ppm
+    sigma = float(estimate_noise_floor(one, {"body": body})["sigma_px"]["body"])
+    v99 = noise_speed_from_sd(factor * sigma / ppm) if np.isfinite(sigma) else float("nan")
+    info = {"body_speed": f"displacement of the running-median body position over {smooth_s:g} s",
+            "noise_sigma_px": sigma, "noise_speed_mm_s": v99}
+    if np.isfinite(v99) and v99 > max_body_speed_mm_s:
+        logger.warning("grooming: the tracking noise (%.2f px) alone moves the body faster than "
+                       "%g mm/s in > 1 %% of still frames (%.1f mm/s): grooming bouts will be "
+                       "fragmented; a better pose model or calibration is needed", sigma,
+                       max_body_speed_mm_s, v99)
     dist = paw_snout_distance_mm(one, px_per_mm=ppm, smooth_s=smooth_s)
-    ratio = _rolling_mean(body_length_ratio(one).values, w)
+    ratio = _rolling_median(body_length_ratio(one).values, w)
     groom = _below(bs, max_body_speed_mm_s) & _below(dist, max_paw_snout_mm) & (ratio >= min_length_ratio)
     out = filter_bouts(groom, fps=fps, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s)
     return _result(out, one, "grooming", {"max_body_speed_mm_s": max_body_speed_mm_s,

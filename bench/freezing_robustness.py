@@ -9,9 +9,10 @@ Run: ``python3 bench/freezing_robustness.py [--out bench/results/freezing_robust
    x1 / x0.7 / x0.5 (px/mm scaled to match: a smaller image of the same mouse), extra
    Gaussian jitter 0 / 0.5 / 1 / 2 px per coordinate per keypoint (after resampling), all
    combinations (36 cells); Cohen's kappa vs the human with a 10 s block-bootstrap 95 % CI.
-2. The virtual mouse (exact truth) across seeds and tracking-error levels: the nuisance
-   preset's camera (zoom, rotation; px/mm follows) applied to the true keypoints, then
-   predicted-pose errors (jitter, outliers with low confidence, confidence dropouts).
+2. The virtual mouse (exact truth) across frame rates (15 / 30 / 50 fps), image scales
+   (0.7 / 1.1 / 2.0 px/mm), tracking-error levels and seeds: the nuisance preset's camera
+   (zoom, rotation; px/mm follows) applied to the true keypoints, then predicted-pose errors
+   (jitter, outliers with low confidence, confidence dropouts).
 
 Every cell goes through the same path as ``ethopose behavior freezing``: clean once
 (:func:`behavior.roles.clean_for_rules`), then :func:`behavior.freezing.detect_freezing`
@@ -35,6 +36,10 @@ DEMO1 = ROOT.parent / "shared" / "data" / "behaviordepot-freezing" / "demo1"
 FPS_GRID = (50.0, 30.0, 15.0)
 SCALE_GRID = (1.0, 0.7, 0.5)
 JITTER_GRID = (0.0, 0.5, 1.0, 2.0)
+VIRTUAL_FPS = (15.0, 30.0, 50.0)
+VIRTUAL_PX_PER_MM = (0.7, 1.1, 2.0)
+#: the fast subset that CI runs (tests/behavior/test_freezing_robustness.py): grid corners
+FAST_CELLS = ((50.0, 1.0, 0.0), (50.0, 0.5, 2.0), (30.0, 1.0, 2.0), (15.0, 0.5, 2.0))
 #: virtual mouse tracking errors per nuisance level: (jitter sd px, outlier share, dropout share)
 TRACKING_ERRORS = {"none": (1.0, 0.0, 0.0), "mild": (2.0, 0.01, 0.02), "heavy": (3.5, 0.03, 0.05)}
 
@@ -95,7 +100,7 @@ def run_cell(ds, human, *, fps: float, scale: float, jitter_px: float, seed: int
 
 
 def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float = 30.0,
-                    clean: bool = True):
+                    clean: bool = True, px_per_mm: float = 1.1):
     """Virtual-mouse session with simulated predicted-pose errors; (clean pose, true states).
 
     The nuisance preset's camera (zoom and rotation) is applied to the exact keypoints
@@ -108,9 +113,10 @@ def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float
     from pose.synthetic.nuisance import NuisanceConfig, apply_affine, camera_transform
     from pose.synthetic.openfield import simulate_open_field
 
-    t = simulate_open_field(seconds, fps, seed, px_per_mm=1.1)
+    size = (int(np.ceil(640 * px_per_mm / 1.1)), int(np.ceil(480 * px_per_mm / 1.1)))
+    t = simulate_open_field(seconds, fps, seed, px_per_mm=px_per_mm, image_size_px=size)
     rng = np.random.default_rng([seed, 7])
-    m, zoom, _ = camera_transform(NuisanceConfig.preset(level), rng, 640, 480)
+    m, zoom, _ = camera_transform(NuisanceConfig.preset(level), rng, *size)
     raw = t.pose.position.values[..., 0]
     pos = np.moveaxis(apply_affine(np.moveaxis(raw, 1, 2), m), 2, 1)
     sd, out_f, drop_f = TRACKING_ERRORS[level]
@@ -125,28 +131,44 @@ def virtual_session(seed: int, level: str, *, seconds: float = 300.0, fps: float
     ds = t.pose.copy(deep=True)
     ds["position"].values[..., 0] = pos
     ds["confidence"].values[..., 0] = conf
-    ds.attrs["px_per_mm"] = 1.1 * zoom
+    ds.attrs["px_per_mm"] = px_per_mm * zoom
     return (clean_for_rules(ds, p_cutoff=0.5, max_gap_s=0.5) if clean else ds), t.states
 
 
-def run_virtual(seed: int, level: str, seconds: float = 300.0, **rule) -> dict:
+def run_virtual(seed: int, level: str, seconds: float = 300.0, *, fps: float = 30.0,
+                px_per_mm: float = 1.1, **rule) -> dict:
     """Freezing kappa (CI) vs the virtual mouse's exact truth for one session."""
+    import json
+
     from behavior.freezing import detect_freezing
 
-    ds, states = virtual_session(seed, level, seconds=seconds)
+    ds, states = virtual_session(seed, level, seconds=seconds, fps=fps, px_per_mm=px_per_mm)
     fz = detect_freezing(ds, **rule)
-    return {"seed": seed, "level": level, **score(states == "freeze", fz.values, 30.0),
-            "truth_pct": 100 * float(np.mean(states == "freeze"))}
+    cal = json.loads(fz.attrs["calibration"])
+    return {"seed": seed, "level": level, "fps": fps, "px_per_mm": px_per_mm,
+            **score(states == "freeze", fz.values, fps),
+            "truth_pct": 100 * float(np.mean(states == "freeze")), "window_s": cal["window_s"],
+            "enter_mm_s": cal["enter_speed_mm_s"], "sigma_px": max(cal["noise_sigma_px"].values())}
 
 
 def _fmt(r: dict) -> str:
     return f"{r['kappa']:.3f} [{r['kappa_ci_low']:.2f}, {r['kappa_ci_high']:.2f}]"
 
 
+def write_report(lines: list[str], out: Path | None) -> None:
+    """Print the markdown lines and, with ``out``, write them there (write-then-rename)."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        from pose.atomic import write_text_atomic
+
+        write_text_atomic(out, text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="Write the tables as markdown here.")
-    ap.add_argument("--seeds", type=int, default=3, help="Virtual-mouse seeds per level.")
+    ap.add_argument("--seeds", type=int, default=2, help="Virtual-mouse seeds per cell.")
     ap.add_argument("--seconds", type=float, default=300.0, help="Virtual-mouse session length.")
     args = ap.parse_args(argv)
     lines = ["# Freezing robustness sweep", "", f"Command: `python3 bench/freezing_robustness.py"
@@ -172,19 +194,25 @@ def main(argv: list[str] | None = None) -> int:
                                  values=["window_s", "enter_mm_s", "sigma_px"]).round(2).to_markdown(), ""]
     else:
         lines += [f"demo1 skipped: {DEMO1} is absent", ""]
-    vrows = [run_virtual(s, lv, seconds=args.seconds) for lv in TRACKING_ERRORS for s in range(args.seeds)]
+    vrows = [run_virtual(s, lv, seconds=args.seconds, fps=f, px_per_mm=p)
+             for f in VIRTUAL_FPS for p in VIRTUAL_PX_PER_MM for lv in TRACKING_ERRORS
+             for s in range(args.seeds)]
     vdf = pd.DataFrame(vrows)
-    vdf["kappa [CI]"] = [_fmt(r) for r in vrows]
-    lines += ["## Virtual mouse (exact truth), freezing kappa per seed and tracking-error level", "",
-              vdf[["level", "seed", "truth_pct", "kappa [CI]"]].to_markdown(index=False), "",
-              f"Worst session: kappa {vdf.kappa.min():.3f}.", "",
+    vdf["cell"] = [_fmt(r) for r in vrows]
+    vtab = vdf.pivot_table(index=["fps", "px_per_mm", "level"], columns="seed", values="cell",
+                           aggfunc="first")
+    vtab.columns = [f"seed {c}" for c in vtab.columns]
+    vworst = vdf.loc[vdf.kappa.idxmin()]
+    lines += ["## Virtual mouse (exact truth), freezing kappa [CI] per frame rate, scale, "
+              "tracking-error level and seed", "",
+              "Tracking errors per level (jitter sd px, outlier share, dropout share): "
+              + ", ".join(f"{k} {v}" for k, v in TRACKING_ERRORS.items()) + "; px/mm before the "
+              "preset camera's zoom.", "", vtab.to_markdown(), "",
+              f"Worst session: {vworst.fps:g} fps, {vworst.px_per_mm:g} px/mm, {vworst.level}, seed "
+              f"{vworst.seed}: kappa {_fmt(vworst)}; sessions >= 0.85: {int((vdf.kappa >= 0.85).sum())}/"
+              f"{len(vdf)}; median {vdf.kappa.median():.3f}.", "",
               f"CPU time {time.process_time() - c0:.0f} s."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        from pose.atomic import write_text_atomic
-
-        write_text_atomic(args.out, text)
+    write_report(lines, args.out)
     return 0
 
 

@@ -54,30 +54,42 @@ def test_bootstrap_ci_covers_the_truth_of_a_known_process():
     assert hits >= 16
 
 
-def test_virtual_mouse_freezing_with_predicted_pose_errors():
-    """Always runs: heavy tracking errors, exact truth (0.809 measured for seed 0, 200 s)."""
-    r = _bench().run_virtual(0, "heavy", seconds=200)
-    assert r["kappa"] >= 0.75 and r["kappa_ci_low"] < r["kappa"] < r["kappa_ci_high"]
+@pytest.mark.parametrize("fps,px_per_mm,level", [(15.0, 0.7, "mild"), (50.0, 2.0, "heavy")])
+def test_virtual_mouse_freezing_with_predicted_pose_errors(fps, px_per_mm, level):
+    """Always runs (no shared data): exact truth, two corners of the virtual grid (measured
+    0.843 and 0.896 for seed 0, 200 s; the whole grid: bench/results/freezing_robustness.md)."""
+    r = _bench().run_virtual(0, level, seconds=200, fps=fps, px_per_mm=px_per_mm)
+    print(f"\nvirtual mouse {fps:g} fps, {px_per_mm:g} px/mm, {level}: kappa {_bench()._fmt(r)}")
+    assert r["kappa"] >= 0.80 and r["kappa_ci_low"] < r["kappa"] < r["kappa_ci_high"]
 
 
-def test_virtual_mouse_rearing_grooming_from_predicted_pose_errors():
-    fr = _bench()
-    from behavior.agreement import cohen_kappa
-    from behavior.rules import detect_grooming, detect_rearing
+def test_rearing_grooming_from_a_short_trained_models_pose():
+    """Jitter 3 px, 15 % gross errors (half with a confidence the mask lets through), 5 %
+    dropouts, 5 % left/right swaps (bench/freezing_posture_states.py); measured 0.866 / 0.942."""
+    spec = importlib.util.spec_from_file_location("freezing_posture_states",
+                                                  PROJECT_ROOT / "bench" / "freezing_posture_states.py")
+    ps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ps)
+    r = ps.run_session(0, "short-trained", fps=30.0, px_per_mm=1.1, seconds=120)
+    print(f"\nshort-trained pose, 30 fps, 1.1 px/mm: rearing {r['rearing_cell']}, grooming {r['grooming_cell']}")
+    assert r["mean_error_px"] > 10 and r["rearing"] >= 0.8 and r["grooming"] >= 0.85, r
 
-    ds, states = fr.virtual_session(1, "mild", seconds=200)
-    assert cohen_kappa(states == "rear", detect_rearing(ds).values) >= 0.8
-    assert cohen_kappa(states == "groom", detect_grooming(ds).values) >= 0.8
 
-
-@pytest.mark.parametrize("fps,scale,jitter", [(50.0, 1.0, 0.0), (30.0, 0.7, 1.0)])
-def test_demo1_sweep_cells(fps, scale, jitter):
-    """Measured: 0.882 (50 fps, x1, +0 px), 0.847 (30 fps, x0.7, +1 px)."""
+def test_demo1_sweep_fast_subset_reaches_0p85_in_every_cell():
+    """bench/freezing_robustness.py's FAST_CELLS (grid corners: 50 fps x1 +0 px, 50 fps x0.5
+    +2 px, 30 fps x1 +2 px, 15 fps x0.5 +2 px) vs the human: kappa >= 0.85 in each, CI printed.
+    The whole 36-cell table: bench/results/freezing_robustness.md."""
     shared_path("behaviordepot-freezing", "demo1", "demo1_tracking.csv")
     fr = _bench()
     ds, human = fr.load_demo1()
-    r = fr.run_cell(ds, human, fps=fps, scale=scale, jitter_px=jitter)
-    assert r["kappa"] >= 0.80, r
+    rows = [fr.run_cell(ds, human, fps=f, scale=s, jitter_px=j) for f, s, j in fr.FAST_CELLS]
+    table = "\n".join(f"{r['fps']:g} fps, {r['px_per_cm']:.1f} px/cm, +{r['jitter_px']:g} px: kappa "
+                      f"{fr._fmt(r)} (window {r['window_s']:.3f} s, enter {r['enter_mm_s']:.2f} mm/s)"
+                      for r in rows)
+    print("\n" + table)
+    for r in rows:
+        assert r["kappa_ci_low"] < r["kappa"] < r["kappa_ci_high"], table
+        assert r["kappa"] >= 0.85, table
 
 
 @pytest.mark.slow

@@ -61,13 +61,17 @@ def report(
 def export_nwb(
     results: Path = typer.Argument(..., help="Results folder written by 'ethopose run'."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the NWB files (one per session)."),
+    project: Path | None = typer.Option(None, "--project", help="The pose model's labelled project: its training "
+                                        "frames are written as ndx-pose PoseTraining."),
+    model: Path | None = typer.Option(None, "--model", help="Model folder (split.json: which frames it trained on); "
+                                      "default the run's model."),
 ) -> None:
     """Write one NWB file per session: pose (ndx-pose), bouts, features, endpoints, subject."""
     from protocols.nwb_export import export_results_nwb
 
     try:
-        paths = export_results_nwb(results, out)
-    except FileNotFoundError as exc:
+        paths = export_results_nwb(results, out, project=project, model_dir=model)
+    except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(paths)} NWB files to {out}")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from behavior.bouts import bouts_from_vector
 from pose.io import load
-from pose.io.nwb import write_nwb
+from pose.io.nwb import TrainingLabels, write_nwb
 from protocols.results import finished_animals, load_animal, load_results
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,33 @@ def _session_start(run_info: dict) -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
 
 
-def export_results_nwb(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+def training_labels(project_dir: str | Path, model_dir: str | Path | None = None) -> TrainingLabels:
+    """A labelled project's frames (only the model's training frames when ``model_dir`` has a
+    ``split.json``), body part names without their individual prefix, the project's scorer."""
+    from pose.pipeline.project import load_labels, load_project
+    from pose.pipeline.split import SPLIT_NAME, Split
+
+    project = load_project(project_dir)
+    labels = load_labels(project)
+    keep = list(range(len(labels.images)))
+    split_path = None if model_dir is None else Path(model_dir) / SPLIT_NAME
+    if split_path is not None and split_path.is_file():
+        train = set(Split.load(split_path).train)
+        keep = [i for i, im in enumerate(labels.images) if im in train]
+        if not keep:
+            raise ValueError(f"{split_path}: none of its training images is labelled in {project.root}")
+    names, cols = [], []
+    for j, n in enumerate(labels.names):  # several individuals: the first one's channels
+        short = n.split("/")[-1]
+        if short not in names:
+            names.append(short)
+            cols.append(j)
+    return TrainingLabels(images=[labels.images[i] for i in keep], keypoints=labels.keypoints[keep][:, cols],
+                          names=names, annotator=str(project.raw.get("scorer") or "") or None)
+
+
+def export_results_nwb(results_dir: str | Path, out_dir: str | Path, *, project: str | Path | None = None,
+                       model_dir: str | Path | None = None) -> list[Path]:
     """Write one NWB file per finished animal of a results folder.
 
     Parameters
@@ -50,6 +76,12 @@ def export_results_nwb(results_dir: str | Path, out_dir: str | Path) -> list[Pat
         Output folder of ``ethopose run``.
     out_dir
         Folder for the ``.nwb`` files (created).
+    project
+        The pose model's labelled project: its training frames go into each file as
+        ndx-pose ``PoseTraining`` (see :func:`training_labels`).
+    model_dir
+        The model folder whose ``split.json`` says which frames it was trained on; default
+        the run's ``model_dir`` (run.json) when it has one.
 
     Returns
     -------
@@ -69,6 +101,10 @@ def export_results_nwb(results_dir: str | Path, out_dir: str | Path) -> list[Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     protocol = res.protocol.name if res.protocol is not None else "unknown protocol"
     start = _session_start(res.run_info)
+    model_dir = model_dir or res.run_info.get("model_dir")
+    training = None if project is None else training_labels(project, model_dir)
+    if training is not None:
+        logger.info("PoseTraining: %d labelled training frames from %s", len(training.images), project)
     written = []
     for key in keys:
         animal = load_animal(results_dir, key)
@@ -92,7 +128,7 @@ def export_results_nwb(results_dir: str | Path, out_dir: str | Path) -> list[Pat
         endpoints = {k: v for k, v in animal.endpoints.items() if isinstance(v, (int, float)) or v is None}
         path = write_nwb(
             pose, out_dir / f"{key}.nwb", fps=fps, subject=meta, intervals=intervals, features=features,
-            endpoints=endpoints, session_start_time=start,
+            endpoints=endpoints, session_start_time=start, training=training,
             session_description=f"{protocol}: subject {meta.get('subject_id', key)}, "
                                 f"session {meta.get('session', 1)}, group {meta.get('group', 'n.a.')}",
         )

@@ -21,7 +21,9 @@ Layout written (one NWB file per session)
   so that :func:`read_nwb` gives back the provenance.
 
 NWB needs time in seconds, so a Dataset without ``fps`` cannot be written (give ``fps``).
-Training frames of the pose model (``PoseTraining``) are not written yet.
+- ``PoseTraining`` (optional): the pose model's labelled training frames, one
+  ``TrainingFrame`` per image on the first individual's skeleton (:class:`TrainingLabels`,
+  read back by :func:`read_nwb_training`); the image paths are kept in the notes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +91,78 @@ def _subject(meta: Mapping[str, Any] | None):
     return Subject(**kwargs)
 
 
+@dataclass(frozen=True)
+class TrainingLabels:
+    """Labelled training frames of a pose model, for ndx-pose ``PoseTraining``.
+
+    Attributes
+    ----------
+    images
+        Image paths (relative to the labelled project), one per frame.
+    keypoints
+        ``(n_images, n_keypoints, 2)`` x, y in px; NaN = not labelled / not visible.
+    names
+        Keypoint names of the second axis.
+    annotator
+        Who labelled them (the project's scorer), or None.
+    """
+
+    images: list[str]
+    keypoints: np.ndarray
+    names: list[str]
+    annotator: str | None = None
+
+
+def _pose_training(training: TrainingLabels, skeleton, keypoints: list[str]):
+    """ndx-pose ``PoseTraining`` of ``training`` on ``skeleton`` (nodes ``keypoints``)."""
+    from ndx_pose import (
+        PoseTraining,
+        SkeletonInstance,
+        SkeletonInstances,
+        TrainingFrame,
+        TrainingFrames,
+    )
+
+    kp = np.asarray(training.keypoints, dtype=float)
+    if kp.ndim != 3 or kp.shape[0] != len(training.images) or kp.shape[1] != len(training.names):
+        raise ValueError(f"training keypoints {kp.shape} do not match {len(training.images)} images x "
+                         f"{len(training.names)} names")
+    idx = {n: i for i, n in enumerate(training.names)}
+    frames = []
+    for f, image in enumerate(training.images):
+        loc = np.full((len(keypoints), 2), np.nan)
+        for j, k in enumerate(keypoints):
+            if k in idx:
+                loc[j] = kp[f, idx[k], :2]
+        inst = SkeletonInstance(name="instance_0", id=np.uint8(0), node_locations=loc, skeleton=skeleton,
+                                node_visibility=np.isfinite(loc).all(axis=1))
+        frames.append(TrainingFrame(name=f"{f:05d}_{_safe_name(image)}", annotator=training.annotator,
+                                    skeleton_instances=SkeletonInstances(skeleton_instances=[inst])))
+    return PoseTraining(training_frames=TrainingFrames(training_frames=frames))
+
+
+def read_nwb_training(path: str | os.PathLike) -> TrainingLabels | None:
+    """The ``PoseTraining`` frames of an NWB file written by :func:`write_nwb` (None if absent)."""
+    from ndx_pose import PoseTraining
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), mode="r") as io:
+        nwbfile = io.read()
+        pt = [obj for obj in nwbfile.objects.values() if isinstance(obj, PoseTraining)]
+        if not pt or pt[0].training_frames is None:
+            return None
+        try:
+            images = json.loads(nwbfile.notes or "{}").get(_ATTRS_KEY, {}).get("training_images")
+        except (ValueError, AttributeError):
+            images = None
+        frames = sorted(pt[0].training_frames.training_frames.values(), key=lambda fr: fr.name)
+        insts = [next(iter(fr.skeleton_instances.skeleton_instances.values())) for fr in frames]
+        names = [str(n) for n in insts[0].skeleton.nodes[:]]
+        kp = np.stack([np.asarray(i.node_locations[:], dtype=float) for i in insts])
+        return TrainingLabels(images=images or [fr.name for fr in frames], keypoints=kp, names=names,
+                              annotator=frames[0].annotator)
+
+
 def write_nwb(
     ds: xr.Dataset,
     path: str | os.PathLike,
@@ -100,6 +175,7 @@ def write_nwb(
     features: Mapping[str, np.ndarray] | None = None,
     endpoints: Mapping[str, float] | None = None,
     identifier: str | None = None,
+    training: TrainingLabels | None = None,
 ) -> Path:
     """Write a pose Dataset (and optionally bouts, features, endpoints) to an NWB file.
 
@@ -121,6 +197,10 @@ def write_nwb(
         Column name -> per-frame values (length = number of frames); numeric only.
     endpoints
         Endpoint name -> value, written as a one-row table.
+    training
+        The pose model's labelled training frames, written as ndx-pose ``PoseTraining``
+        (one ``TrainingFrame`` per image, its keypoints on the first individual's skeleton;
+        keypoints the labels lack are NaN and not visible).
 
     Returns
     -------
@@ -152,6 +232,8 @@ def write_nwb(
     attrs_record = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
     attrs_record["individuals"] = [str(i) for i in ds["individual"].values]
     attrs_record["intervals_scored"] = [str(k) for k in (intervals or {})]
+    if training is not None and len(training.images):
+        attrs_record["training_images"] = list(training.images)
     nwbfile = NWBFile(
         session_description=session_description or f"pose from {ds.attrs.get('source_file') or 'ethopose'}",
         identifier=identifier or str(uuid.uuid4()),
@@ -186,6 +268,8 @@ def write_nwb(
             scorer=str(ds.attrs.get("scorer") or ds.attrs.get("source_software") or "ethopose"),
             source_software=str(ds.attrs.get("source_software") or "ethopose")))
     module.add(Skeletons(skeletons=skeletons))
+    if training is not None and len(training.images):
+        module.add(_pose_training(training, skeletons[0], keypoints))
     for est in estimations:
         module.add(est)
     for name, values in (features or {}).items():

@@ -11,7 +11,13 @@ pytest.importorskip("ndx_pose")
 from pose.dataset import from_numpy  # noqa: E402
 from pose.io import load, save  # noqa: E402
 from pose.io.errors import PoseFileError  # noqa: E402
-from pose.io.nwb import read_nwb_intervals, unit_from_name, write_nwb  # noqa: E402
+from pose.io.nwb import (  # noqa: E402
+    TrainingLabels,
+    read_nwb_intervals,
+    read_nwb_training,
+    unit_from_name,
+    write_nwb,
+)
 from pose.synthetic.openfield import simulate_open_field  # noqa: E402
 
 
@@ -98,3 +104,24 @@ def test_units_from_column_names():
     assert unit_from_name("x_px") == "pixels"
     assert unit_from_name("centre_time_pct") == "percent"
     assert unit_from_name("heading") == "n.a."
+
+
+def test_training_frames_as_pose_training_round_trip(tmp_path):
+    pose = simulate_open_field(seconds=2, fps=30, seed=1).pose
+    kps = [str(k) for k in pose["keypoint"].values]
+    rng = np.random.default_rng(0)
+    lab = TrainingLabels(images=["labeled-data/v1/img0003.png", "labeled-data/v1/img0010.png"],
+                         keypoints=rng.uniform(0, 600, (2, 3, 2)), names=["snout", "tail_base", "not_in_pose"],
+                         annotator="Jane Doe")
+    lab.keypoints[1, 1] = np.nan  # tail base not visible in the second frame
+    path = write_nwb(pose, tmp_path / "t.nwb", training=lab)
+    back = read_nwb_training(path)
+    assert back.images == lab.images and back.names == kps and back.annotator == "Jane Doe"
+    np.testing.assert_array_equal(back.keypoints[:, kps.index("snout")], lab.keypoints[:, 0])
+    np.testing.assert_array_equal(back.keypoints[:, kps.index("tail_base")], lab.keypoints[:, 1])
+    assert np.isnan(back.keypoints[:, kps.index("neck")]).all()  # not labelled
+    np.testing.assert_array_equal(load(path).position.values, pose.position.values)  # pose still reads back
+    assert _inspect(path) == []
+    assert read_nwb_training(write_nwb(pose, tmp_path / "none.nwb")) is None
+    with pytest.raises(ValueError, match="do not match 2 images x 2 names"):
+        write_nwb(pose, tmp_path / "bad.nwb", training=TrainingLabels(lab.images, lab.keypoints, ["a", "b"]))

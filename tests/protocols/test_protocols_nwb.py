@@ -49,6 +49,38 @@ def test_export_results_round_trip(tmp_path):
         bad = [m for m in inspect_nwbfile(nwbfile_path=str(f))
                if m.importance in (Importance.CRITICAL, Importance.ERROR)]
         assert bad == []
+    # the model's training frames: a labelled project and a model whose split trains on 2 of 3 frames
+    from pose.io.nwb import read_nwb_training
+    from pose.pipeline.project import create_project
+    from pose.pipeline.split import Split
+    from pose.synthetic.openfield import simulate_open_field
+    from pose.synthetic.outputs import write_labeled_data
+
+    tr = simulate_open_field(2, seed=5)
+    kps = [str(k) for k in tr.pose["keypoint"].values]
+    proj = create_project(tmp_path / "proj", bodyparts=kps, scorer="Jane Doe")
+    position = tr.pose["position"].values[..., 0]
+    visible = np.ones(position.shape[::2], bool)
+    visible[7, kps.index("tail_tip")] = False
+    img = np.zeros((48, 64, 3), np.uint8)
+    write_labeled_data(proj.root, "v1", {0: img, 7: img, 20: img}, position, visible, kps, len(position), 1.1)
+    model = tmp_path / "model"
+    model.mkdir()
+    from pose.pipeline.project import load_labels
+    images = load_labels(proj).images
+    Split(train=images[:2], test=images[2:], rule="test-frames").save(model / "split.json")
+    r = CliRunner().invoke(app, ["export-nwb", str(tmp_path / "out"), "--out", str(tmp_path / "nwb2"),
+                                 "--project", str(proj.root), "--model", str(model)])
+    assert r.exit_code == 0, r.output
+    for f in sorted((tmp_path / "nwb2").glob("*.nwb")):
+        back = read_nwb_training(f)
+        assert back.images == images[:2] and back.annotator == "Jane Doe"
+        frames = [0, 7]
+        expect = position[frames].transpose(0, 2, 1)  # (frame, keypoint, space)
+        expect[1, kps.index("tail_tip")] = np.nan
+        np.testing.assert_allclose(back.keypoints, expect, rtol=1e-6)
+        assert [m for m in inspect_nwbfile(nwbfile_path=str(f))
+                if m.importance in (Importance.CRITICAL, Importance.ERROR)] == []
 
 
 def test_export_refuses_a_folder_that_is_not_results(tmp_path):

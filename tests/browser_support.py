@@ -74,7 +74,7 @@ class Browser:
         self.n += 1
         self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
         while True:
-            msg = json.loads(self.ws.recv(timeout=60))
+            msg = json.loads(self.ws.recv(timeout=120))
             if msg.get("id") == self.n:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
@@ -91,8 +91,9 @@ class Browser:
         """True while Streamlit shows its 'running' status widget."""
         return bool(self.eval("!!document.querySelector('[data-testid=\"stStatusWidget\"]')"))
 
-    def open(self, url: str, texts: list[str], timeout_s: float = 90, settle_s: float = 1.5) -> str:
-        """Navigate, wait until every text is shown and the script stopped running."""
+    def open(self, url: str, texts: list[str], timeout_s: float = 180, settle_s: float = 1.5) -> str:
+        """Navigate, wait until every text is shown and the script stopped running, and still
+        is ``settle_s`` later (a loaded machine can rerun a page once more)."""
         self.call("Page.navigate", url=url)
         end = time.time() + timeout_s
         txt = ""
@@ -100,9 +101,18 @@ class Browser:
             txt = self.text()
             if all(t in txt for t in texts) and not self.running():
                 time.sleep(settle_s)  # let plots draw
-                return self.text()
+                txt = self.text()
+                if all(t in txt for t in texts) and not self.running():
+                    return txt
             time.sleep(0.2)
         return txt
+
+    def drawn(self) -> bool:
+        """True when no element is a loading placeholder and every plotly figure has drawn."""
+        return bool(self.eval("""(() => {
+          if (document.querySelector('[data-testid="stSkeleton"], .stSkeleton')) return false;
+          const plots = [...document.querySelectorAll('.js-plotly-plot')];
+          return plots.every(g => g._fullLayout && g.querySelector('.main-svg')); })()"""))
 
     def mouse(self, kind: str, x: float, y: float) -> None:
         extra = {"button": "left", "clickCount": 1} if kind != "mouseMoved" else {"button": "left"}
@@ -123,13 +133,23 @@ class Browser:
                       x=start[0] + f * (end[0] - start[0]), y=start[1] + f * (end[1] - start[1]))
         self.mouse("mouseReleased", *end)
 
-    def screenshot(self, png: Path, *, full_page: bool = False) -> None:
-        params = {"format": "png"}
+    def screenshot(self, png: Path, *, full_page: bool = False, settle_s: float = 1.0) -> None:
+        """Save a PNG of the viewport, or (``full_page``) of the whole page: the window is made as
+        tall as the content (Streamlit scrolls inside its main block, not the document)."""
         if full_page:
-            m = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": m["width"], "height": m["height"], "scale": 1})
-        png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", **params)["data"]))
+            w, h = self.eval("""[window.innerWidth, Math.max(document.documentElement.scrollHeight,
+                ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+                .map(e => e.scrollHeight))]""")
+            self.call("Emulation.setDeviceMetricsOverride", width=int(w), height=int(min(h + 40, 5000)),
+                      deviceScaleFactor=1, mobile=False)
+            time.sleep(settle_s)
+            wait_until(self.drawn, 60, poll_s=0.3)
+        try:
+            png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        finally:
+            if full_page:
+                self.call("Emulation.clearDeviceMetricsOverride")
+                time.sleep(0.5)
 
     def close(self) -> None:
         self._conn.__exit__(None, None, None)

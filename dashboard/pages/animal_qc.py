@@ -57,7 +57,8 @@ if evaluation is not None:
                 f"{_fmt(model.test_mean_px, pct=False)} = {_fmt(model.test_normalized_error)}, train "
                 f"{_fmt(model.train_normalized_error)}")
         if model.failed:
-            st.error(f"**Pose model FAILED** — {text}\n\n```\n{model.warning}\n```")
+            lines = [x.strip() for x in (model.warning or "").splitlines() if x.strip()]
+            st.error(f"**Pose model FAILED** — {text}\n\n" + "  \n".join(lines[1:]))
         else:
             st.success(f"Pose model passed — {text}")
 
@@ -101,7 +102,7 @@ def _player() -> None:
             st.session_state["qc_playing"] = False
             nxt = n_frames - 1
         st.session_state["qc_frame"] = nxt
-    c_prev, c_next, c_slider = st.columns([1.3, 1.3, 10], vertical_alignment="bottom")
+    c_prev, c_next, c_slider = st.columns([2, 2, 9], vertical_alignment="bottom")
     c_prev.button("◀ Prev", key="qc_prev", on_click=_step, args=(-1,), help="previous frame (←)", shortcut="left")
     c_next.button("Next ▶", key="qc_next", on_click=_step, args=(1,), help="next frame (→)", shortcut="right")
     frame = c_slider.slider("Frame", 0, n_frames - 1, key="qc_frame")

@@ -25,11 +25,46 @@ def _add_badly_tracked(data: Path, cohort: Path) -> None:
         f.write("bad01,control,0.0,M,1,bad01/pose.nc\n")
 
 
+def _write_video(data: Path, key: str, cohort: Path) -> None:
+    """A 640x480 video for ``key`` (a bright blob at its centre keypoint on a dark floor), named
+    in a ``video_path`` column of the cohort."""
+    import cv2
+
+    from pose.io import load
+
+    pos = load(data / key / "pose.nc")["position"].isel(individual=0).values  # (time, space, keypoint)
+    xy = np.nanmean(pos, axis=2)
+    w = cv2.VideoWriter(str(data / key / "video.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for i in range(len(xy)):
+        img = np.full((480, 640, 3), 30, np.uint8)
+        cv2.rectangle(img, (100, 20), (540, 460), (90, 90, 90), 2)
+        if np.isfinite(xy[i]).all():
+            cv2.circle(img, (int(xy[i, 0]), int(xy[i, 1])), 18, (230, 230, 230), -1)
+        cv2.putText(img, f"frame {i}", (12, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        w.write(img)
+    w.release()
+    table = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    table["video_path"] = np.where(table["subject_id"] == key, f"{key}/video.avi", "")
+    table.to_csv(cohort, index=False)
+
+
+def _write_failed_model(results: Path) -> None:
+    """``results/model/evaluation.json`` of a pose model that failed (test error 31 % of the animal)."""
+    import json
+
+    (results / "model").mkdir()
+    (results / "model" / "evaluation.json").write_text(json.dumps({
+        "pcutoff": 0.6, "animal_size_px": 130.0,
+        "train": {"n_images": 40, "mean_px": 30.0, "normalized_error": 0.23, "pck_size10": 0.3},
+        "test": {"n_images": 10, "mean_px": 40.3, "normalized_error": 0.31, "pck_size10": 0.1}}))
+
+
 def make_results_root(root: Path, *, bad_animal: bool = False) -> Path:
     """Write a synthetic cohort under ``root/data`` and its results under ``root/results``.
 
     ``bad_animal`` adds a badly tracked fifth mouse (its QC flag fails, so it is left out of
-    the group statistics and the groups keep two animals each).
+    the group statistics and the groups keep two animals each) with a video (``video_path``),
+    and a failed pose model evaluation in ``results/model/evaluation.json``.
     """
     from protocols.batch import run_cohort
     from protocols.synthetic_cohort import write_synthetic_cohort
@@ -37,7 +72,10 @@ def make_results_root(root: Path, *, bad_animal: bool = False) -> Path:
     cohort = write_synthetic_cohort(root / "data", n_per_group=2, seconds=20.0, fps=25.0)
     if bad_animal:
         _add_badly_tracked(root / "data", cohort)
+        _write_video(root / "data", "bad01", cohort)
     run_cohort("open_field", cohort, root / "results", n_workers=0, progress=False)
+    if bad_animal:
+        _write_failed_model(root / "results")
     # per-frame human scoring of 'rearing' for the validation page: the results' own
     # vector with a few frames flipped
     rows = []

@@ -126,6 +126,14 @@ def test_sub_pixel_click_drag_and_step_in_chromium(tmp_path: Path) -> None:
         assert np.isnan(_row(project)["left_ear"]["x"])  # the drag moved, placed nothing else
         wait_until(lambda: not browser.running(), 30)
         browser.screenshot(shots / "labelling_dragged.png")
+        # a second click, once everything is loaded: the steady-state time of a label click (the
+        # dragged body part stays current, so the click places it again)
+        c = _canvas(browser)
+        t0 = time.perf_counter()
+        browser.click(*_screen(c, 120.6, 20.4))
+        assert wait_until(lambda: (_canvas(browser) or {}).get("msg", "").startswith("placed snout at (120.60"), 60)
+        click2_s = time.perf_counter() - t0
+        assert wait_until(lambda: _saved(project, "snout", 120.6, 20.4, 0.5), 10), _row(project)
         # 3. a frame step shows the next image
         before = _canvas(browser)["src"]
         t0 = time.perf_counter()
@@ -135,7 +143,7 @@ def test_sub_pixel_click_drag_and_step_in_chromium(tmp_path: Path) -> None:
         step_s = time.perf_counter() - t0
         assert stepped, browser.text()[:300]
         print(f"labelling timings (wall, shared machine): page load {load_s:.2f} s, click saved and redrawn "
-              f"{click_s:.2f} s, drag saved {drag_s:.2f} s, frame step {step_s:.2f} s "
+              f"{click_s:.2f} s (first) / {click2_s:.2f} s (second), drag saved {drag_s:.2f} s, frame step {step_s:.2f} s "
               "(targets on a quiet machine: 2 / 0.5 / - / 0.5 s)")
         assert click_s < 15 and step_s < 15 and load_s < 60  # loose: CI shares its cores
         browser.screenshot(shots / "labelling_next_frame.png")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,11 +77,14 @@ def truth(tr, protocol, zones: ZoneSet, ppm: float) -> dict[str, float]:
     return out
 
 
-def run(n_sessions: int, seconds: float, n_boot: int, seed: int) -> pd.DataFrame:
+def run(n_sessions: int, seconds: float, n_boot: int, seed: int, levels: list[str] | None = None,
+        rows_csv: str | None = None) -> pd.DataFrame:
+    """Coverage rows per level x session x endpoint (appended to ``rows_csv`` as they come)."""
     protocol = load_protocol("open_field")
     rows = []
-    for level in LEVELS:
+    for level in levels or list(LEVELS):
         for i in tqdm(range(n_sessions), desc=level):
+            start = len(rows)
             tr = simulate_open_field(seconds, seed=seed + i, center_preference=float((i % 5) / 5 + 0.1),
                                      speed_scale=1.0 + 0.5 * (i % 2))
             b = tr.arena["bounds_px"]
@@ -105,6 +109,9 @@ def run(n_sessions: int, seconds: float, n_boot: int, seed: int) -> pd.DataFrame
                     rows.append({**rows[-1], "endpoint": "centre_time_pct (truth.csv def.)", "truth": tv,
                                  "covered": bool(r.lo <= tv <= r.hi),
                                  "naive_covered": bool(r.lo + r.bias <= tv <= r.hi + r.bias)})
+            if rows_csv:
+                new = pd.DataFrame(rows[start:])
+                new.to_csv(rows_csv, mode="a", header=not Path(rows_csv).exists(), index=False)
     return pd.DataFrame(rows)
 
 
@@ -131,8 +138,14 @@ def main() -> None:
     p.add_argument("--n-boot", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the markdown table here")
+    p.add_argument("--levels", default=",".join(LEVELS), help="comma-separated levels to run")
+    p.add_argument("--rows", default=None, help="append every session's rows to this csv as they come")
+    p.add_argument("--from-rows", default=None, help="only tabulate the rows of this csv (no run)")
     a = p.parse_args()
-    df = run(a.sessions, a.seconds, a.n_boot, a.seed)
+    if a.from_rows:
+        df = pd.read_csv(a.from_rows)
+    else:
+        df = run(a.sessions, a.seconds, a.n_boot, a.seed, a.levels.split(","), a.rows)
     md = table(df)
     cpu = df.groupby(["level", "session"]).cpu_s.first()
     md += f"\n\nCPU per session interval (n_boot={a.n_boot}, {a.seconds:g} s at 30 fps): median {cpu.median():.2f} s\n"

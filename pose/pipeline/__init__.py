@@ -44,3 +44,11 @@ of ``inference``/``export`` import torch, and only when called or imported thems
 importing this package, ``project``, ``split``, ``augment``, ``images``, ``export``,
 ``frames``, ``evaluate``, ``quantize`` or ``inference`` does not.
 """
+
+import os as _os
+
+# OpenMP threads that spin while they wait burn CPU time, which a CPU-minute budget counts:
+# on a busy machine (load 15-19) the demo's 2-thread training spent its 5 CPU-minutes in 2
+# epochs, where 1-thread runs of the same session with sleeping waiters got 10. Set before torch starts its thread pool;
+# an OMP_WAIT_POLICY the user exported wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -125,25 +125,10 @@ def fit_shape_prior(keypoints: np.ndarray, groups: list[list[int]], *, iteration
         ref[missing] = (z * w).sum(axis=0)[missing] / np.maximum(counts[missing], 1)
         for _ in range(iterations):
             ref = _normalise(ref, counts > 0)
-            a, t, _ = _fit(ref, z, w)
-            aligned = (z - t[:, None]) / a[:, None]
-            mirrored_z = np.conj(z)
-            am, tm, _ = _fit(ref, mirrored_z, w)
-            aligned_m = (mirrored_z - tm[:, None]) / am[:, None]
-            res = (np.abs(aligned - ref[None]) ** 2 * w).sum(axis=1)
-            res_m = (np.abs(aligned_m - ref[None]) ** 2 * w).sum(axis=1)
-            use_m = res_m < 0.5 * res
-            aligned = np.where(use_m[:, None], aligned_m, aligned)
+            aligned, _ = _align_frames(ref, z, w)
             ref = (aligned * w).sum(axis=0) / np.maximum(counts, 1)
         ref = _normalise(ref, counts > 0)
-        a, t, _ = _fit(ref, z, w)
-        aligned = (z - t[:, None]) / a[:, None]
-        am, tm, _ = _fit(ref, np.conj(z), w)
-        aligned_m = (np.conj(z) - tm[:, None]) / am[:, None]
-        res = (np.abs(aligned - ref[None]) ** 2 * w).sum(axis=1)
-        res_m = (np.abs(aligned_m - ref[None]) ** 2 * w).sum(axis=1)
-        use_m = res_m < 0.5 * res
-        aligned = np.where(use_m[:, None], aligned_m, aligned)
+        aligned, use_m = _align_frames(ref, z, w)
         d2 = np.abs(aligned - ref[None]) ** 2
         sd = np.sqrt((d2 * w).sum(axis=0) / np.maximum(counts, 1) / 2.0)
         out.append(GroupShape(
@@ -154,6 +139,20 @@ def fit_shape_prior(keypoints: np.ndarray, groups: list[list[int]], *, iteration
             n_frames=int(rows.sum()),
         ))
     return ShapePrior(groups=out) if out else None
+
+
+def _align_frames(ref: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame ``z`` mapped onto ``ref`` by its best similarity transform, or by a mirrored
+    one where that fits at least twice as well; returns the aligned frames and which were
+    mirrored."""
+    out, cost = [], []
+    for frames in (z, np.conj(z)):
+        a, t, _ = _fit(ref, frames, w)
+        aligned = (frames - t[:, None]) / a[:, None]
+        out.append(aligned)
+        cost.append((np.abs(aligned - ref[None]) ** 2 * w).sum(axis=1))
+    mirrored = cost[1] < 0.5 * cost[0]
+    return np.where(mirrored[:, None], out[1], out[0]), mirrored
 
 
 def _normalise(ref: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -105,6 +105,10 @@ def compute_feature_table(
         (keypoint_speeds), then ``in_<zone>`` (zones). ``<u>`` is ``mm`` or ``px``.
     """
     validate_pose(ds, require_fps=True, context="compute_feature_table")
+    if ds.sizes.get("space") == 3:  # a triangulated pose (mm): its own table, features.threed
+        from features.threed import compute_feature_table_3d
+
+        return compute_feature_table_3d(ds, zones, keypoint=keypoint, families=families)
     fam = set(FAMILIES) - {"keypoint_speeds"} if families is None else set(families)
     unknown = fam - set(FAMILIES)
     if unknown:
@@ -113,7 +117,6 @@ def compute_feature_table(
     unit = "mm" if ppm else "px"
     scale = 1.0 / ppm if ppm else 1.0
     ref, ref_name = reference_position(ds, keypoint)
-    n_t, inds = ds.sizes["time"], [str(i) for i in ds["individual"].values]
     cols: dict[str, np.ndarray] = {}
 
     def add(name: str, da: xr.DataArray) -> None:
@@ -149,15 +152,22 @@ def compute_feature_table(
         add("snout_y_px", s.sel(space="y", drop=True))
         if zones is not None and "zones" in fam:
             cols.update(_zone_columns(s, zones, n_min, "snout_"))
+    table = tidy_table(ds, cols)
+    table.attrs = {"reference_keypoint": ref_name, "length_unit": unit, "px_per_mm": ppm,
+                   "fps": float(ds.attrs["fps"])}
+    return table
+
+
+def tidy_table(ds: xr.Dataset, cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per frame and individual: ``time_s, frame, individual`` then ``cols`` ((time, individual) arrays)."""
+    inds = [str(i) for i in ds["individual"].values]
     table = pd.DataFrame({
         "time_s": np.tile(np.asarray(ds["time"].values, float), len(inds)),
         "frame": np.tile(frame_numbers(ds), len(inds)),
-        "individual": np.repeat(inds, n_t),
+        "individual": np.repeat(inds, ds.sizes["time"]),
     })
     for name, arr in cols.items():
         table[name] = arr.T.reshape(-1)
-    table.attrs = {"reference_keypoint": ref_name, "length_unit": unit, "px_per_mm": ppm,
-                   "fps": float(ds.attrs["fps"])}
     return table
 
 
@@ -166,7 +176,10 @@ def compute_feature_table(
 
 def valid_frames(table: pd.DataFrame, prefix: str = "") -> np.ndarray:
     """Bool per row: the reference point (or ``prefix`` point, e.g. ``"snout_"``) is known."""
-    return table[[f"{prefix}x_px", f"{prefix}y_px"]].notna().all(axis=1).to_numpy()
+    cols = [f"{prefix}x_px", f"{prefix}y_px"]
+    if cols[0] not in table and f"{prefix}x_mm" in table:  # a 3D table (features.threed) has no image columns
+        cols = [f"{prefix}{a}_mm" for a in "xyz" if f"{prefix}{a}_mm" in table]
+    return table[cols].notna().all(axis=1).to_numpy()
 
 
 def percent_of_valid(mask: np.ndarray, valid: np.ndarray) -> float:

@@ -86,3 +86,88 @@ def test_triangulated_units_are_mm() -> None:
     ds, _ = triangulate_poses(project_poses(lift_to_3d(simulate_open_field(0.5, fps=30, seed=1)), cams), cams)
     assert compute_speed(ds.position).attrs["units"] == "mm/s"
     assert compute_pairwise_distance(ds, "snout", "tail_base").attrs["units"] == "mm"
+
+
+@pytest.fixture(scope="module")
+def triangulated_session():
+    """The virtual mouse (rears, lifts its paws) seen by 3 cameras with 1 px noise, triangulated and smoothed,
+    then moved into a tilted world (as a calibration's first camera would put it): z is not up there."""
+    from pose.synthetic.multicam import lift_to_3d, make_rig, project_poses
+    from pose.synthetic.openfield import simulate_open_field
+    from pose.threed.cameras import rodrigues
+    from pose.threed.smoothing import smooth_points3d
+    from pose.threed.triangulation import triangulate_poses
+
+    sim = simulate_open_field(40.0, fps=30, seed=20)
+    truth = lift_to_3d(sim)
+    cams = make_rig(3, seed=22)
+    ds, _ = triangulate_poses(project_poses(truth, cams, noise_px=1.0, seed=23), cams)
+    ds = smooth_points3d(ds)
+    r, t = rodrigues(np.array([0.9, -0.4, 0.3])), np.array([120.0, -40.0, 600.0])
+    pos = np.einsum("ij,tjkn->tikn", r, ds.position.values) + t[None, :, None, None]
+    tilted = ds.assign(position=(ds.position.dims, pos, ds.position.attrs))
+    return truth, tilted, np.asarray(sim.posture["rear"]) > 0.9
+
+
+def test_feature_table_on_a_triangulated_pose_matches_the_truth(triangulated_session) -> None:
+    from features.table import compute_feature_table, summarize_session
+    from features.threed import estimate_floor
+
+    truth, ds, rearing = triangulated_session
+    floor = estimate_floor(ds)
+    table = compute_feature_table(ds)  # dispatches to features.threed for space = 3
+    assert table.attrs["length_unit"] == "mm" and table.attrs["floor"] == floor.how
+    assert "heading_rad" not in table and "x_px" not in table
+    # heights above the floor found from the animal itself (the world's z is tilted away)
+    z_true = truth.position.sel(space="z", individual="mouse")
+    snout_err = table["snout_height_mm"].to_numpy() - z_true.sel(keypoint="snout").values
+    assert np.nanmedian(np.abs(snout_err)) < 1.5
+    assert abs(np.nanmedian(table["height_mm"].to_numpy() - z_true.sel(keypoint="body_center").values)) < 1.5
+    assert rearing.sum() > 30
+    assert np.nanmedian(table["snout_height_mm"].to_numpy()[rearing]) > 55  # rearing: snout 14 + 62 mm
+    assert np.nanmedian(table["snout_height_mm"].to_numpy()[~rearing]) < 20
+    # speed and path in mm from all three axes, against the truth's
+    speed_true = compute_speed(truth.position.sel(keypoint="body_center")).values.ravel()
+    ok = np.isfinite(speed_true) & np.isfinite(table["speed_mm_s"].to_numpy())
+    assert table["speed_mm_s"].to_numpy()[ok].mean() / speed_true[ok].mean() == pytest.approx(1.0, abs=0.02)
+    path_true = float(compute_distance_travelled(truth.position.sel(keypoint="body_center")).values.ravel()[0])
+    summary = summarize_session(table)
+    assert float(summary["distance_mm"].iloc[0]) == pytest.approx(path_true, rel=0.03)
+    assert float(summary["mean_speed_mm_s"].iloc[0]) == pytest.approx(speed_true[ok].mean(), rel=0.02)
+
+
+def test_3d_table_refuses_2d_only_features_and_says_when_there_is_no_floor(triangulated_session, caplog) -> None:
+    from features.table import compute_feature_table
+    from features.threed import FloorError, estimate_floor
+
+    _, ds, _ = triangulated_session
+    with pytest.raises(ValueError, match="heading: got 3D positions"):
+        compute_feature_table(ds, families=["speed", "heading"])
+    with pytest.raises(ValueError, match="zones are drawn in image pixels"):
+        compute_feature_table(ds, zones=object())  # type: ignore[arg-type]
+    still = ds.isel(time=slice(0, 60))  # a mouse that stays on one spot (noise only)
+    jitter = np.random.default_rng(5).normal(0, 0.5, still.position.shape)
+    still = still.assign(position=(still.position.dims, ds.position.values[:1] + jitter, ds.position.attrs))
+    with pytest.raises(FloorError, match="the animal hardly moves"):
+        estimate_floor(still)
+    table = compute_feature_table(still)
+    assert "height_mm" not in table and "speed_mm_s" in table
+    assert table.attrs["floor"].startswith("no floor")
+    assert "without heights" in caplog.text
+
+
+def test_cli_features_compute_on_points3d(triangulated_session, tmp_path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from ethopose.cli import app
+    from pose import io as pio
+
+    _, ds, _ = triangulated_session
+    pio.save(ds, tmp_path / "points3d.nc")
+    result = CliRunner().invoke(app, ["features", "compute", str(tmp_path / "points3d.nc"), "--out",
+                                      str(tmp_path / "t.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert {"speed_mm_s", "distance_mm", "height_mm", "snout_height_mm", "z_mm"} <= set(table.columns)
+    assert "distance_mm" in pd.read_csv(tmp_path / "t.summary.csv").columns

@@ -26,7 +26,7 @@ from pose.io.cli import convert
 from pose.pipeline.cli import app as pose_app
 from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
-from pose.threed.cli import calibrate, reprojection_video, triangulate
+from pose.threed.cli import calibrate, refine_calibration_cmd, reprojection_video, triangulate
 from pose.tracking.cli import swap, track
 from protocols.cli import export_nwb, report, run, verify
 
@@ -114,6 +114,7 @@ pose_app.command("swap")(swap)
 pose_app.command("calibrate")(calibrate)
 pose_app.command("triangulate")(triangulate)
 pose_app.command("reprojection-video")(reprojection_video)
+pose_app.command("refine-calibration")(refine_calibration_cmd)
 app.add_typer(pose_app, name="pose", help="Pose pipeline: project, frames, train, evaluate, analyze, refine.")
 app.add_typer(synth_app, name="synth", help="Render the virtual mouse: videos with exact ground truth.")
 app.add_typer(features_app, name="features", help="Filtering, kinematics, zones and gait.")

@@ -74,6 +74,25 @@ def calibrate(
     typer.echo(f"wrote {out_path}, {png}")
 
 
+def _match_pose_files(items: list[str], cameras: list, calibration: str) -> dict[str, Path]:
+    """``{camera name: pose file}`` from NAME=FILE items or the camera names in the file names."""
+    from pose.threed.cameras import CalibrationFileError
+    from pose.threed.sources import camera_name_of, parse_named_paths
+    from pose.threed.triangulation import TriangulationInputError
+
+    named, plain = parse_named_paths(items)
+    files = {k: v[0] for k, v in named.items()}
+    known = [c.name for c in cameras]
+    for f in plain:
+        name = camera_name_of(f, known)
+        if name not in known:
+            raise CalibrationFileError(f"{f}: no camera of {calibration} ({known}) in its name; pass --camera NAME={f}")
+        if name in files:
+            raise TriangulationInputError(f"{f} and {files[name]} both map to camera {name!r}; use --camera")
+        files[name] = f
+    return files
+
+
 def triangulate(
     pose_files: list[str] = typer.Argument(..., help="One 2D pose file per camera (or NAME=FILE)."),
     calibration: str = typer.Option(..., "--calibration", help="Calibration TOML (anipose format)."),
@@ -99,7 +118,6 @@ def triangulate(
     from pose.io import PoseFileError, load, save
     from pose.threed.cameras import CalibrationFileError, load_calibration, select_cameras
     from pose.threed.smoothing import smooth_points3d
-    from pose.threed.sources import camera_name_of, parse_named_paths
     from pose.threed.triangulation import (
         TriangulationInputError,
         reproject_points3d,
@@ -108,17 +126,7 @@ def triangulate(
 
     try:
         cameras, _ = load_calibration(calibration)
-        named, plain = parse_named_paths(list(pose_files) + list(camera or []))
-        files = {k: v[0] for k, v in named.items()}
-        known = [c.name for c in cameras]
-        for f in plain:
-            name = camera_name_of(f, known)
-            if name not in known:
-                raise CalibrationFileError(
-                    f"{f}: no camera of {calibration} ({known}) in its name; pass --camera NAME={f}")
-            if name in files:
-                raise TriangulationInputError(f"{f} and {files[name]} both map to camera {name!r}; use --camera")
-            files[name] = f
+        files = _match_pose_files(list(pose_files) + list(camera or []), cameras, calibration)
         selected = select_cameras(cameras, list(files), context=str(calibration))
         poses = {n: load(p, fps=fps) for n, p in files.items()}
         ds, reprojected = triangulate_poses(poses, selected, min_confidence=min_confidence,
@@ -186,3 +194,77 @@ def reprojection_video(
     except (PoseFileError, CalibrationFileError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"camera {name!r}: wrote {target}")
+
+
+def refine_calibration_cmd(
+    pose_files: list[str] = typer.Argument(..., help="One 2D pose file per camera (or NAME=FILE), same frames."),
+    calibration: str = typer.Option(..., "--calibration", help="Board calibration TOML (anipose format)."),
+    out: str = typer.Option("calibration_refined.toml", "--out", help="Refined calibration TOML."),
+    camera: list[str] = typer.Option(None, "--camera", help="NAME=FILE: the camera of a pose file (repeat)."),
+    refine: str | None = typer.Option(None, "--refine", help="Cameras to refine, comma-separated (default: all "
+                                      "but the camera pair whose labels agree best)."),
+    intrinsics: str = typer.Option("none", "--intrinsics", help="Also refine: none | focal | focal_k1."),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="Ignore 2D points below this confidence."),
+) -> None:
+    """Refine a calibration on the animal's own 2D points (anipose ``calibrate --animal``), cross-validated.
+
+    Prints what was refined and by how much, and each camera's median reprojection on the
+    half of the frames the refinement did not see (fit on one half, scored on the other,
+    both ways). A refinement that does not help on held-out frames is flagged in red; the
+    written file is the refinement fitted on all frames.
+    """
+    import numpy as np
+
+    from pose.io import PoseFileError, load
+    from pose.threed.cameras import (
+        CalibrationFileError,
+        load_calibration,
+        save_calibration,
+        select_cameras,
+    )
+    from pose.threed.refine import RefinementError, cross_validate_refinement, refine_calibration
+    from pose.threed.triangulation import TriangulationInputError, _check_poses
+
+    if intrinsics not in ("none", "focal", "focal_k1"):
+        _fail(ValueError(f"--intrinsics must be none, focal or focal_k1, got {intrinsics!r}"))
+    try:
+        cameras, meta = load_calibration(calibration)
+        files = _match_pose_files(list(pose_files) + list(camera or []), cameras, calibration)
+        selected = select_cameras(cameras, list(files), context=str(calibration))
+        poses = {n: load(p) for n, p in files.items()}
+        names, n_time = _check_poses(poses)
+        p2 = np.stack([poses[n]["position"].transpose("time", "keypoint", "individual", "space").values
+                       for n in names]).reshape(len(names), n_time, -1, 2)
+        conf = np.stack([poses[n]["confidence"].transpose("time", "keypoint", "individual").values
+                         for n in names]).reshape(len(names), n_time, -1)
+        w = np.where(np.isnan(conf), 1.0, conf)
+        w = np.where(w >= min_confidence, np.maximum(w, 1e-6), 0.0)
+        which = [s.strip() for s in refine.split(",")] if refine else None
+        folds = cross_validate_refinement(selected, p2, w, refine=which, intrinsics=intrinsics)
+        full = refine_calibration(selected, p2.reshape(len(names), -1, 2), w.reshape(len(names), -1),
+                                  refine=which or folds[0].refinement.refined, intrinsics=intrinsics)
+    except (PoseFileError, CalibrationFileError, TriangulationInputError, RefinementError) as exc:
+        _fail(exc)
+    typer.echo(full.summary())
+    worse, flat = [], []
+    for f in folds:
+        typer.echo(f"held-out frames {f.test[0]}-{f.test[1]} (refined on {f.fit[0]}-{f.fit[1]}; the animal's points "
+                   f"there lie a median {f.novelty_mm:.1f} mm from the fitted frames'): "
+                   + ", ".join(f"{n} {f.before_px[n]:.2f} -> {f.after_px[n]:.2f} px" for n in f.before_px))
+        worse += [n for n in f.before_px if f.after_px[n] > 1.05 * f.before_px[n] + 0.1]
+        flat.append(f.novelty_mm)
+    if worse:
+        typer.secho(f"warning: the refinement makes held-out labels worse in {sorted(set(worse))}: it fits label "
+                    "error, not geometry; prefer the board calibration", fg=typer.colors.RED, err=True)
+    if np.nanmax(flat) < 5.0:
+        typer.secho(f"warning: the animal hardly moves between the halves (<= {np.nanmax(flat):.1f} mm): the "
+                    "held-out frames repeat the fitted points, so this check cannot tell geometry from label "
+                    "error; hold out keypoints or another session", fg=typer.colors.YELLOW, err=True)
+    by = {c.name: c for c in full.cameras}
+    out_cams = [by.get(c.name, c) for c in cameras]
+    meta = dict(meta)
+    meta["refined"] = {"from": str(calibration), "cameras": full.refined, "intrinsics": intrinsics,
+                       "changes": full.changes,
+                       "heldout_median_px": {f"frames_{f.test[0]}_{f.test[1]}": f.after_px for f in folds}}
+    save_calibration(out_cams, out, meta)
+    typer.echo(f"wrote {out}")

@@ -1,4 +1,4 @@
-"""Rearing and grooming from a predicted pose: kappa vs the virtual mouse's truth over a grid.
+"""Rearing, grooming and freezing from a predicted pose: kappa vs the virtual mouse's truth over a grid.
 
 Run: ``python3 bench/freezing_posture_states.py [--out bench/results/freezing_posture_states.md]``
 (~1-3 CPU-min).
@@ -14,7 +14,10 @@ writes: the nuisance preset's camera (zoom, rotation), then per keypoint and fra
   high confidence (a short-trained model's commonest identity error),
 
 at the levels of :data:`ERROR_LEVELS`; ``short-trained`` is sized to the demo's 10-epoch model
-(median keypoint error 3.4 px, mean 23.5 px: the mean is gross errors). Grid: frame rate x
+(median keypoint error 3.4 px, mean 23.5 px: the mean is gross errors); ``hidden-forepaws`` is
+``short-trained`` plus, in grooming frames, the forepaws at their usual place and half the
+head's foreshortening lost (:func:`hide_forepaws`: what the demo's 5-minute model does where
+the paws are under the head). Grid: frame rate x
 image scale (px/mm) x error level x seed. Every session goes through the behaviour CLI's path:
 clean once (:func:`behavior.roles.clean_for_rules`), then the rules with their defaults.
 """
@@ -41,8 +44,11 @@ ERROR_LEVELS = {
     "mild": (1.5, 0.01, 0.0, 0.02, 0.0),
     "heavy": (3.0, 0.04, 0.3, 0.05, 0.02),
     "short-trained": (3.0, 0.15, 0.5, 0.05, 0.05),
+    "hidden-forepaws": (3.0, 0.15, 0.5, 0.05, 0.05),
 }
-STATES = {"rearing": ("rear",), "grooming": ("groom",)}
+#: levels whose grooming frames are also drawn as the demo's short-trained model draws them
+HIDDEN_FOREPAW_LEVELS = ("hidden-forepaws",)
+STATES = {"rearing": ("rear",), "grooming": ("groom",), "freezing": ("freeze",)}
 
 
 def _robustness():
@@ -63,6 +69,37 @@ def _swap_runs(n: int, share: float, fps: float, rng: np.random.Generator) -> np
     return out
 
 
+def hide_forepaws(pos: np.ndarray, names: list[str], grooming: np.ndarray, *, head_shrink_kept: float = 0.5
+                  ) -> np.ndarray:
+    """What a model that cannot see the forepaws under a grooming mouse's head writes.
+
+    In ``grooming`` frames each forepaw is put at its usual place (its median offset from the
+    neck, in the body's frame, over the frames not grooming), and the snout is moved back
+    toward its level-head distance from the ear midpoint, keeping ``head_shrink_kept`` of the
+    true foreshortening. The demo's 5-minute model: forepaws 20.6 mm from the snout (truth
+    8.2 mm, usual 30 mm), head 0.79 of its median length (truth 0.61).
+    """
+    out = pos.copy()
+    ix = {k: names.index(k) for k in ("snout", "left_ear", "right_ear", "neck", "tail_base",
+                                        "left_forepaw", "right_forepaw")}
+    neck, tail = pos[:, :, ix["neck"]], pos[:, :, ix["tail_base"]]
+    ax = (neck - tail) / np.linalg.norm(neck - tail, axis=1, keepdims=True)
+    side = np.stack([-ax[:, 1], ax[:, 0]], axis=1)
+    usual = ~grooming
+    for paw in ("left_forepaw", "right_forepaw"):
+        rel = pos[:, :, ix[paw]] - neck
+        along, across = (rel * ax).sum(1), (rel * side).sum(1)
+        a0, c0 = np.median(along[usual]), np.median(across[usual])
+        out[grooming, :, ix[paw]] = neck[grooming] + a0 * ax[grooming] + c0 * side[grooming]
+    ears = (pos[:, :, ix["left_ear"]] + pos[:, :, ix["right_ear"]]) / 2
+    v = pos[:, :, ix["snout"]] - ears
+    length = np.linalg.norm(v, axis=1)
+    level = np.median(length[usual])
+    kept = level - head_shrink_kept * (level - length)
+    out[grooming, :, ix["snout"]] = ears[grooming] + (v * (kept / length)[:, None])[grooming]
+    return out
+
+
 def predicted_session(seed: int, level: str, *, fps: float, px_per_mm: float, seconds: float = 240.0):
     """(clean pose, true states, raw-error summary) for one simulated predicted-pose session."""
     from behavior.roles import clean_for_rules
@@ -71,6 +108,8 @@ def predicted_session(seed: int, level: str, *, fps: float, px_per_mm: float, se
     # the preset camera on the exact keypoints, with 1 px jitter ("none" level): the base
     ds, states = fr.virtual_session(seed, "none", seconds=seconds, fps=fps, clean=False, px_per_mm=px_per_mm)
     base = ds.position.values[..., 0]
+    if level in HIDDEN_FOREPAW_LEVELS:
+        base = hide_forepaws(base, [str(x) for x in ds.keypoint.values], np.asarray(states) == "groom")
     rng = np.random.default_rng([seed, int(fps), int(100 * px_per_mm), 11])
     sd, gross, hi, drop, swap = ERROR_LEVELS[level]
     pos = base + rng.normal(0, np.sqrt(max(sd**2 - 1.0, 0.0)), base.shape)  # (time, space, keypoint)
@@ -103,11 +142,11 @@ def predicted_session(seed: int, level: str, *, fps: float, px_per_mm: float, se
 def run_session(seed: int, level: str, *, fps: float, px_per_mm: float, seconds: float = 240.0) -> dict:
     """Rearing and grooming kappa [CI] vs truth for one session."""
     from behavior.agreement import bootstrap_agreement
-    from behavior.rules import detect_grooming, detect_rearing
+    from behavior.rules import detect_freezing, detect_grooming, detect_rearing
 
     ds, states, summary = predicted_session(seed, level, fps=fps, px_per_mm=px_per_mm, seconds=seconds)
     row = {"fps": fps, "px_per_mm": px_per_mm, "level": level, "seed": seed, **summary}
-    for name, fn in (("rearing", detect_rearing), ("grooming", detect_grooming)):
+    for name, fn in (("rearing", detect_rearing), ("grooming", detect_grooming), ("freezing", detect_freezing)):
         r = bootstrap_agreement(np.isin(states, STATES[name]), fn(ds).values, fps=fps, block_s=10.0, n_boot=500)
         row[name] = r["kappa"]
         row[name + "_cell"] = f"{r['kappa']:.3f} [{r['kappa_ci_low']:.2f}, {r['kappa_ci_high']:.2f}]"
@@ -124,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [run_session(s, lv, fps=f, px_per_mm=p, seconds=args.seconds)
             for f, p, lv, s in itertools.product(FPS_GRID, PX_PER_MM_GRID, ERROR_LEVELS, range(args.seeds))]
     df = pd.DataFrame(rows)
-    lines = ["# Rearing and grooming from a simulated predicted pose (virtual mouse, exact truth)", "",
+    lines = ["# Rearing, grooming and freezing from a simulated predicted pose (virtual mouse, exact truth)", "",
              f"Command: `python3 bench/freezing_posture_states.py{' --out ' + str(args.out) if args.out else ''}`"
              f" ({args.seeds} seeds, {args.seconds:g} s sessions)", "",
              "Error levels (jitter sd px, gross-error share, high-confidence share of gross errors, "

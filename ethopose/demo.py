@@ -199,7 +199,7 @@ def demo(
     """Run every layer on the built-in virtual mouse and write a summary you can open."""
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    summary: dict[str, Any] = {"out": str(out.resolve())}
+    summary: dict[str, Any] = {"out": str(out.resolve()), "seed": seed}
 
     t0 = _step(f"1/5 Rendering {seconds:.0f} s of the virtual mouse (open field, top view)")
     session = render_session(out / "session", seconds, seed)

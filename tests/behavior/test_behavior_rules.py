@@ -170,3 +170,38 @@ def test_states_on_virtual_mouse():
     assert cohen_kappa(truth.states == "groom", states["grooming"].values) > 0.8
     loco_true = np.isin(truth.states, ["walk", "run", "explore_wall"])
     assert cohen_kappa(loco_true, states["locomotion"].values) > 0.7
+
+
+def _still_mouse_bowing(n: int = 400, bow: slice = slice(150, 300), *, fps: float = 50.0, ppm: float = 1.1):
+    """A still mouse (ethopose names, 0.3 px jitter) that bows its head in ``bow``: the snout
+    comes 40 % closer to the ear midpoint; the forepaws stay at their usual place (30 mm
+    from the snout), as a pose model that cannot see them under the head writes them."""
+    names = ["snout", "left_ear", "right_ear", "neck", "body_center", "tail_base",
+             "left_forepaw", "right_forepaw"]
+    mm = {"snout": (55, 0), "left_ear": (38, -9), "right_ear": (38, 9), "neck": (33, 0),
+          "body_center": (0, 0), "tail_base": (-38, 0), "left_forepaw": (27, -12),
+          "right_forepaw": (27, 12)}
+    pos = np.empty((n, 2, len(names)))
+    for k, name in enumerate(names):
+        pos[:, :, k] = (np.array(mm[name], float) + 300 / ppm) * ppm
+    pos[bow, 0, 0] = (38 + 0.6 * 17 + 300 / ppm) * ppm  # head 17 mm -> 10.2 mm
+    pos += np.random.default_rng(3).normal(0, 0.3, pos.shape)
+    return from_numpy(pos, np.full((n, len(names)), 0.99), keypoints=names, fps=fps, px_per_mm=ppm)
+
+
+def test_head_length_ratio_and_grooming_with_the_forepaws_not_seen():
+    """Known answer: the head is 0.6 of its median length while bowed; the still, bowed mouse is
+    grooming (not freezing) although its forepaws read 30 mm from the snout; without the
+    head cue it would be called freezing throughout."""
+    from behavior.posture import detect_grooming, head_length_ratio
+
+    ds = _still_mouse_bowing()
+    ratio = head_length_ratio(ds).values
+    assert np.median(ratio[160:290]) == pytest.approx(0.6, abs=0.03)
+    assert np.median(ratio[:140]) == pytest.approx(1.0, abs=0.02)
+    groom = detect_grooming(ds).values
+    frozen = rules.detect_freezing(ds).values
+    assert groom[165:285].all() and not groom[:130].any() and not groom[320:].any()
+    assert not frozen[165:285].any() and frozen[20:130].all()
+    assert not detect_grooming(ds, max_head_length_ratio=None).values.any()
+    assert rules.detect_freezing(ds, grooming_head_length_ratio=None).values[165:285].all()

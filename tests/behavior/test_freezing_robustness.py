@@ -75,6 +75,24 @@ def test_rearing_grooming_from_a_short_trained_models_pose():
     assert r["mean_error_px"] > 10 and r["rearing"] >= 0.8 and r["grooming"] >= 0.85, r
 
 
+def test_grooming_when_the_model_puts_the_forepaws_where_they_usually_are():
+    """The short-trained errors plus, in grooming frames, the forepaws at their usual place and
+    half the head's foreshortening lost (what the demo's 5-minute model writes): the head-bowed
+    cue keeps grooming (measured 0.878); the forepaw rule alone finds none of it."""
+    spec = importlib.util.spec_from_file_location("freezing_posture_states",
+                                                  PROJECT_ROOT / "bench" / "freezing_posture_states.py")
+    ps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ps)
+    from behavior.posture import detect_grooming
+
+    ds, states, _ = ps.predicted_session(0, "hidden-forepaws", fps=30.0, px_per_mm=1.1, seconds=120)
+    truth = states == "groom"
+    k = cohen_kappa_score(truth, detect_grooming(ds).values)
+    k_paws = cohen_kappa_score(truth, detect_grooming(ds, max_head_length_ratio=None).values)
+    print(f"\nhidden forepaws, 30 fps, 1.1 px/mm: grooming kappa {k:.3f} (forepaws only {k_paws:.3f})")
+    assert k >= 0.8 and k_paws < 0.3, (k, k_paws)
+
+
 def test_demo1_sweep_fast_subset_reaches_0p85_in_every_cell():
     """bench/freezing_robustness.py's FAST_CELLS (grid corners: 50 fps x1 +0 px, 50 fps x0.5
     +2 px, 30 fps x1 +2 px, 15 fps x0.5 +2 px) vs the human: kappa >= 0.85 in each, CI printed.

@@ -148,7 +148,24 @@ def train(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     from pose.pipeline.checkpoint import CheckpointMismatchError
+    from pose.pipeline.topdown import multi_animal_reason, train_topdown
 
+    try:
+        multi, why = multi_animal_reason(project)
+    except (FileNotFoundError, ValueError):
+        multi = False  # train_model reports the problem
+    if multi:  # several animals per frame: the top-down pipeline (pose.pipeline.topdown)
+        typer.echo(why)
+        if resume or init_from is not None:
+            raise typer.BadParameter("--resume and --from are not available for multi-animal (top-down) training")
+        try:
+            model_dir = train_topdown(project, config=cfg, out_dir=out, test_frames=test_frames,
+                                      training_fraction=training_fraction, overwrite=overwrite)
+        except (FileExistsError, FileNotFoundError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"model: {model_dir}")
+        return
     try:
         model_dir = train_model(project, config=cfg, out_dir=out, test_frames=test_frames,
                                 training_fraction=training_fraction, init_from=init_from, resume=resume,
@@ -218,6 +235,54 @@ def analyze(
     if result.failed:
         typer.echo(f"{len(result.failed)} of {len(videos)} videos failed", err=True)
         raise typer.Exit(1)
+
+
+@app.command("infer")
+def infer(
+    model_dir: Path = typer.Argument(..., help="Trained model folder (single- or multi-animal)."),
+    video: Path = typer.Argument(..., help="Video to analyse."),
+    out: Path = typer.Option(..., "--out", help="Pose file to write (.nc, .h5, .csv; format from the suffix)."),
+    n_animals: int = typer.Option(None, "--n-animals", min=1, help="Multi-animal: animals per frame (default: the "
+                                  "count seen in the labels, centres above the centroid model's threshold)."),
+    track_ids: bool = typer.Option(True, "--track/--no-track", help="Multi-animal: assign identities "
+                                   "(ethopose pose track) after detection."),
+    start: int = typer.Option(0, help="First frame."),
+    stop: int = typer.Option(None, help="Frame after the last (default: the end)."),
+    batch_size: int = typer.Option(8, help="Frames per inference batch."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    runtime: str = typer.Option("auto", help="auto, torch, onnx or onnx-int8 (of the pose network)."),
+    threads: int = typer.Option(None, help="CPU threads."),
+) -> None:
+    """Predict the pose of every animal in a video -> OUT; a multi-animal (top-down) model's
+    instances are then tracked into identities (OUT) and the untracked ones kept beside it
+    (<OUT stem>_instances.nc)."""
+    import pose.io
+    from pose.pipeline.topdown import TopDownPredictor, is_topdown_model
+
+    if not is_topdown_model(model_dir):
+        from pose.pipeline.inference import Predictor
+
+        ds = Predictor.from_dir(model_dir, device=device, runtime=runtime, threads=threads).predict_video(  # type: ignore[arg-type]
+            video, batch_size=batch_size, start=start, stop=stop)
+        pose.io.save(ds, out)
+        typer.echo(f"wrote {out}: {ds.sizes['time']} frames (single-animal model)")
+        return
+    pred = TopDownPredictor(model_dir, n_animals=n_animals, runtime=runtime, device=device, threads=threads)
+    ds = pred.predict_video(video, batch_size=batch_size, start=start, stop=stop)
+    found = (ds["position"].notnull().any(dim=("space", "keypoint"))).sum(dim="individual").values
+    typer.echo(f"top-down: {ds.sizes['time']} frames, up to {ds.sizes['individual']} animals per frame "
+               f"(mean {found.mean():.2f} found)")
+    if not track_ids:
+        pose.io.save(ds, out)
+        typer.echo(f"wrote {out} (untracked instances)")
+        return
+    instances = out.with_name(out.name.split(".")[0] + "_instances.nc")
+    pose.io.save(ds, instances)
+    typer.echo(f"wrote {instances} (untracked instances); tracking identities")
+    from pose.tracking.cli import track
+
+    track(pose_file=instances, out=out, video=None, n_animals=n_animals or pred.info.n_animals, open_set=False,
+          max_coast_s=1.0, gate_px=None, low_margin=0.25, fps=None, suspects=None)
 
 
 @app.command("labeled-video")

@@ -172,7 +172,7 @@ def load_project(path: str | Path) -> Project:
     ours = {k: v for k, v in raw.items() if k not in _DLC_PASSTHROUGH}
     if ours.get("skeleton") is None:
         ours.pop("skeleton", None)
-    if raw.get("multianimalproject") and not ours.get("bodyparts"):
+    if raw.get("multianimalproject") and ours.get("bodyparts") in (None, [], "MULTI!"):  # DeepLabCut's marker
         ours["bodyparts"] = raw.get("multianimalbodyparts")
     try:
         config = ProjectConfig.model_validate(ours)

@@ -1,0 +1,288 @@
+"""Multi-animal pose from a TRAINED top-down model: identities and keypoint error per animal.
+
+Run (bench/results/multi_animal_pose.md comes from these commands; each stage keeps its
+outputs in --work and is skipped when they exist, so a stage can be re-run alone)::
+
+    nice -n 10 python3 bench/multi_animal_pose.py virtual --work /tmp/map --cpu-minutes 10
+    nice -n 10 python3 bench/multi_animal_pose.py flies --work /tmp/map --cpu-minutes 10
+    python3 bench/multi_animal_pose.py report --work /tmp/map --out bench/results/multi_animal_pose.md
+
+``virtual``: :func:`pose.synthetic.social.render_social` renders a training session of two
+same-coat virtual mice (frequent contacts, mild nuisances) whose ``--label-frames`` frames are
+labelled from the truth (the DeepLabCut multi-animal layout), and a held-out session
+(another seed: another camera pose, other paths). :func:`pose.pipeline.topdown.train_topdown`
+trains the centroid and centred-instance models on the labels (``--cpu-minutes`` of process
+CPU time in all), :class:`pose.pipeline.topdown.TopDownPredictor` predicts every animal of
+the held-out video, :func:`pose.tracking.track_identities` links them (``n_animals=2``), and
+motmetrics (:func:`pose.tracking.identity_metrics`) scores IDF1 and switches against the
+truth. Keypoint error per animal: per frame, predicted instances are matched to the true
+animals (Hungarian, mean keypoint distance), independently of the identities.
+
+``flies``: ../shared/data/sleap-flies-tracks (2 flies, 1,500 frames, every frame labelled by
+people, the two identities as tracks) imported as a project; the models train on frames
+0-749 and predict frames 750-1499 of clip.mp4; errors against the human labels, identities
+against the human tracks (IDF1 and switches by motmetrics; identity accuracy = share of
+matched animal-frames whose track is the one mapped to that animal over the whole half).
+
+Baselines in the same run: the same instances linked by frame-to-frame Hungarian matching of
+centroids (``bench/tracking_identity.centroid_baseline``), and (virtual) the tracker on the
+TRUE poses with their order shuffled per frame (what perfect pose would give).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tracking_identity import centroid_baseline  # noqa: E402
+
+FLIES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sleap-flies-tracks"
+
+
+def match_errors(truth: np.ndarray, pred: np.ndarray, max_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, match predicted instances to true animals (Hungarian on the mean keypoint
+    distance); returns (time, animal, keypoint) errors (NaN where unmatched or unlabelled)
+    and the (time, animal) index of the matched instance (-1 = none within ``max_px``).
+
+    ``truth``, ``pred``: (time, 2, keypoint, individual) positions.
+    """
+    t_n, _, k_n, a_n = truth.shape
+    err = np.full((t_n, a_n, k_n), np.nan)
+    which = np.full((t_n, a_n), -1)
+    for t in range(t_n):
+        d = np.linalg.norm(truth[t][:, :, :, None] - pred[t][:, :, None, :], axis=0)  # (K, A, P)
+        cost = np.nanmean(d, axis=0)  # (A, P)
+        ok = np.isfinite(cost)
+        if not ok.any():
+            continue
+        r, c = linear_sum_assignment(np.where(ok, cost, 1e9))
+        for a, p in zip(r, c, strict=True):
+            if ok[a, p] and cost[a, p] <= max_px:
+                err[t, a] = d[:, a, p]
+                which[t, a] = p
+    return err, which
+
+
+def identity_accuracy(which_tracked: np.ndarray) -> tuple[float, dict]:
+    """Share of matched animal-frames whose track is the animal's track over the whole
+    session (the mapping that maximises the agreement), and that mapping."""
+    a_n = which_tracked.shape[1]
+    p_n = int(which_tracked.max()) + 1 if (which_tracked >= 0).any() else 1
+    counts = np.zeros((a_n, p_n))
+    for a in range(a_n):
+        for p in range(p_n):
+            counts[a, p] = (which_tracked[:, a] == p).sum()
+    r, c = linear_sum_assignment(-counts)
+    matched = (which_tracked >= 0).sum()
+    return float(counts[r, c].sum() / max(matched, 1)), {int(a): int(p) for a, p in zip(r, c, strict=True)}
+
+
+def error_summary(err: np.ndarray, names: list[str], px_per_mm: float | None) -> dict:
+    out = {}
+    for a, name in enumerate(names):
+        e = err[:, a][np.isfinite(err[:, a])]
+        row = {"mean_px": float(e.mean()), "median_px": float(np.median(e)), "p90_px": float(np.percentile(e, 90)),
+               "n": int(e.size), "detected": float(np.isfinite(err[:, a]).any(axis=1).mean())}
+        if px_per_mm:
+            row["mean_mm"] = row["mean_px"] / px_per_mm
+        out[name] = row
+    return out
+
+
+def _shuffled(ds: xr.Dataset, seed: int) -> xr.Dataset:
+    """The individuals of every frame in a random order (identities removed)."""
+    from pose.dataset import from_numpy
+
+    rng = np.random.default_rng(seed)
+    pos, conf = ds.position.values.copy(), ds.confidence.values.copy()
+    for t in range(pos.shape[0]):
+        o = rng.permutation(pos.shape[-1])
+        pos[t], conf[t] = pos[t][..., o], conf[t][..., o]
+    return from_numpy(pos, conf, keypoints=list(ds.keypoint.values), fps=ds.attrs.get("fps"))
+
+
+def score(truth: xr.Dataset, inst: xr.Dataset, body_px: float, px_per_mm: float | None) -> dict:
+    """Identity metrics of the tracked instances and of the baseline, keypoint errors."""
+    from pose.tracking import TrackingConfig, identity_metrics, track_identities
+
+    truth = truth.assign_coords(time=inst.time.values)  # same rows; the video's clock
+    truth.attrs["fps"] = inst.attrs.get("fps") or truth.attrs.get("fps")
+    c0 = time.process_time()
+    tracked = track_identities(inst, TrackingConfig(n_animals=truth.sizes["individual"])).pose
+    track_cpu = time.process_time() - c0
+    names = [str(x) for x in truth.individual.values]
+    m = identity_metrics(truth, tracked)
+    base = identity_metrics(truth, centroid_baseline(inst))
+    err, _ = match_errors(truth.position.values, inst.position.values, 0.5 * body_px)
+    _, which = match_errors(truth.position.values, tracked.position.values, 0.5 * body_px)
+    acc, mapping = identity_accuracy(which)
+    return {"idf1": m["idf1"], "switches": m["num_switches"], "switches_per_10_min": m.get("switches_per_10_min"),
+            "mota": m["mota"], "baseline_idf1": base["idf1"], "baseline_switches": base["num_switches"],
+            "identity_accuracy": acc, "mapping": mapping, "errors": error_summary(err, names, px_per_mm),
+            "frames": int(truth.sizes["time"]), "track_cpu_s": round(track_cpu, 1),
+            "found_per_frame": float(np.isfinite(inst.position.values).any(axis=(1, 2)).sum(axis=1).mean())}
+
+
+def _train(project: Path, model: Path, cpu_minutes: float, test_frames: list[str] | None, fraction: float | None,
+           seed: int) -> dict:
+    from pose.pipeline.topdown import train_topdown
+    from pose.pipeline.train import TrainConfig
+
+    if (model / "topdown.json").is_file():
+        return json.loads((model / "train_stats.json").read_text())
+    c0 = time.process_time()
+    train_topdown(project, config=TrainConfig(cpu_minutes=cpu_minutes, seed=seed), out_dir=model,
+                  test_frames=test_frames, training_fraction=fraction, overwrite=True)
+    cen = json.loads((model / "centroid" / "centroid.json").read_text())
+    ev = json.loads((model / "instance" / "evaluation.json").read_text())
+    curve = (model / "instance" / "training_curve.csv").read_text().strip().splitlines()
+    stats = {"train_cpu_s": round(time.process_time() - c0, 1), "cpu_minutes": cpu_minutes,
+             "centroid_epochs": cen["epochs"], "centroid_test": cen.get("test"),
+             "instance_epochs": len(curve) - 1, "instance_test_mean_px": ev["test"].get("mean_px"),
+             "instance_train_mean_px": ev["train"].get("mean_px")}
+    (model / "train_stats.json").write_text(json.dumps(stats, indent=1))
+    return stats
+
+
+def _infer(model: Path, video: Path, out: Path, start: int, stop: int | None) -> tuple[xr.Dataset, float]:
+    import pose.io
+    from pose.pipeline.topdown import TopDownPredictor
+
+    if out.is_file():
+        ds = pose.io.load(out)
+        return ds, float(ds.attrs.get("infer_cpu_s", np.nan))
+    c0 = time.process_time()
+    ds = TopDownPredictor(model, n_animals=2, threads=1).predict_video(video, start=start, stop=stop)
+    ds.attrs["infer_cpu_s"] = round(time.process_time() - c0, 1)
+    pose.io.save(ds, out)
+    return ds, ds.attrs["infer_cpu_s"]
+
+
+def run_virtual(args: argparse.Namespace) -> dict:
+    import pose.io
+    from pose.synthetic.social import render_social
+    from pose.tracking import (
+        TrackingConfig,
+        estimate_body_size_px,
+        identity_metrics,
+        track_identities,
+    )
+
+    work = Path(args.work)
+    train_dir, test_dir = work / "virtual_train", work / "virtual_test"
+    c0 = time.process_time()
+    if not (train_dir / "config.yaml").is_file():
+        render_social(train_dir, seconds=args.train_seconds, seed=101, n_label_frames=args.label_frames,
+                      width=args.width, height=args.height)
+    if not (test_dir / "truth.nc").is_file():
+        render_social(test_dir, seconds=args.test_seconds, seed=202, n_label_frames=0, width=args.width,
+                      height=args.height)
+    render_cpu = time.process_time() - c0
+    stats = _train(train_dir, work / "virtual_model", args.cpu_minutes, None, 0.85, args.seed)
+    truth = pose.io.load(test_dir / "truth.nc")
+    n = int(round(args.score_seconds * truth.attrs["fps"])) if args.score_seconds else truth.sizes["time"]
+    truth = truth.isel(time=slice(0, n))
+    inst, infer_cpu = _infer(work / "virtual_model", test_dir / "video.mp4", work / f"virtual_instances_{n}.nc", 0, n)
+    body = estimate_body_size_px(truth.position.values[:, :2])
+    row = {"dataset": "virtual pair (same coat)", "render_cpu_s": round(render_cpu, 1), "infer_cpu_s": infer_cpu,
+           **stats, **score(truth, inst, body, truth.attrs.get("px_per_mm"))}
+    oracle = track_identities(_shuffled(truth, 0), TrackingConfig(n_animals=2)).pose
+    mo = identity_metrics(truth, oracle.assign_coords(time=truth.time.values))  # same rows
+    row.update(oracle_idf1=mo["idf1"], oracle_switches=mo["num_switches"], px_per_mm=truth.attrs.get("px_per_mm"),
+               seconds=n / truth.attrs["fps"])
+    (work / "virtual_result.json").write_text(json.dumps(row, indent=1, default=float))
+    return row
+
+
+def run_flies(args: argparse.Namespace) -> dict:
+    import pose.io
+    from pose.pipeline.importers import read_labels, write_project
+    from pose.tracking import estimate_body_size_px
+
+    work = Path(args.work)
+    slp, video = FLIES / "clip.slp", FLIES / "clip.mp4"
+    if not slp.is_file():
+        raise SystemExit(f"{slp} not found (../shared/data is needed for the flies part)")
+    project = work / "flies_project"
+    if not (project / "config.yaml").is_file():
+        write_project(read_labels(slp, fmt="video", video=video), project)
+    labels = pose.io.load(slp)  # (time = frame, ..., individual = female, male)
+    half = labels.sizes["time"] // 2
+    test = [f"img{f:04d}" for f in range(half, labels.sizes["time"])]
+    stats = _train(project, work / "flies_model", args.cpu_minutes, test, None, args.seed)
+    inst, infer_cpu = _infer(work / "flies_model", video, work / "flies_instances.nc", half, None)
+    truth = labels.isel(time=slice(half, None))
+    body = estimate_body_size_px(truth.position.values[:, :2])
+    row = {"dataset": "sleap flies, train 0-749, test 750-1499", "infer_cpu_s": infer_cpu, **stats,
+           **score(truth, inst, body, None), "seconds": truth.sizes["time"] / truth.attrs["fps"]}
+    (work / "flies_result.json").write_text(json.dumps(row, indent=1, default=float))
+    return row
+
+
+def report(args: argparse.Namespace) -> str:
+    work = Path(args.work)
+    rows = [json.loads(p.read_text()) for p in (work / "virtual_result.json", work / "flies_result.json") if p.is_file()]
+    lines = ["| dataset | frames | CPU-min budget | centroid recall (held-out labels) | IDF1 | switches | "
+             "switches / 10 min | identity accuracy | baseline IDF1 / switches | per-animal error mean (median, p90) px | detected |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        errs = "; ".join(f"{k} {v['mean_px']:.2f} ({v['median_px']:.2f}, {v['p90_px']:.1f})"
+                         + (f" = {v['mean_mm']:.2f} mm" if "mean_mm" in v else "") for k, v in r["errors"].items())
+        det = ", ".join(f"{v['detected']:.3f}" for v in r["errors"].values())
+        cen = r.get("centroid_test") or {}
+        lines.append(f"| {r['dataset']} | {r['frames']} | {r['cpu_minutes']} | {cen.get('recall', float('nan')):.3f} | "
+                     f"{r['idf1']:.4f} | {int(r['switches'])} | {r['switches_per_10_min'] or float('nan'):.2f} | "
+                     f"{r['identity_accuracy']:.4f} | {r['baseline_idf1']:.4f} / {int(r['baseline_switches'])} | "
+                     f"{errs} | {det} |")
+    lines.append("")
+    for r in rows:
+        extra = (f"; tracker on the true poses, shuffled: IDF1 {r['oracle_idf1']:.4f}, {int(r['oracle_switches'])} switches"
+                 if "oracle_idf1" in r else "")
+        lines.append(f"- {r['dataset']}: training {r['train_cpu_s']:.0f} CPU-s (centroid {r['centroid_epochs']} epochs, "
+                     f"instance {r['instance_epochs']} epochs; instance crops' test error {r['instance_test_mean_px']:.2f} px "
+                     f"given the true centre), inference {r['infer_cpu_s']:.0f} CPU-s for {r['frames']} frames, "
+                     f"{r['found_per_frame']:.2f} instances found per frame{extra}")
+    text = "\n".join(lines)
+    if args.out:
+        Path(args.out).write_text(Path(args.out).read_text().split("<!-- table -->")[0] + "<!-- table -->\n" + text + "\n"
+                                  if Path(args.out).is_file() else text + "\n")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["virtual", "flies", "report"])
+    parser.add_argument("--work", default="/tmp/multi_animal_pose")
+    parser.add_argument("--cpu-minutes", type=float, default=10.0, help="training budget of each dataset (both models)")
+    parser.add_argument("--train-seconds", type=float, default=60.0)
+    parser.add_argument("--label-frames", type=int, default=48)
+    parser.add_argument("--test-seconds", type=float, default=600.0)
+    parser.add_argument("--score-seconds", type=float, default=None, help="predict and score only the first seconds")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(1)
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    if args.stage == "virtual":
+        print(json.dumps(run_virtual(args), indent=1, default=float))
+    elif args.stage == "flies":
+        print(json.dumps(run_flies(args), indent=1, default=float))
+    print(report(args))
+
+
+if __name__ == "__main__":
+    main()

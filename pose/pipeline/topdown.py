@@ -1,0 +1,397 @@
+"""Multi-animal pose, the top-down way (SLEAP's "centroid + centered-instance" design).
+
+Two networks, both the single-animal pipeline's:
+
+1. a **centroid model** (:mod:`pose.pipeline.centroid`): one score map with a peak at the
+   centre of every animal (the mean of its labelled keypoints), on the down-scaled frame;
+2. a **centred-instance model**: the single-animal model (:func:`pose.pipeline.train.train_model`,
+   its recipe, augmentation, shape prior and evaluation unchanged) trained on crops centred
+   on each labelled animal, whose targets are that animal's keypoints only, so a neighbour
+   inside the crop is not a target.
+
+Inference (:class:`TopDownPredictor`): centres -> one crop per centre -> keypoints per
+instance -> a pose Dataset whose ``individual`` dimension holds instances in no particular
+order (``instance_0``...); :func:`pose.tracking.track_identities` (``ethopose pose track``)
+then gives them identities. Why top-down rather than one network with a channel per
+individual: same-coat animals cannot be told apart by their pixels, so identity channels
+cannot be learnt; identities come from motion instead.
+
+::
+
+    MODEL_DIR/
+      topdown.json    TopDownInfo: crop size, count, reasons
+      split.json      the frame-level train/test split of the multi-animal project
+      centroid/       centroid.json + weights.pt
+      instance/       a single-animal model folder (pose.pipeline.modeldir)
+      instance_project/  the crops it was trained on (a single-animal project)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import xarray as xr
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from pose.atomic import write_text_atomic
+from pose.pipeline.augment import FILL_RGB
+from pose.pipeline.centroid import (
+    CentroidDetector,
+    derive_centroid_config,
+    instance_anchors,
+    train_centroid_model,
+)
+from pose.pipeline.images import read_image
+from pose.pipeline.project import LabelSet, Project, load_labels, load_project
+from pose.pipeline.recipe import RecipeOverrides, animal_size_px, derive_recipe
+
+log = logging.getLogger(__name__)
+
+TOPDOWN_JSON = "topdown.json"
+CROP_MARGIN = 1.25  # crop half-side / farthest labelled keypoint from the centre
+JITTER_FRACTION = 0.06  # training crops' centres moved by up to this x the crop side (centroid error)
+
+
+class TopDownInfo(BaseModel):
+    """What top-down inference needs (``MODEL_DIR/topdown.json``); sizes in original pixels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "topdown"
+    bodyparts: list[str]
+    individuals: list[str]
+    skeleton: list[list[str]] = []
+    n_animals: int
+    crop_side_px: int
+    animal_size_px: float
+    reasons: dict[str, str]
+    project: str | None = None
+
+
+def is_topdown_model(model_dir: str | Path) -> bool:
+    """Whether ``model_dir`` holds a top-down multi-animal model."""
+    return (Path(model_dir) / TOPDOWN_JSON).is_file()
+
+
+def split_individuals(labels: LabelSet) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(frames, individuals, keypoints, 2)`` labels, individual and body-part names."""
+    names = labels.names
+    if "/" not in names[0]:
+        return labels.keypoints[:, None], ["individual_0"], list(names)
+    inds = list(dict.fromkeys(n.split("/")[0] for n in names))
+    parts = list(dict.fromkeys(n.split("/", 1)[1] for n in names))
+    kps = np.full((len(labels.images), len(inds), len(parts), 2), np.nan)
+    for c, n in enumerate(names):
+        a, b = n.split("/", 1)
+        kps[:, inds.index(a), parts.index(b)] = labels.keypoints[:, c]
+    return kps, inds, parts
+
+
+def multi_animal_reason(project: str | Path | Project) -> tuple[bool, str]:
+    """Whether a project's labels are multi-animal (several individuals labelled in one frame),
+    and the sentence saying which pipeline that chooses and why."""
+    project = project if isinstance(project, Project) else load_project(project)
+    kps, inds, _ = split_individuals(load_labels(project))
+    per_frame = (np.isfinite(kps).all(axis=-1).sum(axis=-1) >= 2).sum(axis=1)
+    multi = int((per_frame >= 2).sum())
+    if len(inds) < 2 or multi == 0:
+        return False, f"single-animal project ({len(inds)} individual labelled per frame): one network"
+    return True, (f"multi-animal project: {len(inds)} individuals, {multi} of {len(per_frame)} labelled frames "
+                  f"show 2 or more animals -> top-down (a centroid model finds every animal, a centred-instance "
+                  f"model places each one's keypoints); identities come from tracking, because same-looking "
+                  f"animals cannot be told apart as network channels")
+
+
+def crop_side_px(keypoints: np.ndarray) -> tuple[int, str]:
+    """Side of the square crop (original pixels, even) that holds an animal around its centre.
+
+    ``2 x CROP_MARGIN x`` the 99th percentile of the distance of a labelled keypoint from its
+    animal's centre (``keypoints``: ``(frames, individuals, keypoints, 2)``).
+    """
+    anchors = instance_anchors(keypoints)
+    reach = np.linalg.norm(keypoints - anchors[:, :, None], axis=-1)
+    reach = reach[np.isfinite(reach)]
+    r = float(np.percentile(reach, 99)) if reach.size else 64.0
+    side = int(2 * math.ceil(CROP_MARGIN * r))
+    return side, (f"2 x {CROP_MARGIN} x the farthest labelled keypoint from its animal's centre "
+                  f"({r:.0f} px, 99th percentile)")
+
+
+def write_instance_project(project: Project, labels: LabelSet, out: Path, side: int, test_images: set[str],
+                           seed: int = 0) -> tuple[Project, list[str]]:
+    """A single-animal project of crops, one per labelled animal, centred (with a small jitter)
+    on it; the crop's labels are that animal's keypoints only.
+
+    Returns the project and the crop names of ``test_images``' animals (its test frames).
+    """
+    import pose.io
+    from pose.dataset import from_numpy
+
+    kps, inds, parts = split_individuals(labels)
+    anchors = instance_anchors(kps)
+    rng = np.random.default_rng([seed, 11])
+    folder = out / "labeled-data" / "instances"
+    folder.mkdir(parents=True, exist_ok=True)
+    names, crops_kp, test = [], [], []
+    for f, image in enumerate(labels.images):
+        frame = None
+        for i, ind in enumerate(inds):
+            if not np.isfinite(anchors[f, i]).all():
+                continue
+            if frame is None:
+                frame = cv2.cvtColor(cv2.imread(str(project.root / image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            centre = anchors[f, i] + rng.uniform(-JITTER_FRACTION, JITTER_FRACTION, 2) * side
+            crop, origin = crop_around(frame, centre, side)
+            name = f"{Path(image).parent.name}_{Path(image).stem}_{ind}.png"
+            cv2.imwrite(str(folder / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+            names.append(f"labeled-data/instances/{name}")
+            crops_kp.append(kps[f, i] - origin)
+            if image in test_images:
+                test.append(name)
+    ds = from_numpy(np.array(crops_kp).transpose(0, 2, 1), keypoints=parts, individuals=["individual_0"])
+    ds = ds.assign_coords(image=("time", names))
+    ds.attrs["scorer"] = "topdown"
+    pose.io.save(ds, folder / "CollectedData_topdown.h5")
+    cfg = project.config
+    raw = {"Task": f"{project.root.name}_instances", "scorer": "topdown", "bodyparts": parts,
+           "skeleton": cfg.skeleton, "pcutoff": cfg.pcutoff,
+           "symmetry_pairs": [[parts[a], parts[b]] for a, b in cfg.flip_pairs()]}
+    over = cfg.recipe_overrides()
+    if over.view:
+        raw["view"] = over.view
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+    return load_project(out), test
+
+
+def crop_around(frame: np.ndarray, centre: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``side x side`` crop of ``frame`` whose centre pixel is ``centre`` rounded (outside the
+    frame: :data:`pose.pipeline.augment.FILL_RGB`), and its top-left corner in frame pixels."""
+    x0 = int(round(float(centre[0]))) - side // 2
+    y0 = int(round(float(centre[1]))) - side // 2
+    h, w = frame.shape[:2]
+    crop = np.empty((side, side, 3), np.uint8)
+    crop[:] = FILL_RGB
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xa < xb and ya < yb:
+        crop[ya - y0:yb - y0, xa - x0:xb - x0] = frame[ya:yb, xa:xb]
+    return crop, np.array([x0, y0], float)
+
+
+def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | Path | None = None,
+                  test_frames: list[str] | str | Path | None = None, training_fraction: float | None = None,
+                  centroid_share: float = 0.3, overwrite: bool = False) -> Path:
+    """Train the centroid and the centred-instance models of a multi-animal project.
+
+    Parameters
+    ----------
+    project
+        A project whose labels name several individuals (DeepLabCut multi-animal, SLEAP).
+    config
+        :class:`pose.pipeline.train.TrainConfig` of the instance model; its ``cpu_minutes``
+        (or ``minutes``) budget is shared: ``centroid_share`` of it goes to the centroid
+        model, the rest to the instance model.
+    out_dir
+        The model folder (default ``PROJECT/models/topdown-<time>``).
+    test_frames, training_fraction
+        The frame-level split (as :func:`pose.pipeline.train.train_model`): both models
+        hold out the same frames (an animal's crop is a test crop when its frame is a test frame).
+
+    Returns
+    -------
+    The model folder.
+    """
+    import time
+
+    from pose.pipeline.train import TrainConfig, make_split, train_model
+
+    project = project if isinstance(project, Project) else load_project(project)
+    cfg = config or TrainConfig()
+    labels = load_labels(project)
+    kps, inds, parts = split_individuals(labels)
+    if out_dir is None:
+        out_dir = project.root / "models" / f"topdown-{time.strftime('%Y%m%d-%H%M%S')}"
+    model_dir = Path(out_dir)
+    if (model_dir / TOPDOWN_JSON).exists() and not overwrite:
+        raise FileExistsError(f"{model_dir} holds a top-down model; pass --overwrite to replace it")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
+    split.save(model_dir / "split.json")
+    index = {im: i for i, im in enumerate(labels.images)}
+    train_idx = [index[im] for im in split.train]
+    test_idx = [index[im] for im in split.test]
+    per_frame = (np.isfinite(instance_anchors(kps)).all(axis=-1)).sum(axis=1)
+    side, side_why = crop_side_px(kps[train_idx])
+    size = animal_size_px(labels.keypoints[train_idx], labels.names)
+    first = cv2.imread(str(project.root / labels.images[train_idx[0]]), cv2.IMREAD_COLOR)
+    if first is None:
+        raise FileNotFoundError(f"cannot read image {project.root / labels.images[train_idx[0]]}")
+    frame_hw = (int(first.shape[0]), int(first.shape[1]))
+    given = RecipeOverrides(view=cfg.view, rotation_deg=cfg.augment.rotation_deg)
+    recipe = derive_recipe(labels.keypoints[train_idx], labels.names, frame_hw, stride=cfg.stride,
+                           overrides=project.config.recipe_overrides().merged(given))
+    budget = cfg.cpu_minutes or cfg.minutes
+    c_budget = budget * centroid_share if budget else None
+    ccfg = derive_centroid_config(kps[train_idx], frame_hw, stride=cfg.stride, rotation_deg=recipe.rotation_deg,
+                                  cpu_minutes=c_budget, seed=cfg.seed, backbone=cfg.backbone,
+                                  pretrained=cfg.pretrained, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                                  neck_channels=cfg.neck_channels, repeats=cfg.repeats,
+                                  augment=cfg.augment.model_copy(update={"centre_on_animal_prob": 0.5}))
+    info = TopDownInfo(bodyparts=parts, individuals=inds, skeleton=project.config.skeleton,
+                       n_animals=int(per_frame.max()), crop_side_px=side, animal_size_px=round(size, 2),
+                       project=str(project.root),
+                       reasons={"n_animals": f"most animals labelled in one frame ({int(per_frame.max())})",
+                                "crop_side_px": side_why, "anchor": "mean of the animal's labelled keypoints",
+                                **{f"centroid_{k}": v for k, v in ccfg.reasons.items()}})
+    _echo(f"top-down: {len(train_idx)} training frames, {len(test_idx)} test frames; "
+          f"{int(per_frame[train_idx].sum())} training animals")
+    _echo(f"  crop {side} px: {side_why}")
+    for k, v in ccfg.reasons.items():
+        _echo(f"  centroid {k} {getattr(ccfg, k)}: {v}")
+    _echo(f"  budget: {budget or '-'} min ({'CPU' if cfg.cpu_minutes else 'wall'}), {centroid_share:.0%} to the centroid model")
+    anchors = instance_anchors(kps)
+    check = test_idx[:: max(1, len(test_idx) // 40)][:40]  # held-out frames for the centroid recall
+    train_centroid_model([read_image(project.root / labels.images[i], ccfg.scale) for i in train_idx],
+                         [anchors[i] for i in train_idx], ccfg, model_dir / "centroid",
+                         test_images=[read_image(project.root / labels.images[i]) for i in check],
+                         test_anchors=[anchors[i] for i in check], prescaled=True)
+    result = json.loads((model_dir / "centroid" / "centroid.json").read_text())
+    if "test" in result:
+        t = result["test"]
+        _echo(f"centroid model: test recall {t['recall']:.3f}, precision {t['precision']:.3f} "
+              f"({t['n_true']} animals), mean distance {t['mean_distance_px']:.1f} px")
+        if t["recall"] < 0.9:
+            _echo(f"WARNING: THE CENTROID MODEL MISSES {1 - t['recall']:.0%} OF THE TEST ANIMALS: train longer "
+                  "or label more frames")
+    inst_project, inst_test = write_instance_project(project, labels, model_dir / "instance_project", side,
+                                                     set(split.test), seed=cfg.seed)
+    update = {"mine_period": 0, "augment": cfg.augment.model_copy(update={"random_crop": False})}
+    if cfg.cpu_minutes:
+        update["cpu_minutes"] = cfg.cpu_minutes - c_budget
+    elif cfg.minutes:
+        update["minutes"] = cfg.minutes - c_budget
+    train_model(inst_project, config=cfg.model_copy(update=update), out_dir=model_dir / "instance",
+                test_frames=inst_test or None, training_fraction=None if inst_test else 1.0, overwrite=True)
+    write_text_atomic(model_dir / TOPDOWN_JSON, info.model_dump_json(indent=1))
+    return model_dir
+
+
+def _echo(text: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+
+
+class TopDownPredictor:
+    """A trained top-down model: frames or a video -> every animal's keypoints.
+
+    Parameters
+    ----------
+    model_dir
+        A folder written by :func:`train_topdown`.
+    n_animals
+        How many animals to look for per frame (the strongest centres); None = every centre
+        above the centroid model's threshold, at most the count seen in the labels.
+    runtime, threads
+        Of the instance model (:class:`pose.pipeline.inference.Predictor`).
+    """
+
+    def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
+                 device: str = "auto", threads: int | None = None) -> None:
+        from pose.pipeline.inference import Predictor
+
+        self.root = Path(model_dir).expanduser().resolve()
+        path = self.root / TOPDOWN_JSON
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir}: no {TOPDOWN_JSON} (not a top-down model folder)")
+        self.info = TopDownInfo.model_validate_json(path.read_text())
+        self.n_animals = n_animals
+        self.centroid = CentroidDetector(self.root / "centroid", device="cpu" if runtime.startswith("onnx") else device,
+                                         threads=threads)
+        self.instance = Predictor.from_dir(self.root / "instance", runtime=runtime, device=device,  # type: ignore[arg-type]
+                                           threads=threads)
+
+    def predict_keypoints(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RGB uint8 ``(B, H, W, 3)`` -> keypoints ``(B, P, K, 2)`` (original pixels, NaN where a
+        frame has fewer animals), keypoint confidence ``(B, P, K)`` and centre score ``(B, P)``;
+        instances ordered by centre score, not by identity."""
+        p = self.n_animals or self.info.n_animals
+        threshold = 0.05 if self.n_animals else None  # a known count: take the strongest peaks
+        found = self.centroid.detect(frames, max_peaks=p, threshold=threshold)
+        k = len(self.info.bodyparts)
+        xy = np.full((len(frames), p, k, 2), np.nan)
+        conf = np.zeros((len(frames), p, k))
+        score = np.zeros((len(frames), p))
+        side = self.info.crop_side_px
+        crops, where = [], []
+        for b, (centres, probs) in enumerate(found):
+            for j, c in enumerate(centres):
+                crop, origin = crop_around(frames[b], c, side)
+                crops.append(crop)
+                where.append((b, j, origin))
+                score[b, j] = probs[j]
+        if crops:
+            kp, cf = self.instance.predict_keypoints(np.stack(crops))
+            for (b, j, origin), a, c in zip(where, kp, cf, strict=True):
+                xy[b, j] = a + origin
+                conf[b, j] = c
+        _drop_duplicates(xy, conf, score, 0.15 * self.info.animal_size_px)
+        return xy, conf, score
+
+    def predict_video(self, video: str | Path, *, batch_size: int = 8, start: int = 0,
+                      stop: int | None = None) -> xr.Dataset:
+        """Every animal's keypoints in frames ``start..stop-1`` of a video.
+
+        Returns
+        -------
+        xarray.Dataset
+            Pose Dataset (time, space, keypoint, individual), ``individual`` =
+            ``instance_0``... in centre-score order (NOT identities: track them with
+            :func:`pose.tracking.track_identities`), confidence = the instance model's.
+        """
+        from tqdm.auto import tqdm
+
+        from pose.dataset import append_history, from_numpy
+        from pose.pipeline.inference import video_completeness
+        from pose.video import VideoError, VideoReader
+
+        xys, confs, frames = [], [], []
+        with VideoReader(video) as reader:
+            last = reader.n_frames if stop is None else min(stop, reader.n_frames)
+            with tqdm(total=max(0, last - start) or None, desc=Path(video).name, unit="frame") as bar:
+                for first, batch in reader.iter_batches(batch_size, start=start, stop=last, prefetch=4):
+                    xy, conf, _ = self.predict_keypoints(batch)
+                    xys.append(xy)
+                    confs.append(conf)
+                    frames.extend(range(first, first + len(batch)))
+                    bar.update(len(batch))
+        if not frames:
+            raise VideoError(f"{video}: no frames in the range {start}..{stop}")
+        xy, conf = np.concatenate(xys), np.concatenate(confs)
+        names = [f"instance_{j}" for j in range(xy.shape[1])]
+        ds = from_numpy(xy.transpose(0, 3, 2, 1), conf.transpose(0, 2, 1), keypoints=self.info.bodyparts,
+                        individuals=names, fps=reader.fps, video_path=str(video), frame_index=frames,
+                        source_software="ethopose")
+        ds.attrs.update(model_dir=str(self.root), **video_completeness(reader, len(frames)))
+        return append_history(ds, "predict_video_topdown", {"model_dir": str(self.root), "n_animals": self.n_animals,
+                                                            "start": start, "stop": stop})
+
+
+def _drop_duplicates(xy: np.ndarray, conf: np.ndarray, score: np.ndarray, min_px: float) -> None:
+    """In place: an instance whose keypoints lie on a stronger instance's (median distance
+    under ``min_px``: two centres found on one animal) is emptied."""
+    for b in range(xy.shape[0]):
+        for j in range(1, xy.shape[1]):
+            for i in range(j):
+                d = np.linalg.norm(xy[b, i] - xy[b, j], axis=-1)
+                if np.isfinite(d).any() and np.nanmedian(d) < min_px:
+                    xy[b, j] = np.nan
+                    conf[b, j] = 0.0
+                    score[b, j] = 0.0
+                    break

@@ -1,0 +1,253 @@
+"""Top-down multi-animal pose (pose.pipeline.centroid, pose.pipeline.topdown) on tiny
+synthetic projects: two same-looking "animals" of three coloured blobs per frame.
+
+Known answers for the target, peak and crop code; a tiny centroid training (random-initialised
+network, one thread, no augmentation) that must find every animal; and (slow) both models
+overfit, finding every animal and placing its keypoints within 2 px on the frames they were
+trained on (the easy case), and ``ethopose pose infer`` on a video of those frames.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+PARTS = ["head", "body", "tail"]
+
+
+def _animal(rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
+    """(3, 2) head, body, tail keypoints 7 px apart along a random direction."""
+    a = rng.uniform(-np.pi, np.pi)
+    u = np.array([np.cos(a), np.sin(a)])
+    return np.stack([centre + 7 * u, centre, centre - 7 * u])
+
+
+def _draw(img: np.ndarray, kp: np.ndarray) -> None:
+    for j, (x, y) in enumerate(kp):
+        colour = [(235, 40, 40), (40, 235, 40), (40, 40, 235)][j]
+        cv2.circle(img, (int(round(x)), int(round(y))), 2, colour, -1, cv2.LINE_AA)
+
+
+def make_pair_project(root, n_frames: int = 6, size_px: int = 64, seed: int = 0):
+    """A DeepLabCut multi-animal project (``bodyparts: MULTI!``) of two blob animals per frame.
+
+    Returns the folder and the truth ``(frames, 2 individuals, 3 keypoints, 2)``.
+    """
+    import pose.io
+    from pose.dataset import from_numpy
+
+    rng = np.random.default_rng(seed)
+    folder = root / "labeled-data" / "vid"
+    folder.mkdir(parents=True)
+    truth = np.zeros((n_frames, 2, 3, 2))
+    images = []
+    for f in range(n_frames):
+        while True:
+            c = rng.uniform(12, size_px - 13, (2, 2))
+            if np.linalg.norm(c[0] - c[1]) > 28:
+                break
+        img = np.full((size_px, size_px, 3), 20, np.uint8)
+        for i in range(2):
+            truth[f, i] = _animal(rng, c[i])
+            _draw(img, truth[f, i])
+        name = f"labeled-data/vid/img{f:04d}.png"
+        cv2.imwrite(str(root / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        images.append(name)
+    ds = from_numpy(truth.transpose(0, 3, 2, 1), keypoints=PARTS, individuals=["a", "b"])
+    ds = ds.assign_coords(image=("time", images))
+    ds.attrs["scorer"] = "test"
+    pose.io.save(ds, folder / "CollectedData_test.h5")
+    cfg = {"Task": "pairs", "scorer": "test", "multianimalproject": True, "individuals": ["a", "b"],
+           "multianimalbodyparts": PARTS, "bodyparts": "MULTI!", "TrainingFraction": [1.0], "pcutoff": 0.1,
+           "top_view": True, "symmetry_pairs": []}
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return root, truth
+
+
+def _noaug(crop_px: int = 64):
+    from pose.pipeline.augment import AugmentConfig
+
+    return AugmentConfig(crop_px=crop_px, rotation_deg=0, scale_range=(1, 1), flip_prob=0, random_crop=False,
+                         brightness_contrast_prob=0, motion_blur_prob=0, noise_prob=0, occlusion_prob=0)
+
+
+def test_centroid_targets_peak_at_each_centre_and_offsets_point_to_the_nearest():
+    from pose.pipeline.centroid import centroid_targets
+    from pose.pipeline.model import cell_centres
+
+    anchors = np.array([[10.0, 12.0], [41.5, 30.0], [np.nan, np.nan]])
+    heat, weight, offs, mask = centroid_targets(anchors, (16, 16), 4, sigma_px=4.0)
+    assert heat.shape == (1, 16, 16) and weight.tolist() == [1.0]
+    c = cell_centres(16, 4)
+    for x, y in anchors[:2]:
+        iy, ix = int(np.argmin(abs(c - y))), int(np.argmin(abs(c - x)))
+        g = np.exp(-((c[ix] - x) ** 2 + (c[iy] - y) ** 2) / 32.0)
+        assert heat[0, iy, ix] == pytest.approx(g, abs=1e-6)
+        # the offset of the cell holding a centre points at it (units of stride)
+        assert c[ix] + 4 * offs[0, iy, ix] == pytest.approx(x, abs=1e-5)
+        assert c[iy] + 4 * offs[1, iy, ix] == pytest.approx(y, abs=1e-5)
+        assert mask[:, iy, ix].tolist() == [1.0, 1.0]
+    assert heat.max() <= 1.0 and mask.sum() > 0
+
+
+def test_find_peaks_recovers_centres_and_suppresses_within_the_radius():
+    from pose.pipeline.centroid import find_peaks
+    from pose.pipeline.model import cell_centres
+
+    c = cell_centres(32, 4)
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+
+    def blob(x, y, a):
+        return a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 5.0**2))
+
+    prob = np.maximum.reduce([blob(21.5, 33.5, 0.9), blob(81.5, 61.5, 0.7), blob(89.5, 61.5, 0.6)])
+    offs = np.zeros((2, 32, 32))
+    xy, p = find_peaks(prob, offs, 4, radius_px=12.0, threshold=0.2)
+    # the third peak lies 8 px from the second (< 12 px radius): suppressed
+    assert xy.tolist() == [[21.5, 33.5], [81.5, 61.5]] and p[0] == pytest.approx(0.9)
+    xy, _ = find_peaks(prob, offs, 4, radius_px=6.0, threshold=0.2)
+    assert len(xy) == 3
+    xy, _ = find_peaks(prob, offs, 4, radius_px=6.0, threshold=0.2, max_peaks=1)
+    assert xy.tolist() == [[21.5, 33.5]]
+
+
+def test_crop_around_fills_outside_and_returns_its_origin():
+    from pose.pipeline.augment import FILL_RGB
+    from pose.pipeline.topdown import crop_around
+
+    frame = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    crop, origin = crop_around(frame, np.array([2.4, 10.0]), 8)
+    assert origin.tolist() == [-2.0, 6.0] and crop.shape == (8, 8, 3)
+    assert (crop[:, :2] == np.array(FILL_RGB, np.uint8)).all()
+    assert (crop[:, 2:] == frame[6:14, 0:6]).all()
+
+
+def test_instance_project_holds_each_animal_alone_and_keeps_the_frame_split(tmp_path):
+    from pose.pipeline.project import load_labels, load_project
+    from pose.pipeline.topdown import multi_animal_reason, write_instance_project
+
+    root, truth = make_pair_project(tmp_path / "proj", n_frames=3)
+    project = load_project(root)
+    multi, why = multi_animal_reason(project)
+    assert multi and "2 individuals, 3 of 3 labelled frames" in why
+    labels = load_labels(project)
+    inst, test = write_instance_project(project, labels, tmp_path / "inst", 24, {labels.images[1]})
+    assert test == ["vid_img0001_a.png", "vid_img0001_b.png"]
+    crops = load_labels(inst)
+    assert inst.config.bodyparts == PARTS and crops.keypoints.shape == (6, 3, 2)
+    for r, (f, i) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]):
+        kp = crops.keypoints[r]
+        # the crop is centred on its animal (jitter <= 6 % of 24 px), labels = that animal only
+        assert np.abs(kp[1] - 11.5).max() <= 0.06 * 24 + 1.0
+        shift = truth[f, i] - kp
+        assert np.allclose(shift, shift[0]) and np.allclose(shift[0], np.round(shift[0]))
+    single = make_single(tmp_path / "single")
+    assert not multi_animal_reason(single)[0]
+
+
+def make_single(root):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pipeline_helpers import make_blob_project
+
+    return make_blob_project(root, n_frames=3)[0]
+
+
+def test_centroid_model_learns_to_find_both_animals(tmp_path):
+    """The centroid model alone overfits 4 frames: every centre found, within 2 px."""
+    from pose.pipeline.centroid import (
+        CentroidConfig,
+        CentroidDetector,
+        centroid_recall,
+        instance_anchors,
+        train_centroid_model,
+    )
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        root, truth = make_pair_project(tmp_path / "proj", n_frames=4)
+        frames = [cv2.cvtColor(cv2.imread(str(root / f"labeled-data/vid/img{f:04d}.png")), cv2.COLOR_BGR2RGB)
+                  for f in range(len(truth))]
+        anchors = list(instance_anchors(truth))
+        cfg = CentroidConfig(scale=1.0, crop_px=64, sigma_px=4.0, nms_radius_px=8.0, rotation_deg=0, pretrained=False,
+                             neck_channels=16, epochs=6, repeats=8, batch_size=4, lr=3e-3, augment=_noaug(64))
+        out = train_centroid_model(frames, anchors, cfg, tmp_path / "centroid", test_images=frames,
+                                   test_anchors=anchors)
+        found = [c for c, _ in CentroidDetector(out).detect(np.stack(frames))]
+    finally:
+        torch.set_num_threads(n)
+    recall = centroid_recall(found, anchors, radius_px=4.0)
+    assert recall["recall"] == 1.0 and recall["precision"] == 1.0, recall
+    assert recall["mean_distance_px"] < 2.0, recall
+    import json
+
+    assert json.loads((out / "centroid.json").read_text())["test"]["recall"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Both models overfit 6 frames of 2 animals (no augmentation, one thread)."""
+    from pose.pipeline.topdown import train_topdown
+    from pose.pipeline.train import TrainConfig
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root, truth = make_pair_project(tmp_path_factory.mktemp("pairs") / "proj", n_frames=6)
+    cfg = TrainConfig(pretrained=False, scale=1.0, epochs=20, repeats=10, batch_size=5, neck_channels=32,
+                      stride=4, lr=3e-3, val_fraction=0.0, augment=_noaug(32), evaluate=False)
+    model_dir = train_topdown(root, config=cfg, out_dir=root / "model", training_fraction=1.0)
+    yield root, model_dir, truth
+    torch.set_num_threads(n)
+
+
+@pytest.mark.slow
+def test_trained_topdown_finds_every_animal_and_its_keypoints(trained):
+    from scipy.optimize import linear_sum_assignment
+
+    from pose.pipeline.centroid import centroid_recall, instance_anchors
+    from pose.pipeline.topdown import TopDownPredictor
+
+    root, model_dir, truth = trained
+    frames = np.stack([cv2.cvtColor(cv2.imread(str(root / f"labeled-data/vid/img{f:04d}.png")), cv2.COLOR_BGR2RGB)
+                       for f in range(len(truth))])
+    pred = TopDownPredictor(model_dir, runtime="torch")
+    found = pred.centroid.detect(frames)
+    recall = centroid_recall([c for c, _ in found], list(instance_anchors(truth)), radius_px=4.0)
+    assert recall["recall"] == 1.0 and recall["precision"] == 1.0, recall
+    assert recall["mean_distance_px"] < 2.0
+    xy, conf, score = pred.predict_keypoints(frames)
+    assert xy.shape == (6, 2, 3, 2) and (score > 0.2).all()
+    errors = []
+    for f in range(len(truth)):  # instances are unordered: match them to the truth
+        cost = np.linalg.norm(truth[f][:, None] - xy[f][None], axis=-1).mean(axis=-1)
+        r, c = linear_sum_assignment(cost)
+        errors += np.linalg.norm(truth[f][r] - xy[f][c], axis=-1).ravel().tolist()
+    assert np.mean(errors) < 2.0 and np.max(errors) < 5.0, (np.mean(errors), np.max(errors))
+
+
+@pytest.mark.slow
+def test_cli_infer_writes_instances_and_tracks(trained, tmp_path):
+    import pose.io
+    from pose.pipeline.cli import app
+
+    root, model_dir, truth = trained
+    video = tmp_path / "v.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 64))
+    for f in range(len(truth)):
+        writer.write(cv2.imread(str(root / f"labeled-data/vid/img{f:04d}.png")))
+    writer.release()
+    out = tmp_path / "tracked.nc"
+    res = CliRunner().invoke(app, ["infer", str(model_dir), str(video), "--out", str(out), "--runtime", "torch"])
+    assert res.exit_code == 0, res.output
+    assert "up to 2 animals per frame" in res.output
+    inst = pose.io.load(tmp_path / "tracked_instances.nc")
+    assert inst.sizes["individual"] == 2 and inst.sizes["time"] == len(truth)
+    assert pose.io.load(out).sizes["individual"] == 2

@@ -55,10 +55,11 @@ def _expand(path: Path) -> list[Path]:
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
-    """A camera name as a whole word; a numeric name also after letters (``cam3``), never inside a number."""
+    """A camera name as a whole word; a numeric name also after letters (``cam3``) or zero-padded
+    (``cam03``), never inside a number."""
     n = re.escape(name.lower())
     if name.isdigit():
-        return re.compile(rf"(?<![0-9]){n}(?![0-9])")
+        return re.compile(rf"(?<![0-9])0*{re.escape(str(int(name)))}(?![0-9])")
     return re.compile(rf"(^|[^a-z0-9]){n}([^a-z]|$)")
 
 
@@ -66,7 +67,7 @@ def camera_name_of(path: Path, known: Sequence[str] = ()) -> str:
     """Camera name of a file: a known name its path contains, else its folder or stem.
 
     The file name is searched first, then its folders from the nearest up. A numeric
-    name (``3``) matches a number that is not part of a longer one (``cam3``, ``3.h5``);
+    name (``3``) matches a number that is not part of a longer one (``cam3``, ``cam03``, ``3.h5``);
     when several names match, one after ``cam``/``camera``/``view`` wins.
 
     A folder called ``calibration_images`` (or similar) is skipped in favour of its parent.

@@ -93,9 +93,12 @@ def body_length_ratio(ds: xr.Dataset, *, individual: str | int | None = None) ->
                         name="body_length_ratio")
 
 
-def head_length_ratio(ds: xr.Dataset, *, individual: str | int | None = None) -> xr.DataArray:
-    """Snout-to-ear-midpoint distance divided by its session median (1 = head held level).
+def head_length_ratio(ds: xr.Dataset, *, reference: np.ndarray | None = None,
+                      individual: str | int | None = None) -> xr.DataArray:
+    """Snout-to-ear-midpoint distance divided by its median (1 = head held level).
 
+    The median is over the ``reference`` frames (boolean ``(time,)``, e.g. walking, when the
+    head is level) where it holds at least 1 s of known lengths, else over the session.
     Seen from above, a mouse that bows its head (face grooming, the snout down at the
     forepaws) shows a shorter head: the snout comes toward the ears. Raises ValueError
     without a snout and both ears.
@@ -104,9 +107,24 @@ def head_length_ratio(ds: xr.Dataset, *, individual: str | int | None = None) ->
     snout = select_keypoints(one, "snout")[0]
     ears = [select_keypoints(one, side)[0] for side in ("left_ear", "right_ear")]
     d = np.hypot(*(centroid_track(one, [snout]) - centroid_track(one, ears)).T)
-    med = np.median(d[np.isfinite(d)]) if np.isfinite(d).any() else np.nan
+    known = np.isfinite(d)
+    if reference is not None and (known & reference).sum() >= _fps(one):
+        known &= reference
+    med = np.median(d[known]) if known.any() else np.nan
     return xr.DataArray(d / med, dims=("time",), coords={"time": ds.coords["time"].values},
                         name="head_length_ratio")
+
+
+def walking_frames(ds: xr.Dataset, *, px_per_mm: float, min_speed_mm_s: float = 30.0, window_s: float = 0.5,
+                   individual: str | int | None = None) -> np.ndarray:
+    """``(time,)`` True where the body's running-median position moves faster than
+    ``min_speed_mm_s`` over ``window_s`` (:func:`median_displacement_speed`): the mouse is
+    walking, head level and body stretched (30 mm/s: the locomotion rule's threshold)."""
+    one = select_individual(ds, individual)
+    body = select_keypoints(one, "body")
+    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint").sel(keypoint=body).values
+    bs, _ = median_displacement_speed(pos, fps=_fps(one), window_s=window_s)
+    return np.isfinite(bs) & (bs / px_per_mm > min_speed_mm_s)
 
 
 def rearing_posture(
@@ -145,9 +163,10 @@ def grooming_posture(
 
     Each measure is a running median over ``smooth_s``: the mean forepaw-snout distance
     below ``max_paw_snout_mm`` (:func:`paw_snout_distance_mm`), or the snout-ear-midpoint
-    distance below ``max_head_length_ratio`` of its session median (:func:`head_length_ratio`;
-    None: not used, or no ears); and the snout-tail-base length at least ``min_length_ratio``
-    of its median. Raises ValueError without forepaw keypoints.
+    distance below ``max_head_length_ratio`` of its median while the mouse walks
+    (:func:`head_length_ratio`, :func:`walking_frames`; the session median with under 1 s of
+    walking; None: not used, or no ears); and the snout-tail-base length at least
+    ``min_length_ratio`` of its median. Raises ValueError without forepaw keypoints.
 
     Notes
     -----
@@ -162,7 +181,8 @@ def grooming_posture(
     w = int(round(smooth_s * _fps(one)))
     if max_head_length_ratio is not None:
         try:
-            head = _rolling_median(head_length_ratio(one).values, w)
+            walking = walking_frames(one, px_per_mm=px_per_mm, window_s=smooth_s)
+            head = _rolling_median(head_length_ratio(one, reference=walking).values, w)
             near |= _below(head, max_head_length_ratio)
         except ValueError as err:
             logger.info("grooming posture: head length not used (%s)", err)

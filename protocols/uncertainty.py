@@ -3,22 +3,26 @@
 :func:`endpoint_intervals` gives distance, centre time and centre entries of one session a
 bias-corrected (basic) parametric bootstrap interval:
 
-1. **Error model from the track itself.** The body-centre jitter sd (px, per coordinate) is
-   estimated per confidence bin by :func:`behavior.noise.residual_jitter` (robust MAD of the
-   residual of a 5-frame Savitzky-Golay smooth); a bin with too few frames takes the pooled
-   value. No labelled test frames are needed (``sigma_px`` overrides the estimate, e.g. with
-   a model's own test-frame error from ``evaluation.json``).
-2. **Bootstrap worlds.** The "true" track of a bootstrap world is the centre track masked as
-   the protocol masks, gap-filled and smoothed by a centred 0.3 s moving average
-   (:data:`SMOOTH_S`). Every run of masked (low-confidence) frames is not a straight line in
-   the worlds: each world gets its own plausible path through it (:func:`impute_gaps`: the
-   chord plus the deviation from its chord of an observed stretch of the same track of the
-   same length and similar chord length), so what the animal may have done while it was
-   not seen is part of the interval. Each world's endpoints, computed through the protocol's
-   own path, are that world's truth ``theta_s``.
-3. **Replicates.** One replicate per world = world + Gaussian jitter with the per-frame sd of
-   step 1, keeping the session's confidences (so the protocol masks the same frames); worlds
-   and replicates go through :func:`features.filters.clean` (the protocol's filters),
+1. **Error model from the track itself** (:func:`protocols.uncertainty_model.jitter_model`).
+   The body-centre jitter variance is piecewise linear in the pose model's confidence,
+   fitted to the squared residuals of a 5-frame Savitzky-Golay smooth (whose expectation is
+   a known mix of the 5 frames' variances). No labelled test frames are needed
+   (``sigma_px`` overrides it, e.g. with a model's own test-frame error). The overall
+   scale's standard error (block means) is carried too: each replicate draws its own scale.
+2. **Bootstrap worlds.** The "true" track of a world is the stand-in
+   :func:`protocols.uncertainty_model.stillness_smooth`: a 2-D total-variation smooth of
+   the frames the protocol keeps, which holds a still animal exactly still (a moving
+   average keeps ~1/3 of the jitter, whose extra path the bias correction then misses).
+   Every run of masked (low-confidence) frames gets its own plausible path in each world
+   (:func:`impute_gaps`: the Hermite curve from the entry and exit velocities plus the
+   deviation from its own curve of an observed stretch of the same track, alike in chord
+   length and speeds), so what the animal may have done while it was not seen is part of
+   the interval. Each world's endpoints, computed through the protocol's own path, are
+   that world's truth ``theta_s``.
+3. **Replicates.** One replicate per world = world + Gaussian jitter with the per-frame sd
+   of step 1 (times the replicate's scale), on the frames the protocol keeps (the others
+   are missing, as in the data); worlds and replicates go through
+   :func:`features.filters.clean` (the protocol's filters),
    :func:`features.table.compute_feature_table` and the reducers of :mod:`features.table`
    in one vectorised call (replicates as individuals; chunked for long sessions).
 4. **Basic interval around the truth, not around the biased value.** Distance from a noisy
@@ -31,9 +35,9 @@ Notes
 -----
 The calibration (coverage of the virtual mouse's truth at three pose-error levels) is
 measured by ``bench/endpoint_uncertainty.py`` (table in
-``bench/results/endpoint_uncertainty.md``); read it before trusting an interval: the
-smoothed world keeps a residual of the jitter (sd ~ sd_px / sqrt(0.3 s x fps)) that makes
-the distance bias correction fall short when the animal is still much of the time.
+``bench/results/endpoint_uncertainty.md``). The error model is independent Gaussian jitter
+per frame plus unseen runs: correlated pose errors (a keypoint stuck on the wrong body part
+for seconds) are not in it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from behavior.noise import residual_jitter
-from features.filters import clean, interpolate_gaps
+from features.filters import clean
 from features.steps import CleanStep, ConfidenceMask
 from features.table import (
     compute_feature_table,
@@ -53,6 +57,7 @@ from features.table import (
     valid_frames,
 )
 from features.zones import ZoneSet
+from protocols.uncertainty_model import jitter_model, kalman_smooth_track, stillness_smooth
 
 
 class UncertaintyOptions(BaseModel):
@@ -213,7 +218,37 @@ def impute_gaps(track: np.ndarray, observed: np.ndarray, n_draws: int, rng: np.r
         dy = along * np.sin(g)[:, None] + perp * np.cos(g)[:, None]
         fill = base[None] + np.stack([dx, dy], axis=-1)  # (draw, m, 2)
         out[a:b] = fill[:, 1:-1].transpose(1, 2, 0)
+    no_donor += _impute_ends(track, obs, out, rng, bad)
     return out, no_donor
+
+
+def _impute_ends(track: np.ndarray, obs: np.ndarray, out: np.ndarray, rng: np.random.Generator,
+                 bad: np.ndarray) -> int:
+    """Fill the unobserved runs at the start and end of ``out`` in place: an observed stretch
+    of the same track, anchored at the first (last) observed frame and turned at random.
+    Returns 1 per end run no stretch was long enough for (held at the anchor)."""
+    n, n_draws = len(track), out.shape[2]
+    seen = np.flatnonzero(obs)
+    if seen.size == 0:
+        return 0
+    missed = 0
+    for lo, hi, anchor in ((0, seen[0], seen[0]), (seen[-1] + 1, n, seen[-1])):
+        m = hi - lo + 1  # the run and its anchor
+        if hi <= lo:
+            continue
+        j = np.flatnonzero(bad[m:] - bad[:-m] == 0) if m <= n else np.array([], int)
+        if j.size == 0:
+            out[lo:hi] = track[anchor][None, :, None]
+            missed += 1
+            continue
+        win = track[rng.choice(j, n_draws)[:, None] + np.arange(m)]  # (draw, m, 2)
+        dev = win - (win[:, -1:] if anchor == hi else win[:, :1])
+        g = rng.uniform(-np.pi, np.pi, n_draws)[:, None]
+        dx = dev[..., 0] * np.cos(g) - dev[..., 1] * np.sin(g)
+        dy = dev[..., 0] * np.sin(g) + dev[..., 1] * np.cos(g)
+        fill = track[anchor][None, None] + np.stack([dx, dy], axis=-1)
+        out[lo:hi] = (fill[:, :-1] if anchor == hi else fill[:, 1:]).transpose(1, 2, 0)
+    return missed
 
 
 def _replicate_dataset(pos: np.ndarray, conf: np.ndarray, one: xr.Dataset, centre: str) -> xr.Dataset:
@@ -225,6 +260,23 @@ def _replicate_dataset(pos: np.ndarray, conf: np.ndarray, one: xr.Dataset, centr
         coords={"time": one["time"].values, "space": ["x", "y"], "keypoint": [centre],
                 "individual": [f"b{i}" for i in range(n)]},
         attrs=dict(one.attrs))
+
+
+def _replicate_differences(worlds: np.ndarray, boot: np.ndarray, conf: np.ndarray, one: xr.Dataset,
+                           steps, zones: ZoneSet, centre: str, px_per_mm: float, min_dwell_s: float) -> pd.DataFrame:
+    """``theta(replicate) - theta(world)`` per replicate, in chunks so that feature tables stay small."""
+    n, _, n_boot = worlds.shape
+    k = max(10, int(MAX_ROWS // (2 * n)))
+    parts = []
+    for c in range(0, n_boot, k):
+        sl = slice(c, min(c + k, n_boot))
+        m = sl.stop - sl.start
+        cf = np.ones((n, 2 * m))
+        cf[:, m:] = conf[:, None]
+        ep = _endpoints(_replicate_dataset(np.concatenate([worlds[:, :, sl], boot[:, :, sl]], axis=2), cf, one, centre),
+                        steps, zones, centre, px_per_mm, min_dwell_s)
+        parts.append(ep.iloc[m:].reset_index(drop=True) - ep.iloc[:m].reset_index(drop=True))
+    return pd.concat(parts, ignore_index=True)
 
 
 def endpoint_intervals(
@@ -279,38 +331,33 @@ def endpoint_intervals(
     theta_hat = _endpoints(one, steps, zones, centre, px_per_mm, min_dwell_s).iloc[0]
     xy = one["position"].values[:, :2, 0, 0]
     conf = one["confidence"].values[:, 0, 0]
-    # the bootstrap world: the track masked as the protocol masks, gap-filled, smoothed ...
+    # the frames the protocol keeps (its confidence mask) are the data; the rest is unseen
     masked = clean(one, [s for s in steps if isinstance(s, ConfidenceMask)])
     observed = np.isfinite(masked["position"].values[:, :2, 0, 0]).all(axis=1)
-    filled = interpolate_gaps(masked, max_gap_s=1e9)["position"].values[:, :2, 0, 0]
-    known = np.isfinite(filled).all(axis=1)
-    w = max(1, int(round(SMOOTH_S * fps)) | 1)
-    s = filled.copy()
-    if known.sum() > w:
-        s[known] = moving_average(filled[known], w)
     if sigma_px is None:
-        sd, _ = error_model(np.where(np.isfinite(xy), xy, np.nan), conf)
+        sd, scale_se, _ = jitter_model(xy, conf, observed)
+        scale_se = float(np.nan_to_num(scale_se, nan=0.0))
     else:
-        sd = np.full(len(xy), float(sigma_px))
-    rng = np.random.default_rng(seed)
-    # ... with a different plausible path through every unobserved run in each replicate
-    worlds, _ = impute_gaps(s, observed, n_boot, rng)
+        sd, scale_se = np.full(len(xy), float(sigma_px)), 0.0
+    # two stand-ins for the true track: for distance, the track held still where it cannot be
+    # told from still (any jitter left in it is path the bias correction misses); for the
+    # zone endpoints, the RTS (Kalman) smooth, which keeps the time spent near a boundary
     n = len(xy)
-    noise = sd[:, None, None] * rng.standard_normal((n, 2, n_boot))
-    boot = np.where(known[:, None, None], worlds + noise, np.nan)
-    worlds[~known] = np.nan
-    # in chunks of replicates so that a long session's feature tables stay small
-    k = max(10, int(MAX_ROWS // (2 * n)))
-    parts = []
-    for c in range(0, n_boot, k):
-        sl = slice(c, min(c + k, n_boot))
-        m = sl.stop - sl.start
-        cf = np.ones((n, 2 * m))
-        cf[:, m:] = conf[:, None]
-        ep = _endpoints(_replicate_dataset(np.concatenate([worlds[:, :, sl], boot[:, :, sl]], axis=2), cf, one, centre),
-                        steps, zones, centre, px_per_mm, min_dwell_s)
-        parts.append(ep.iloc[m:].reset_index(drop=True) - ep.iloc[:m].reset_index(drop=True))
-    diff = pd.concat(parts, ignore_index=True)
+    rng = np.random.default_rng(seed)
+    # the jitter scale is itself estimated: each replicate draws its own (log-normal, the
+    # estimate's standard error), so the interval carries the bias correction's uncertainty
+    scale = np.exp(scale_se * rng.standard_normal(n_boot) - 0.5 * scale_se**2)
+    noise = sd[:, None, None] * scale[None, None, :] * rng.standard_normal((n, 2, n_boot))
+    diffs = {}
+    for name, stand_in in (("still", stillness_smooth), ("kalman", kalman_smooth_track)):
+        s = stand_in(xy, observed, sd, fps)
+        # a different plausible path through every unobserved run in each replicate
+        worlds, _ = impute_gaps(s, observed, n_boot, rng)
+        boot = np.where(observed[:, None, None], worlds + noise, np.nan)
+        diffs[name] = _replicate_differences(worlds, boot, conf, one, steps, zones, centre, px_per_mm, min_dwell_s)
+    diff = diffs["kalman"].copy()
+    diff["distance_mm"] = diffs["still"]["distance_mm"]
+    known = np.isfinite(worlds[:, :, 0]).all(axis=1)
     d = {e: diff[e].to_numpy(float) for e in INTERVAL_ENDPOINTS if e in diff}
     a = (1 - level) / 2
     rows = []
@@ -331,7 +378,8 @@ def endpoint_intervals(
             lo = max(0.0, lo)
         rows.append({"endpoint": e, "value": v, "lo": float(lo), "hi": float(hi), "bias": float(d_e.mean())})
     out = pd.DataFrame(rows)
-    out["sigma_px"] = float(np.nanmedian(sd))
+    out["sigma_px"] = float(np.nanmedian(sd[observed])) if observed.any() else float("nan")
+    out["sigma_scale_se"] = scale_se
     out["gap_pct"] = float(100 * (known & ~observed).mean())
     return out
 

@@ -15,6 +15,7 @@ from pose.synthetic.openfield import simulate_open_field
 from protocols.geometry import ArenaPlacement, compile_zones
 from protocols.schema import load_protocol
 from protocols.uncertainty import _endpoints, endpoint_intervals, impute_gaps, interval_summary
+from protocols.uncertainty_model import jitter_model, stillness_smooth
 
 PROTOCOL = load_protocol("open_field")
 
@@ -81,6 +82,47 @@ def test_impute_gaps_straight_track_stays_straight_and_a_circle_stays_on_its_arc
     assert np.abs(out[50:70] - circle[50:70, :, None]).max() < 0.05 * arc_sag
 
 
+def _wiggly_track(n: int) -> np.ndarray:
+    """A smooth track (px): a slow circle plus a slower figure-of-eight, 2-6 px per frame."""
+    t = np.arange(n, dtype=float)
+    return np.c_[300 + 150 * np.cos(t / 40) + 40 * np.sin(t / 17), 300 + 150 * np.sin(t / 40) + 40 * np.sin(t / 34)]
+
+
+def test_jitter_model_recovers_a_confidence_dependent_sd_and_its_own_standard_error():
+    """sd = 0.5 + 2 (1 - conf) px, conf ~ U(0.5, 1): the fit, and the scale's se vs its real scatter."""
+    n = 3000
+    track = _wiggly_track(n)
+    ratios, ses, lo_hi = [], [], []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        conf = rng.uniform(0.5, 1.0, n)
+        true_sd = 0.5 + 2.0 * (1.0 - conf)
+        xy = track + true_sd[:, None] * rng.standard_normal((n, 2))
+        sd, se, info = jitter_model(xy, conf, np.ones(n, bool))
+        ratios.append(np.sqrt(np.mean(sd**2) / np.mean(true_sd**2)))
+        ses.append(se)
+        lo_hi.append((np.median(sd[conf < 0.6]) / 1.4, np.median(sd[conf > 0.9]) / 0.6))
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.02)  # unbiased on a moving track
+    assert np.median(ses) == pytest.approx(np.std(np.log(ratios), ddof=1), rel=0.5)
+    np.testing.assert_allclose(np.median(lo_hi, axis=0), 1.0, atol=0.12)  # the dependence on confidence
+
+
+def test_stillness_smooth_holds_a_still_animal_still_and_follows_a_moving_one():
+    rng = np.random.default_rng(3)
+    step = np.r_[np.zeros(90), np.full(90, 3.0), np.zeros(90)]  # still, 3 px/frame, still
+    truth = np.c_[100 + np.cumsum(step), np.full(270, 200.0)]
+    sd = np.full(270, 1.0)
+    noisy = truth + rng.standard_normal((270, 2))
+    world = stillness_smooth(noisy, np.ones(270, bool), sd, fps=30.0)
+    path = np.hypot(*np.diff(world, axis=0).T)
+    noisy_path = np.hypot(*np.diff(noisy, axis=0).T)
+    assert path[5:85].sum() < 0.05 * noisy_path[5:85].sum()  # jitter of a still animal is not path
+    assert path[95:175].sum() == pytest.approx(240.0, rel=0.05)  # real movement is kept
+    assert np.abs(world - truth).mean() < 0.6
+    exact = stillness_smooth(truth, np.ones(270, bool), np.zeros(270), fps=30.0)
+    np.testing.assert_array_equal(exact, truth)  # no jitter: the track is its own stand-in
+
+
 def test_zero_jitter_collapses_and_more_jitter_widens():
     tr, zones, ppm = _session(1)
     exact = _iv(tr.pose, zones, ppm, sigma_px=0.0, n_boot=20)
@@ -135,6 +177,40 @@ def test_small_coverage():
         for e in ("centre_time_pct", "centre_entries", "distance_mm"):
             hits.append(iv.loc[e, "lo"] <= t[e] <= iv.loc[e, "hi"])
     assert np.mean(hits) >= 0.6, hits
+
+
+def _tracked(tr, base_px: float, burst_frac: float, seed: int):
+    """The virtual mouse with confidence-dependent jitter and masked low-confidence bursts."""
+    ds = tr.pose
+    rng = np.random.default_rng(seed)
+    pos = ds["position"].values.copy()
+    n, _, k, _ = pos.shape
+    conf = rng.uniform(0.6, 1.0, (n, k, 1))
+    low = np.zeros(n, bool)
+    while low.mean() < burst_frac:
+        a = rng.integers(0, n)
+        low[a:a + int(rng.uniform(0.1, 1.0) * 30)] = True
+    err = rng.standard_normal(pos.shape) * (base_px * (1 + 2 * (1 - conf)))[:, None]
+    conf[low] = 0.2
+    err[low] *= 5.0
+    return from_numpy(pos + err, conf, keypoints=[str(x) for x in ds["keypoint"].values],
+                      fps=float(ds.attrs["fps"]), px_per_mm=float(ds.attrs["px_per_mm"]))
+
+
+@pytest.mark.slow
+def test_coverage_of_the_truth_is_near_95_percent_at_two_error_levels():
+    """40 sessions x 2 levels (the full 3-level table: bench/endpoint_uncertainty.py)."""
+    hits = {}
+    for base, frac in ((0.5, 0.0), (2.0, 0.1)):
+        for i in range(40):
+            tr, zones, ppm = _session(200 + i, seconds=20.0)
+            t = _truth(tr, zones, ppm)
+            iv = _iv(_tracked(tr, base, frac, 500 + i), zones, ppm, n_boot=100, seed=i)
+            for e in ("distance_mm", "centre_time_pct", "centre_entries"):
+                hits.setdefault((base, e), []).append(iv.loc[e, "lo"] <= t[e] <= iv.loc[e, "hi"])
+    cov = {key: float(np.mean(v)) for key, v in hits.items()}
+    assert min(cov.values()) >= 0.85, cov  # 40 sessions: 0.85 is 2 se below 0.92
+    assert 0.90 <= np.mean(list(cov.values())) <= 0.99, cov
 
 
 def test_interval_summary_flags_an_interval_wider_than_the_group_difference():

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-LIGHTS = {"ok": "🟢 ok", "warn": "🟡 warn", "fail": "🔴 fail", "unknown": "⚪ unknown"}
+#: the light's text: a plain bullet and the word (emoji are empty boxes where no colour-emoji font is
+#: installed, e.g. headless Chromium on a server); the colour is the cell's background
+LIGHTS = {"ok": "● ok", "warn": "● warn", "fail": "● fail", "unknown": "○ unknown"}
 #: cell background per flag (ColorBrewer RdYlGn ends, readable with the emoji and the word)
 COLOURS = {"ok": "#a6d96a", "warn": "#fee08b", "fail": "#d73027", "unknown": "#e0e0e0"}
 MEASURES = {"qc_low_confidence_pct": "% below cut-off", "qc_jumps_per_min": "jumps / min",
@@ -58,7 +60,8 @@ def style_qc(qc: pd.DataFrame):
     shown = qc.drop(columns="flag")
 
     def colour(row: pd.Series) -> list[str]:
-        return [f"background-color: {COLOURS[flags[row.name]]}" if c == "tracking" else "" for c in row.index]
+        ink = "color: white; font-weight: bold" if flags[row.name] == "fail" else "color: black"
+        return [f"background-color: {COLOURS[flags[row.name]]}; {ink}" if c == "tracking" else "" for c in row.index]
 
     numbers = {c: "{:.1f}" for c in MEASURES.values() if c in shown.columns}
     return shown.style.apply(colour, axis=1).format(numbers, na_rep="–").hide(axis="index")

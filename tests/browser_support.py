@@ -123,6 +123,32 @@ class Browser:
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.mouse(kind, x, y)
 
+    def press(self, key: str) -> None:
+        """Press and release one key (``"u"``, ``"ArrowRight"``, ``"Enter"``) in the focused frame,
+        as a person's keyboard would: the key goes wherever the keyboard focus is."""
+        named = {"ArrowLeft": 37, "ArrowRight": 39, "Enter": 13, "Escape": 27}
+        code = named.get(key, ord(key.upper()))
+        base = {"key": key, "code": key if key in named else f"Key{key.upper()}",
+                "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+        self.call("Input.dispatchKeyEvent", type="keyDown", **base, **({} if key in named else {"text": key}))
+        self.call("Input.dispatchKeyEvent", type="keyUp", **base)
+
+    def button(self, text: str) -> tuple[float, float]:
+        """Viewport centre of the button whose label (a line of its text, icons aside) is ``text``,
+        scrolled into view; AssertionError when there is none."""
+        got = self.eval(f"""(() => {{ const e = [...document.querySelectorAll('button')].find(
+            e => e.innerText.split('\\n').map(s => s.trim()).includes({text!r}));
+          if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+          return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+        assert got, f"no button {text!r} on the page"
+        return got
+
+    def icons_drawn(self) -> list[tuple[str, float]]:
+        """(name, width in CSS px) of every Material icon on the page. A drawn icon is one glyph
+        about as wide as the font size; an icon whose font did not load shows its name as text."""
+        return [tuple(x) for x in self.eval("""[...document.querySelectorAll('[data-testid="stIconMaterial"]')]
+            .map(e => [e.textContent, e.getBoundingClientRect().width])""") or []]
+
     def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
         """Press at ``start``, move in ``steps`` to ``end``, release there."""
         self.mouse("mouseMoved", *start)
@@ -155,6 +181,82 @@ class Browser:
         self._conn.__exit__(None, None, None)
         os.killpg(self.proc.pid, 15)
         self.proc.wait(timeout=20)
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of process trees, e.g. the server and the browser.
+
+    Wall times on a shared machine measure the other jobs too; the CPU an action costs the
+    server and the browser does not depend on them (much). On a quiet 2-core machine an action
+    takes about its CPU time (server and browser work mostly in turn) plus a few polling delays.
+    """
+
+    def __init__(self, **pids: int) -> None:
+        import psutil
+
+        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+
+    def now(self) -> dict[str, float]:
+        """CPU seconds used so far by each tree (children that already exited are not counted)."""
+        import psutil
+
+        out = {}
+        for name, proc in self._procs.items():
+            total = 0.0
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.Error:
+                    continue
+            out[name] = total
+        return out
+
+    @staticmethod
+    def since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before[k] for k in before}
+
+
+class Timings:
+    """Wall and CPU seconds of the actions of a browser test, printed as one table.
+
+    ``timed(name, action, done)`` runs ``action()``, waits until ``done()`` is truthy and
+    records the wall time and the CPU the server and the browser spent meanwhile.
+    """
+
+    def __init__(self, meter: CpuMeter) -> None:
+        self.meter = meter
+        self.rows: dict[str, tuple[float, dict[str, float]]] = {}
+
+    def timed(self, name: str, action, done, timeout_s: float = 60):
+        before = self.meter.now()
+        t0 = time.perf_counter()
+        action()
+        got = wait_until(done, timeout_s)
+        self.rows[name] = (time.perf_counter() - t0, CpuMeter.since(before, self.meter.now()))
+        return got
+
+    def record(self, name: str, wall_s: float, cpu_before: dict[str, float]) -> None:
+        """Record an action timed by the caller (``cpu_before`` = ``meter.now()`` at its start)."""
+        self.rows[name] = (wall_s, CpuMeter.since(cpu_before, self.meter.now()))
+
+    def wall(self, name: str) -> float:
+        return self.rows[name][0]
+
+    def cpu(self, name: str) -> float:
+        """CPU seconds of the server and the browser together."""
+        return sum(self.rows[name][1].values())
+
+    def table(self, load: str = "") -> str:
+        lines = [f"{'action':34s} {'wall s':>7s} {'CPU server':>10s} {'CPU browser':>11s}" + (f"   ({load})" if load else "")]
+        for name, (wall, cpu) in self.rows.items():
+            lines.append(f"{name:34s} {wall:7.2f} {cpu.get('server', 0):10.2f} {cpu.get('browser', 0):11.2f}")
+        return "\n".join(lines)
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average and core count, for the printed timings."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def shots_dir() -> Path:

@@ -191,7 +191,7 @@ def _keypoint_label(store: LabelStore, image: str, k: int) -> str:
     if np.isfinite(x):
         return f"● {name} ({x:.1f}, {y:.1f})"
     if store.is_not_visible(image, name):
-        return f"⊘ {name} (not visible)"
+        return f"× {name} (not visible)"
     return f"○ {name}"
 
 
@@ -224,11 +224,12 @@ def _label_view(info: ProjectInfo, store: LabelStore) -> None:
             st.button("Place", key="lab_btn_place", on_click=_on_place_typed)
         machine = store.machine_points(image)
         if machine is not None:
-            st.slider("Low-confidence below", 0.0, 1.0, 0.6, 0.05, key="lab_pcut")
+            _S.setdefault("lab_pcut", 0.6)  # or the QC page's cut-off, set when it sent the frames here
+            st.slider("Low-confidence below", 0.0, 1.0, step=0.05, key="lab_pcut")
             st.button("Accept predictions", key="lab_btn_accept", on_click=_on_accept_machine)
     c1, c2, c3 = st.columns([1, 1, 4])
-    c1.button("◀ Previous", key="lab_btn_prev", on_click=_on_step, args=(-1,), shortcut="left")
-    c2.button("Next ▶", key="lab_btn_next", on_click=_on_step, args=(1,), shortcut="right")
+    c1.button("Previous", icon=":material/chevron_left:", key="lab_btn_prev", on_click=_on_step, args=(-1,), shortcut="left")
+    c2.button("Next", icon=":material/chevron_right:", key="lab_btn_next", on_click=_on_step, args=(1,), shortcut="right")
     done = sum(store.n_done(img) == len(store.keypoints) for img in store.images)
     c3.markdown(f"**{Path(image).name}** — frame {i + 1} of {len(store.images)} · "
                 f"{done} frames complete")
@@ -241,7 +242,7 @@ def _label_view(info: ProjectInfo, store: LabelStore) -> None:
         n_placed = int(np.isfinite(store.xy[i, :, 0]).sum())
         st.error(f"The image **{image}** is missing from the project folder. Its {n_placed} label(s) are "
                  "kept in the label file; put the image back (or extract the frame again) to see and edit "
-                 "them. Use ◀ / ▶ to go on with the other frames.")
+                 "them. Use Previous / Next to go on with the other frames.")
         return
     kp = _S["lab_kp"]
     center = store.xy[i, kp]
@@ -321,6 +322,8 @@ def show(project_dir: Path) -> None:
         st.warning(f"No folders under {project_dir / 'labeled-data'}: extract frames first "
                    "(ethopose pose extract-frames).")
         return
+    if _S.get("lab_video") not in videos:  # another project's folder (or one set by the QC page that is gone)
+        _S.pop("lab_video", None)
     video = st.sidebar.selectbox("Video", videos, key="lab_video", on_change=_on_video_change)
     store = _open_store(info, video)
     if not store.images:

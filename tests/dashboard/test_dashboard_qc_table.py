@@ -17,10 +17,10 @@ def test_flags_from_qc_columns_worst_first_and_red_for_fail():
         "qc_interpolated_pct": [0.5, 58.2, 1.0]})
     qc = qc_table(table)
     assert list(qc["subject_id"]) == ["b", "c", "a"]
-    assert list(qc["tracking"]) == ["🔴 fail", "🟡 warn", "🟢 ok"]
+    assert list(qc["tracking"]) == ["● fail", "● warn", "● ok"]
     assert qc.loc[0, "% below cut-off"] == 58.8 and qc.loc[0, "reasons"].startswith("low confidence")
     html = style_qc(qc).to_html()
-    assert f"background-color: {COLOURS['fail']}" in html and COLOURS["fail"] == "#d73027"
+    assert f"background-color: {COLOURS['fail']};\n  color: white;" in html and COLOURS["fail"] == "#d73027"
     assert ">flag<" not in html and ">fail<" not in html  # the raw flag column is not shown
 
 

@@ -205,7 +205,7 @@ def frame_jpeg(path: str, mtime: float, index: int, xy: np.ndarray, confidence: 
     except (VideoError, IndexError):
         logging.getLogger("dashboard").exception("cannot read frame %d of %s", index, path)
         return None
-    return encode_jpeg(draw_keypoints(rgb, xy, confidence, names, cutoff))
+    return encode_jpeg(draw_keypoints(rgb, xy, confidence, names, cutoff, labels=False))
 
 
 def selected_results(root: Path) -> str | None:

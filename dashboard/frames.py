@@ -11,10 +11,13 @@ Keypoints are drawn into the pixels with OpenCV, so a frame step redraws one ima
   colour, those below the cut-off as red crosses.
 - :func:`arena_canvas`: a plain picture of the arena outline when no video is available.
 - :func:`encode_jpeg`: RGB array -> JPEG bytes.
+- :func:`colour_key_html`: the body parts' colours as a key to show under the frame (names
+  written into the frame overlap when the keypoints are close, as on a mouse seen from above).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,3 +126,16 @@ def arena_canvas(corners_px: Sequence[Sequence[float]] | None, xy: np.ndarray) -
         poly = np.round(np.asarray(corners_px, float)).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [poly], True, (170, 170, 170), 1, cv2.LINE_AA)
     return out
+
+
+def colour_key_html(names: Sequence[str], cutoff: float) -> str:
+    """HTML of a colour key: a disc in each body part's colour and its name, then the cross of
+    the keypoints below ``cutoff``. Names are escaped (they come from the pose file)."""
+    def rgb(c: Sequence[int]) -> str:
+        return "rgb({},{},{})".format(*c)
+
+    items = [f'<span style="white-space:nowrap;margin-right:0.9em"><span style="color:{rgb(keypoint_colour(k))};'
+             f'font-size:1.2em">&#9679;</span>&nbsp;{html.escape(str(n))}</span>' for k, n in enumerate(names)]
+    items.append(f'<span style="white-space:nowrap"><span style="color:{rgb(LOW_CONFIDENCE_RGB)};font-weight:bold">'
+                 f'&#215;</span>&nbsp;below {cutoff:g}</span>')
+    return '<div style="font-size:0.85em;line-height:1.7">' + " ".join(items) + "</div>"

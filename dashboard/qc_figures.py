@@ -72,8 +72,10 @@ def trajectory_figure(frames: pd.DataFrame, geometry: dict | None, frame: int, *
         fig.add_trace(go.Scatter(x=[x[i]], y=[y[i]], mode="markers", marker={"size": 11, "color": "#D55E00"},
                                  name="this frame"))
     _image_axes(fig, arena_box(geometry, x, y))
+    # no in-figure title: the page's subheader names the panel, and a title collides with plotly's
+    # toolbar in a half-width column; ``meta`` identifies the figure (browser tests)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
-                      title="Trajectory of the centre keypoint")
+                      meta="trajectory")
     return fig
 
 
@@ -87,7 +89,7 @@ def occupancy_figure(hist: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray,
                                hovertemplate="x %{x:.0f} px, y %{y:.0f} px: %{z:.2f} %<extra></extra>"))
     _image_axes(fig, (float(x_edges[0]), float(x_edges[-1]), float(y_edges[0]), float(y_edges[-1])), pad_frac=0.0)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, plot_bgcolor="white",
-                      title="Occupancy (empty floor white)")
+                      meta="occupancy")
     return fig
 
 

@@ -15,7 +15,7 @@ from dashboard.data import (
     require_results,
     video_inside_root,
 )
-from dashboard.frames import arena_canvas, draw_keypoints, encode_jpeg
+from dashboard.frames import arena_canvas, colour_key_html, draw_keypoints, encode_jpeg
 from dashboard.model_eval import find_evaluation, read_model_error
 from dashboard.qc_figures import (
     confidence_cutoff,
@@ -24,6 +24,7 @@ from dashboard.qc_figures import (
     trajectory_figure,
 )
 from dashboard.qc_table import worst_frames
+from dashboard.relabel import relabel_section
 from protocols.report import occupancy_histogram
 
 st.title("Animal QC")
@@ -63,6 +64,7 @@ if evaluation is not None:
             st.success(f"Pose model passed — {text}")
 
 worst = worst_frames(conf, cutoff, kps)
+video = video_inside_root(root, animal, pose)
 
 
 def _go_to_worst() -> None:
@@ -73,16 +75,20 @@ with st.expander("Worst frames (most keypoints below the cut-off)", expanded=boo
     st.dataframe(worst.assign(time_s=t[worst["frame"].to_numpy()]), hide_index=True)
     st.selectbox("Go to frame", worst["frame"].tolist(), key="qc_worst_pick", index=None,
                  placeholder="pick a frame", on_change=_go_to_worst)
+    relabel_section(root, animal, video, cutoff)
 n_frames = len(t)
 if st.session_state.get("qc_frame", 0) > n_frames - 1:
     st.session_state["qc_frame"] = 0
-video = video_inside_root(root, animal, pose)
 #: a frame every PLAY_INTERVAL_S while playing, advancing by a stride that keeps real time
 PLAY_INTERVAL_S = 0.25
 play_stride = max(1, int(round((animal.fps or 25.0) * PLAY_INTERVAL_S)))
 
 
 def _toggle_play() -> None:
+    if st.session_state.get("qc_playing", False) and "qc_shown_frame" in st.session_state:
+        # pausing: stay on the frame last drawn (a slider value the browser sent with the click
+        # can lag behind the timer's reruns, and the frame and the slider would disagree)
+        st.session_state["qc_frame"] = st.session_state["qc_shown_frame"]
     st.session_state["qc_playing"] = not st.session_state.get("qc_playing", False)
 
 
@@ -103,8 +109,8 @@ def _player() -> None:
             nxt = n_frames - 1
         st.session_state["qc_frame"] = nxt
     c_prev, c_next, c_slider = st.columns([2, 2, 9], vertical_alignment="bottom")
-    c_prev.button("◀ Prev", key="qc_prev", on_click=_step, args=(-1,), help="previous frame (←)", shortcut="left")
-    c_next.button("Next ▶", key="qc_next", on_click=_step, args=(1,), help="next frame (→)", shortcut="right")
+    c_prev.button("Prev", icon=":material/chevron_left:", key="qc_prev", on_click=_step, args=(-1,), help="previous frame (←)", shortcut="left")
+    c_next.button("Next", icon=":material/chevron_right:", key="qc_next", on_click=_step, args=(1,), help="next frame (→)", shortcut="right")
     frame = c_slider.slider("Frame", 0, n_frames - 1, key="qc_frame")
     left, right = st.columns(2)
     with left:
@@ -119,21 +125,25 @@ def _player() -> None:
             st.caption("No video inside the dashboard root for this animal: keypoints drawn on the arena outline.")
         if jpeg is None:
             canvas = arena_canvas(animal.geometry.get("arena_corners_px"), pos.transpose(1, 0, 2).reshape(2, -1))
-            jpeg = encode_jpeg(draw_keypoints(canvas, xy, cf, kps, cutoff))
+            jpeg = encode_jpeg(draw_keypoints(canvas, xy, cf, kps, cutoff, labels=False))
+        st.session_state["qc_shown_frame"] = frame
         st.image(jpeg, caption=f"frame {frame} (t = {t[frame]:.2f} s) · filled: confidence ≥ {cutoff:g}, "
                  f"crosses: below", width="stretch")
+        st.markdown(colour_key_html(kps, cutoff), unsafe_allow_html=True)
     with right:
         st.subheader("Trajectory")
         st.plotly_chart(trajectory_figure(animal.frames, animal.geometry, frame), key="qc_traj")
+        st.caption("path of the centre keypoint over the arena outline; dot: this frame")
 
 
-st.button("⏸ Pause" if playing else "⏵ Play", key="qc_play", on_click=_toggle_play,
-          help=f"plays {play_stride} frame(s) every {PLAY_INTERVAL_S:g} s (real time at {animal.fps:g} fps)")
+st.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+          key="qc_play", on_click=_toggle_play, help=f"plays {play_stride} frame(s) every {PLAY_INTERVAL_S:g} s (real time at {animal.fps:g} fps)")
 _player()
 left, right = st.columns(2)
 with left:
     st.subheader("Occupancy")
     st.plotly_chart(occupancy_figure(*occupancy_histogram(animal.frames, animal.geometry)), key="qc_heat")
+    st.caption("% of tracked frames per floor bin; never-visited floor white")
 with right:
     st.subheader("Confidence per keypoint")
     st.plotly_chart(confidence_figure(t, conf, kps, cutoff), key="qc_conf")

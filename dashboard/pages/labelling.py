@@ -6,18 +6,24 @@ import streamlit as st
 
 from dashboard.data import get_root
 from dashboard.paths import resolve_inside
+from dashboard.refine_link import pose_projects
 
 st.title("Labelling & training")
 root = get_root()
-projects = sorted({str(p.parent.relative_to(root)) for p in root.glob("*/config.yaml")}
-                  | ({"."} if (root / "config.yaml").is_file() else set()))
+projects = pose_projects(root)
 tab_label, tab_train = st.tabs(["Label frames", "Train a model"])
 with tab_label:
     if not projects:
         st.info("No pose project (a folder with config.yaml and labeled-data/) inside the root. "
                 "Create one with `ethopose pose` commands, or start the dashboard on the project.")
     else:
+        if st.session_state.get("lab_project") not in projects:
+            st.session_state.pop("lab_project", None)
         project = st.selectbox("Project", projects, key="lab_project")
+        if "lab_message_from_qc" in st.session_state:
+            st.success(st.session_state.pop("lab_message_from_qc") + ": the model's predictions are drawn to "
+                       "correct (diamonds; crosses where its confidence is below the cut-off). Place each body part, "
+                       "then retrain (`ethopose pose train`).")
         try:
             from dashboard.labelling.page import show
         except ImportError:

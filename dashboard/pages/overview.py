@@ -39,7 +39,7 @@ if len(res.table):
     st.table(style_qc(qc))
     flagged = [animal_key(r) for _, r in qc.iterrows() if r["flag"] != "ok"]
     if flagged:
-        c_pick, c_go = st.columns([3, 1])
+        c_pick, c_go = st.columns([3, 1], vertical_alignment="bottom")
         pick = c_pick.selectbox("Flagged animal", flagged, key="ov_flagged")
         if c_go.button("Open its worst frames", key="ov_open_qc"):
             st.session_state["qc_animal"] = pick

@@ -59,12 +59,22 @@ def _write_failed_model(results: Path) -> None:
         "test": {"n_images": 10, "mean_px": 40.3, "normalized_error": 0.31, "pck_size10": 0.1}}))
 
 
+def _write_pose_project(root: Path, pose_file: Path) -> None:
+    """``root/pose_project``: an empty pose project with the cohort's body parts (for relabelling)."""
+    from pose.io import load
+    from pose.pipeline.project import create_project
+
+    keypoints = [str(k) for k in load(pose_file)["keypoint"].values]
+    create_project(root / "pose_project", keypoints, scorer="tester")
+
+
 def make_results_root(root: Path, *, bad_animal: bool = False) -> Path:
     """Write a synthetic cohort under ``root/data`` and its results under ``root/results``.
 
     ``bad_animal`` adds a badly tracked fifth mouse (its QC flag fails, so it is left out of
     the group statistics and the groups keep two animals each) with a video (``video_path``),
-    and a failed pose model evaluation in ``results/model/evaluation.json``.
+    a failed pose model evaluation in ``results/model/evaluation.json`` and an empty pose
+    project ``pose_project`` with the cohort's body parts (the worst frames go there).
     """
     from protocols.batch import run_cohort
     from protocols.synthetic_cohort import write_synthetic_cohort
@@ -76,6 +86,7 @@ def make_results_root(root: Path, *, bad_animal: bool = False) -> Path:
     run_cohort("open_field", cohort, root / "results", n_workers=0, progress=False)
     if bad_animal:
         _write_failed_model(root / "results")
+        _write_pose_project(root, root / "data" / "bad01" / "pose.nc")
     # per-frame human scoring of 'rearing' for the validation page: the results' own
     # vector with a few frames flipped
     rows = []

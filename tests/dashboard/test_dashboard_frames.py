@@ -8,6 +8,7 @@ import numpy as np
 from dashboard.frames import (
     LOW_CONFIDENCE_RGB,
     arena_canvas,
+    colour_key_html,
     draw_keypoints,
     encode_jpeg,
     marker_radius_px,
@@ -37,3 +38,10 @@ def test_jpeg_round_trip_and_arena_canvas():
     assert np.abs(back.astype(int) - img).mean() < 5  # JPEG q=90, 4:2:0 chroma
     canvas = arena_canvas([[100, 20], [540, 20], [540, 460], [100, 460]], np.zeros((2, 1)))
     assert canvas.shape == (480, 560, 3) and canvas[20, 300].min() > 100 and canvas[240, 300].max() == 40
+
+
+def test_colour_key_names_every_body_part_in_its_colour():
+    key = colour_key_html(["snout", "<tail>"], 0.6)
+    for k, name in enumerate(["snout", "&lt;tail&gt;"]):
+        assert "color:rgb({},{},{})".format(*keypoint_colour(k)) in key and name in key
+    assert "<tail>" not in key and "color:rgb({},{},{})".format(*LOW_CONFIDENCE_RGB) in key and "below 0.6" in key

@@ -155,8 +155,10 @@ def agreement_scatter(human: Sequence[float], ours: Sequence[float], name: str, 
     fig.update_xaxes(title_text=f"{title}, human", range=[lo - pad, hi + pad], showline=True, linecolor="black")
     fig.update_yaxes(title_text=f"{title}, ethopose", range=[lo - pad, hi + pad], showline=True, linecolor="black",
                      scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=height, template="simple_white", font=FONT, title="Agreement (identity line dashed)",
-                      legend={"orientation": "h", "y": -0.2}, margin={"l": 70, "r": 20, "t": 40, "b": 60})
+    # no in-figure title (it collides with plotly's toolbar in a half-width column; the page
+    # heads the figure): ``meta`` names it
+    fig.update_layout(height=height, template="simple_white", font=FONT, meta={"kind": "agreement", "n": int(h.size)},
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 70, "r": 20, "t": 30, "b": 60})
     return fig
 
 
@@ -182,11 +184,13 @@ def bland_altman_figure(human: Sequence[float], ours: Sequence[float], name: str
                              marker={"color": OKABE_ITO[0], "size": 9, "line": {"color": "black", "width": 0.5}},
                              hovertemplate="%{text}: mean %{x:.3g}, difference %{y:.3g}<extra></extra>"))
     fig.add_hrect(y0=ba["bias_ci_low"], y1=ba["bias_ci_high"], fillcolor=OKABE_ITO[1], opacity=0.15, line_width=0)
-    for y, label, dash in ((ba["bias"], f"bias {ba['bias']:.3g}", "solid"),
-                           (ba["loa_low"], f"−1.96 SD {ba['loa_low']:.3g}", "dash"),
-                           (ba["loa_high"], f"+1.96 SD {ba['loa_high']:.3g}", "dash")):
+    # labels: the bias above its line on the left, the limits right, above (+) and below (-) their
+    # lines, so they stay apart when the limits come close (a small n, equal differences)
+    for y, label, dash, where in ((ba["bias"], f"bias {ba['bias']:.3g}", "solid", "top left"),
+                                  (ba["loa_low"], f"−1.96 SD {ba['loa_low']:.3g}", "dash", "bottom right"),
+                                  (ba["loa_high"], f"+1.96 SD {ba['loa_high']:.3g}", "dash", "top right")):
         fig.add_hline(y=y, line={"color": OKABE_ITO[5] if dash == "solid" else "#555555", "dash": dash, "width": 1},
-                      annotation_text=label, annotation_position="right")
+                      annotation_text=label, annotation_position=where)
     fig.add_hline(y=0, line={"color": "#bbbbbb", "width": 1})
     title = readable_name(name)
     base, unit = split_unit(name)
@@ -194,8 +198,7 @@ def bland_altman_figure(human: Sequence[float], ours: Sequence[float], name: str
                      linecolor="black")
     fig.update_yaxes(title_text="ethopose − human" + (f" ({unit})" if unit else ""), showline=True, linecolor="black")
     fig.update_layout(height=height, template="simple_white", font=FONT, showlegend=False,
-                      title=f"Bland-Altman (n = {ba['n']}; shaded: 95 % CI of the bias)",
-                      margin={"l": 70, "r": 110, "t": 40, "b": 60})
+                      meta={"kind": "bland_altman", "n": int(ba["n"])}, margin={"l": 70, "r": 20, "t": 30, "b": 60})
     return fig
 
 
@@ -204,3 +207,82 @@ def download_config(filename: str, fmt: Literal["svg", "png"] = "svg") -> dict:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", filename).strip("_") or "figure"
     return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": safe, "scale": 3 if fmt == "png" else 1},
             "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+_SYMBOLS = ["circle", "triangle-up", "square", "diamond", "cross", "x"]
+
+
+def two_way_figure(table: pd.DataFrame, endpoint: str, factor: str, *, group_col: str = "group",
+                   groups: Sequence[str] | None = None, height: int = 440) -> go.Figure:
+    """Every animal as a point by group (colour) and ``factor`` level (symbol, side by side),
+    each cell's mean +- SEM as a bar beside its points."""
+    groups = [str(g) for g in (groups if groups is not None else sorted(table[group_col].dropna().unique(), key=str))]
+    levels = sorted(table[factor].dropna().astype(str).unique())
+    colours = group_colours(groups)
+    width = 0.5 / max(len(levels), 1)
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        for j, lev in enumerate(levels):
+            sub = table[(table[group_col].astype(str) == g) & (table[factor].astype(str) == lev)]
+            y = pd.to_numeric(sub[endpoint], errors="coerce").dropna().to_numpy(float)
+            x0 = i + (j - (len(levels) - 1) / 2) * width
+            ids = sub["subject_id"].astype(str).tolist() if "subject_id" in sub else None
+            fig.add_trace(go.Scatter(
+                x=x0 + _jitter(len(y), 10 * i + j, width / 4), y=y, mode="markers", name=f"{factor} {lev}",
+                legendgroup=lev, showlegend=i == 0, text=ids,
+                marker={"color": colours[g], "symbol": _SYMBOLS[j % len(_SYMBOLS)], "size": 9,
+                        "line": {"color": "black", "width": 0.5}},
+                hovertemplate="%{text}: %{y:.3g}<extra>" + f"{g}, {factor} {lev}" + "</extra>"))
+            if len(y):
+                sem = float(y.std(ddof=1) / np.sqrt(len(y))) if len(y) > 1 else 0.0
+                fig.add_trace(go.Scatter(x=[x0 + width / 3], y=[float(y.mean())], mode="markers", showlegend=False,
+                                         marker={"color": "black", "symbol": "line-ew-open", "size": 14},
+                                         error_y={"type": "data", "array": [sem], "color": "black", "width": 4},
+                                         hoverinfo="skip"))
+    fig.update_xaxes(tickvals=list(range(len(groups))), ticktext=groups, title_text="Group",
+                     range=[-0.6, len(groups) - 0.4], showline=True, linecolor="black", ticks="outside")
+    fig.update_yaxes(title_text=readable_name(endpoint), showline=True, linecolor="black", ticks="outside",
+                     zeroline=False, gridcolor="#eeeeee")
+    fig.update_layout(height=height, template="simple_white", font=FONT, legend={"title": {"text": factor.capitalize()}},
+                      margin={"l": 70, "r": 20, "t": 30, "b": 60})
+    return fig
+
+
+def time_course_figure(bins: pd.DataFrame, endpoint: str, *, groups: Sequence[str] | None = None,
+                       height: int = 440) -> go.Figure:
+    """Mean +- SEM per group over the time bins, every animal as a thin line.
+
+    Parameters
+    ----------
+    bins
+        One row per animal and bin: ``subject_id``, ``group``, ``bin``, ``start_s``, ``end_s``
+        and ``endpoint`` (:func:`dashboard.design.binned_endpoints` per animal).
+    """
+    bins = bins.reset_index(drop=True)
+    groups = [str(g) for g in (groups if groups is not None else sorted(bins["group"].dropna().unique(), key=str))]
+    colours = group_colours(groups)
+    minutes = float(bins["end_s"].max()) >= 180
+    scale, unit = (60.0, "min") if minutes else (1.0, "s")
+    mid = (bins["start_s"] + bins["end_s"]) / 2 / scale
+    fig = go.Figure()
+    for g in groups:
+        sub = bins[bins["group"].astype(str) == g].assign(mid=mid)
+        for sid, one in sub.groupby("subject_id", sort=True):
+            fig.add_trace(go.Scatter(x=one["mid"], y=one[endpoint], mode="lines", showlegend=False,
+                                     line={"color": colours[g], "width": 0.8}, opacity=0.35,
+                                     hovertemplate=f"{sid}: " + "%{y:.3g}<extra>" + g + "</extra>"))
+        agg = sub.groupby("bin").agg(mid=("mid", "first"), mean=(endpoint, "mean"), sd=(endpoint, "std"),
+                                     n=(endpoint, "count")).reset_index()
+        sem = (agg["sd"] / np.sqrt(agg["n"])).fillna(0.0)
+        fig.add_trace(go.Scatter(x=agg["mid"], y=agg["mean"], mode="lines+markers", name=g,
+                                 line={"color": colours[g], "width": 2.5},
+                                 marker={"color": colours[g], "size": 8, "line": {"color": "black", "width": 0.5}},
+                                 error_y={"type": "data", "array": sem, "color": colours[g], "thickness": 1.5, "width": 4},
+                                 hovertemplate="%{x:.3g} " + unit + ": mean %{y:.3g}<extra>" + g + "</extra>"))
+    fig.update_xaxes(title_text=f"Time ({unit}, bin centre)", showline=True, linecolor="black", ticks="outside",
+                     rangemode="tozero")
+    fig.update_yaxes(title_text=readable_name(endpoint), showline=True, linecolor="black", ticks="outside",
+                     zeroline=False, gridcolor="#eeeeee")
+    fig.update_layout(height=height, template="simple_white", font=FONT, legend={"title": {"text": "Group"}},
+                      margin={"l": 70, "r": 20, "t": 30, "b": 60})
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.data import get_root, open_results, require_results
+from dashboard.design_view import time_course_section, two_way_section
 from dashboard.plots import (
     download_config,
     endpoint_figure,
@@ -49,6 +50,8 @@ if row is not None and len(row):
     c2.metric(r["effect_size_name"] or "effect size", "–" if effect != effect else f"{effect:.2f}")
     if r.get("n_excluded", 0):
         st.caption(f"left out of the test: {r['excluded']}")
+two_way_section(res.table, ep, groups, fmt)
+time_course_section(root, rel, res, ep, groups, fmt)
 st.subheader("All endpoints")
 if tests is not None and len(tests):
     shown = tests.copy()

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.data import get_root, open_animal, require_animals, require_results
+from dashboard.plots import OKABE_ITO
 from protocols.report import ethogram_columns
 
 st.title("Ethogram")
@@ -21,7 +22,7 @@ if not cols:
     st.stop()
 show = st.multiselect("States", cols, default=cols, key="eth_states")
 fig = go.Figure()
-palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+palette = OKABE_ITO  # colour-blind safe, as the other figures
 for ci, c in enumerate(show):
     xs, ys = [], []
     for a in animals:

@@ -72,6 +72,7 @@ if "val_result" in st.session_state and st.session_state["val_result"][0] == cho
         for quantity, (human, ours, labels) in _pairs(name, df, choice).items():
             st.markdown(f"**{readable_name(quantity)}**: ethopose against the human score, one point per animal")
             left, right = st.columns(2)
+            left.markdown("**Agreement** (identity line dashed)")
             left.plotly_chart(agreement_scatter(human, ours, quantity, labels=labels), key=f"val_scatter_{quantity}",
                               config=download_config(f"{quantity}_agreement", fmt))
             try:
@@ -79,6 +80,7 @@ if "val_result" in st.session_state and st.session_state["val_result"][0] == cho
             except ValueError as exc:
                 right.info(f"Bland-Altman not drawn: {exc}")
             else:
+                right.markdown(f"**Bland-Altman** (n = {ba.layout.meta['n']}; shaded: 95 % CI of the bias)")
                 right.plotly_chart(ba, key=f"val_ba_{quantity}", config=download_config(f"{quantity}_bland_altman", fmt))
     if st.button("Add this validation to report.html", key="val_report"):
         from protocols.report import rebuild_report

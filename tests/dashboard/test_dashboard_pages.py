@@ -90,8 +90,8 @@ def test_endpoints(root: Path, monkeypatch: pytest.MonkeyPatch):
     assert "Endpoints by group" in txt and "Welch t-test" in txt and "Hedges g" in txt
     at.selectbox(key="ep_endpoint").set_value("centre_time_pct").run()
     assert not at.exception
-    tests = at.dataframe[0].value
-    assert "p_holm" in tests.columns and "mean_speed_mm_s" in set(tests["endpoint"])
+    tests = next(d.value for d in at.dataframe if "p_holm" in d.value.columns)
+    assert "mean_speed_mm_s" in set(tests["endpoint"])
     row = tests.set_index("endpoint").loc["centre_time_pct"]
     assert row["name"] == "Centre time (%)"
     assert f"Holm {row['p_holm']:.3g}" in row["p (corrected)"] and f"BH {row['p_bh']:.3g}" in row["p (corrected)"]
@@ -102,6 +102,37 @@ def test_endpoints(root: Path, monkeypatch: pytest.MonkeyPatch):
     colours = [t["marker"]["color"] for t in fig["data"] if t["type"] == "scatter"]
     assert colours == ["#0072B2", "#E69F00"]  # Okabe-Ito, two distinct hues
     assert any("control: n = 2" in c.value and "treated: n = 2" in c.value for c in at.caption)
+
+
+def test_endpoints_two_way_and_time_bins(root: Path, monkeypatch: pytest.MonkeyPatch):
+    import base64
+
+    import numpy as np
+    import pandas as pd
+
+    at = _app(root, monkeypatch, "endpoints.py")
+    at.selectbox(key="ep_endpoint").set_value("distance_mm").run()
+    assert not at.exception
+    assert "Group × sex" in [h.value for h in at.subheader]
+    # one F and one M per group: the two-way ANOVA is refused, naming the cells
+    assert any("Two-way ANOVA not run" in i.value and "control x F: n = 1" in i.value for i in at.info)
+    assert at.number_input(key="ep_bin_s").value == 5.0  # 20 s sessions: quarters
+    figs = _figures(at)
+    def values(v) -> np.ndarray:  # a list, or plotly's typed array {"dtype": "f8", "bdata": base64}
+        if isinstance(v, dict) and "bdata" in v:
+            return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(float)
+        return np.asarray(v, float)
+
+    course = figs["ep_time_course"]
+    means = {t["name"]: values(t["y"]) for t in course["data"] if t.get("mode") == "lines+markers"}
+    table = pd.read_csv(root / "results" / "endpoints.csv")
+    for g, m in means.items():  # the bins add up to each animal's session distance, so do the group means
+        assert len(m) == 4 and m.sum() == pytest.approx(table.loc[table["group"] == g, "distance_mm"].mean(), rel=1e-9)
+    per_bin = next(d.value for d in at.dataframe if "p (Holm, BH across bins)" in d.value.columns)
+    assert list(per_bin["bin"]) == [1, 2, 3, 4] and list(per_bin["to (s)"]) == [5.0, 10.0, 15.0, 20.0]
+    assert per_bin["test"].str.contains("Welch").all()
+    at.number_input(key="ep_bin_s").set_value(10.0).run()
+    assert not at.exception and len(next(d.value for d in at.dataframe if "to (s)" in d.value.columns)) == 2
 
 
 def test_validation(root: Path, monkeypatch: pytest.MonkeyPatch):

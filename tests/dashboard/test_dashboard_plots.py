@@ -76,7 +76,7 @@ def test_agreement_scatter_and_bland_altman_against_numpy():
     sd = d.std(ddof=1)
     np.testing.assert_allclose(lines, [d.mean() - 1.96 * sd, d.mean(), d.mean() + 1.96 * sd])
     np.testing.assert_allclose(ba.data[0].y, d)
-    assert ba.layout.yaxis.title.text == "ethopose − human (%)" and "n = 4" in ba.layout.title.text
+    assert ba.layout.yaxis.title.text == "ethopose − human (%)" and ba.layout.meta["n"] == 4
     with pytest.raises(ValueError, match=">= 2 complete pairs"):
         bland_altman_figure([1.0], [2.0], "x")
     cfg = download_config("distance mm/by group", "png")

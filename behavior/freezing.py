@@ -25,8 +25,9 @@ over neighbouring frames while both stayed below *v_exit*, with gaps up to 0.25 
 bouts were kept when their length plus half the speed window reached 1 s (a window reaching
 into the movement at either end shortens a still period by up to *w*: half of it on
 average). Frames in a rearing posture (snout-tail-base length < 0.75 of its median) or,
-where the forepaws were tracked, a grooming posture (forepaws within 15 mm of the snout, or
-the head bowed: snout-ear-midpoint distance < 0.85 of its median) were not freezing. *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
+where the forepaws were tracked, in a grooming bout (body still, forepaws within 15 mm of the
+snout or the head bowed: snout-ear-midpoint distance < 0.85 of its median while walking, for
+at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
 from 0.2 s to 0.5 s at which the recording's own tracking noise alone exceeds *v_enter* in
 fewer than 1 % of still frames (the jitter *sigma*: robust s.d. of the high-frequency residual
 of each keypoint group in the stiller half of the frames; the noise speed is Rayleigh
@@ -286,14 +287,13 @@ def detect_freezing(
         fraction of its session median: :func:`behavior.posture.rearing_posture`) are not
         freezing: a mouse standing on its hind legs holds itself up. None: not tested.
     grooming_paw_snout_mm
-        When forepaws are tracked, frames with the forepaws within this distance of the
-        snout (mean over 0.5 s; not rearing) are not freezing: a grooming mouse strokes
-        at 3-5 Hz, faster than a 0.2-0.5 s speed window can follow. None: not tested.
+        When forepaws are tracked, frames of a grooming bout (:func:`behavior.posture.detect_grooming`
+        with this forepaw-snout distance; not rearing) are not freezing: a grooming mouse
+        strokes at 3-5 Hz, faster than a 0.2-0.5 s speed window can follow. None: not tested.
     grooming_head_length_ratio
-        With forepaws tracked, frames with the head bowed (snout-ear-midpoint distance below
-        this fraction of its session median; not rearing) are also grooming, not freezing:
-        a top-view pose model often cannot see the forepaws under the head
-        (:func:`behavior.posture.grooming_posture`). None: paws only.
+        The grooming rule's head-bowed cue (snout-ear-midpoint distance below this fraction
+        of its median while walking): a top-view pose model often cannot see the forepaws
+        under the head (:func:`behavior.posture.grooming_posture`). None: paws only.
 
     Returns
     -------
@@ -325,11 +325,11 @@ def detect_freezing(
             logger.info("freezing: rearing posture not tested (%s)", err)
     grooming = np.zeros(hs.shape, bool)
     if grooming_paw_snout_mm is not None:
-        from behavior.posture import grooming_posture
+        from behavior.posture import detect_grooming
 
-        try:
-            grooming = grooming_posture(one, px_per_mm=cal.px_per_mm, max_paw_snout_mm=grooming_paw_snout_mm,
-                                        max_head_length_ratio=grooming_head_length_ratio) & ~rearing
+        try:  # grooming bouts (>= 1 s): a noisy posture frame alone does not cut a freeze
+            grooming = detect_grooming(one, px_per_mm=cal.px_per_mm, max_paw_snout_mm=grooming_paw_snout_mm,
+                                       max_head_length_ratio=grooming_head_length_ratio).values & ~rearing
         except ValueError as err:  # no forepaws tracked (the usual fear-conditioning set)
             logger.info("freezing: grooming posture not tested (%s)", err)
     hs = np.where(rearing | grooming, np.nan, hs)

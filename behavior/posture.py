@@ -276,7 +276,7 @@ def detect_grooming(
         Mean forepaw-snout distance (running median over ``smooth_s``) below this.
     max_head_length_ratio
         ... or the head bowed: snout-ear-midpoint distance (running median) below this
-        fraction of its session median (:func:`grooming_posture`). A level head varies by a
+        fraction of its median while the mouse walks (:func:`grooming_posture`). A level head varies by a
         few % (10-90 % range 0.92-1.01 on the virtual mouse's exact pose); a face-grooming
         head is 30-40 % shorter from above. None: forepaws only (the stricter rule for a
         well-trained model: a still mouse sniffing the floor also lowers its head).
@@ -300,7 +300,7 @@ def detect_grooming(
     0.5 s bridged), the body's running-median position (0.5 s) moved slower than 15 mm/s, the
     snout-tail-base length was at least 0.75 of its session median, and either the forepaws
     were within 15 mm of the snout or the snout-ear-midpoint distance was below 0.85 of its
-    session median (each a 0.5 s running median)."
+    median while the mouse walked (body faster than 30 mm/s; each a 0.5 s running median)."
 
     The rule uses where the paws are, not how fast they stroke: a top-view pose estimator's
     jitter (1-3 px) hides the 3-5 Hz, few-mm strokes at typical calibrations (~1 px/mm).

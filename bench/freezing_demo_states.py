@@ -4,6 +4,7 @@ Run the demo for each seed first (each trains its own pose model, ~10 min here):
 
     nice -n 10 ethopose demo --out /tmp/h1_demo1 --seed 1
     python3 bench/freezing_demo_states.py /tmp/h1_demo0 /tmp/h1_demo1 ... [--out bench/results/freezing_demo_states.md]
+        [--transfer-model /tmp/h1_demo1/model --transfer-seeds 2 3]
 
 For every run this re-scores the saved clean predicted pose (``pose_filtered.nc``) with the
 current rules through the demo's own scoring (:func:`ethopose.demo.score_behaviour`), scores
@@ -83,12 +84,45 @@ def score_run(run: Path, work: Path) -> list[dict]:
     return rows
 
 
+def transfer_session(model_dir: Path, seed: int, out: Path, seconds: float = 40.0) -> Path:
+    """A new demo session (``seed``) analysed by an existing demo model, laid out like a demo run.
+
+    The same functions as ``ethopose demo`` (render, predict, clean, features); the model was
+    trained on another session's frames, so this is the harder, out-of-session case.
+    """
+    from ethopose.demo import analyse_session, render_session
+    from pose.atomic import write_text_atomic
+    from pose.pipeline.inference import Predictor
+
+    session = render_session(out / "session", seconds, seed)
+    pred = Predictor.from_dir(model_dir).predict_video(session.video_path)
+    pred.attrs["px_per_mm"] = float(session.scene["px_per_mm"])
+    truth = session.pose
+    n = min(pred.sizes["time"], truth.sizes["time"])
+    err = np.linalg.norm(pred.position.values[:n] - truth.position.sel(keypoint=pred.keypoint.values).values[:n], axis=1)
+    analyse_session(pred, session.files["arena"], out)
+    write_text_atomic(out / "summary.json", json.dumps({
+        "seed": f"{seed} (model: {model_dir})",
+        "pose_model": {"mean_error_px": float(np.nanmean(err)), "median_error_px": float(np.nanmedian(err))}}))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", type=Path, nargs="+", help="ethopose demo output folders")
     ap.add_argument("--out", type=Path, default=None, help="Write the tables as markdown here.")
+    ap.add_argument("--transfer-model", type=Path, default=None,
+                    help="Also analyse new sessions (--transfer-seeds) with this demo model into "
+                         "--transfer-dir/transfer_seed<N> (then scored like the runs).")
+    ap.add_argument("--transfer-seeds", type=int, nargs="*", default=[])
+    ap.add_argument("--transfer-dir", type=Path, default=Path("/tmp"))
     args = ap.parse_args(argv)
     c0 = time.process_time()
+    for seed in args.transfer_seeds:
+        out = args.transfer_dir / f"transfer_seed{seed}"
+        if not (out / "pose_filtered.nc").exists():
+            transfer_session(args.transfer_model, seed, out)
+        args.runs.append(out)
     work = Path("/tmp") / "freezing_demo_states"
     work.mkdir(exist_ok=True)
     df = pd.DataFrame([row for run in args.runs for row in score_run(run, work)])

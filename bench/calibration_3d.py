@@ -10,7 +10,10 @@ Sections (each skipped when its shared data is absent):
 2. sleap-anipose-session: 4-camera ChArUco RMS per camera; its 2D labels triangulated with
    our calibration and with the reference calibration.toml; pairwise label consistency; why
    back and side miss (frame offset, camera order, pixel conventions, distortion model, moved
-   cameras with an anipose ``--animal``-style label bundle adjustment, label quality).
+   cameras, the structure of the residuals, label quality) and the anipose ``--animal``-style
+   refinement on the labels (pose.threed.refine), cross-validated on held-out frames and
+   keypoints, with the board RMS after, against aniposelib's ``bundle_adjust_iter`` when
+   ``--aniposelib-path`` makes it importable.
 3. The virtual mouse (pose.synthetic.multicam): board images -> calibration -> noisy 2D -> 3D
    -> default Kalman smoothing; median 3D error (mm) and body-centre speed vs truth (mean,
    frames faster than the truth's 90th percentile, 90th percentile) over 2 / 3 cameras,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +200,9 @@ def sleap_investigation(folder: Path, poses: dict, res: object, dets: dict, boar
                "(default) and fitted:\n")
     out.append(_table(["camera", "board RMS k3=0", "board RMS k3 fitted", "labels k3=0", "labels k3 fitted"],
                       [[n, res.rms_px[n], res_k3.rms_px[n], m0[n], m3[n]] for n in names]))  # type: ignore[attr-defined]
-    out.append("\n\n" + _moved_cameras(folder, poses, res, dets, board))
+    out.append("\n\n" + _moved_cameras(folder))
+    out.append("\n" + residual_structure(poses, res))
+    out.append("\n" + refinement_cross_validated(poses, res, dets, board))
     rows = []
     for n in names:
         e, c = err(n, ref, pk[n]).ravel(), conf[n].ravel()
@@ -231,94 +237,149 @@ def _static_scene_shift(folder: Path, name: str, crop: tuple[int, int, int, int]
     return float(np.hypot(*warp[:, 2]))
 
 
-def _refine_extrinsics_on_labels(cams: list, poses: dict, keypoints: np.ndarray) -> list:
-    """anipose ``calibrate --animal``-style: all cameras but the first-listed 'mid' re-posed on the labels.
-
-    Robust (soft-L1, 3 px) least squares over the extrinsics of every camera except ``mid`` (the
-    gauge) and one 3D point per label (every 4th frame: the mouse hardly moves).
-    """
-    import dataclasses
-
-    from scipy.optimize import least_squares
-    from scipy.sparse import lil_matrix
-
-    from pose.threed.triangulation import triangulate_robust
-
-    names = [c.name for c in cams]
-    p2 = np.stack([poses[n].position.transpose("time", "keypoint", "individual", "space").values[::4, keypoints, 0]
-                   for n in names]).reshape(len(names), -1, 2)
-    x0 = triangulate_robust(cams, p2).points3d
-    good = np.isfinite(x0).all(1)
-    x0, p2 = x0[good], p2[:, good]
-    ci, pi = np.nonzero(np.isfinite(p2).all(-1))
-    uv = p2[ci, pi]
-    free = [i for i, n in enumerate(names) if n != "mid"]
-
-    def unpack(p: np.ndarray) -> tuple[list, np.ndarray]:
-        out = list(cams)
-        for j, c in enumerate(free):
-            out[c] = dataclasses.replace(cams[c], rotation=p[6 * j:6 * j + 3], translation=p[6 * j + 3:6 * j + 6])
-        return out, p[6 * len(free):].reshape(-1, 3)
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        cs, x = unpack(p)
-        r = np.empty((len(ci), 2))
-        for c in range(len(cams)):
-            m = ci == c
-            r[m] = cs[c].project(x[pi[m]]) - uv[m]
-        return r.ravel()
-
-    sparsity = lil_matrix((2 * len(ci), 6 * len(free) + 3 * len(x0)), dtype=int)
-    for row, (c, i) in enumerate(zip(ci, pi, strict=True)):
-        if c in free:
-            sparsity[2 * row:2 * row + 2, 6 * free.index(c):6 * free.index(c) + 6] = 1
-        sparsity[2 * row:2 * row + 2, 6 * len(free) + 3 * i:6 * len(free) + 3 * i + 3] = 1
-    p0 = np.concatenate([np.r_[cams[c].rotation, cams[c].translation] for c in free] + [x0.ravel()])
-    sol = least_squares(resid, p0, jac_sparsity=sparsity, loss="soft_l1", f_scale=3.0, x_scale="jac", max_nfev=60)
-    return unpack(sol.x)[0]
-
-
-def _moved_cameras(folder: Path, poses: dict, res: object, dets: dict, board: Board) -> str:
+def _moved_cameras(folder: Path) -> str:
     """(e): did the cameras move between the board session and the filming?"""
-    names = list(poses)
-    cams = [c for n in names for c in res.cameras if c.name == n]  # type: ignore[attr-defined]
     crops = {"back": (800, 0, 1280, 300), "side": (0, 820, 620, 1024), "top": (0, 780, 560, 1024)}
     shifts = {n: _static_scene_shift(folder, n, c) for n, c in crops.items()}
-
-    def board_rms(cs: list) -> dict[str, float]:
-        out = {}
-        for cam in cs:
-            e = [cam.project(res.board_points_world(board, k)[dets[cam.name][k].ids])  # type: ignore[attr-defined]
-                 - dets[cam.name][k].image_points for k in res.used[cam.name]]  # type: ignore[attr-defined]
-            out[cam.name] = float(np.sqrt(np.mean(np.sum(np.concatenate(e) ** 2, axis=1))))
-        return out
-
-    n_k = poses["mid"].sizes["keypoint"]
-    rows = []
-    everything = np.arange(n_k)
-    refined = _refine_extrinsics_on_labels(cams, poses, everything)
-    before, after = _median_reproj(poses, cams), _median_reproj(poses, refined)
-    rb, ra = board_rms(cams), board_rms(refined)
-    for c0, c1 in zip(cams, refined, strict=True):
-        rows.append([c0.name, before[c0.name], after[c0.name], rb[c0.name], ra[c0.name],
-                     float(np.linalg.norm(c1.centre - c0.centre))])
-    held = []
-    rng = np.random.default_rng(1)
-    for _ in range(2):
-        fit = np.sort(rng.permutation(n_k)[:8])
-        test = np.setdiff1d(everything, fit)
-        ref_c = _refine_extrinsics_on_labels(cams, poses, fit)
-        sub = {n: poses[n].isel(keypoint=test) for n in names}
-        b, a = _median_reproj(sub, cams), _median_reproj(sub, ref_c)
-        held.append(["held-out keypoints"] + [f"{b[n]:.1f} -> {a[n]:.1f}" for n in names])
     return ("**(e) moved cameras.** A fixed part of the scene (screws, camera mounts) in a board image and in "
             "the video's first frame differ by " + ", ".join(f"{n} {v:.1f} px" for n, v in shifts.items())
-            + " (ECC translation over a fixed crop). Re-posing every camera but mid on the labels themselves "
-            "(anipose `calibrate --animal`-style bundle adjustment, robust 3 px):\n\n"
-            + _table(["camera", "labels median px, board calibration", "after label BA", "board RMS px before",
-                      "board RMS px after (same board poses)", "camera moved mm"], rows)
-            + "\n\nFitted on 8 random keypoints, evaluated on the other 7 (median px, board -> label BA):\n\n"
-            + _table(["", *names], held) + "\n")
+            + " (ECC translation over a fixed crop).\n")
+
+
+def residual_structure(poses: dict, res: object) -> str:
+    """Is back's / side's error one shift of the camera, a smooth field over the image, or per keypoint?
+
+    Residual = label minus the mid+top 3D point projected. Each model is fitted on frames 0-59 and
+    scored on frames 60-119: one 2D shift per camera, an affine / quadratic field of image position
+    (what a moved camera, refraction by a wall or an uncalibrated distortion would leave), and one
+    constant offset per keypoint (what a label convention or a systematic label error leaves).
+    """
+    names = list(poses)
+    by = {c.name: c for c in res.cameras}  # type: ignore[attr-defined]
+    pk = {n: poses[n].position.transpose("time", "keypoint", "individual", "space").values[:, :, 0] for n in names}
+    n_t, n_k = pk["mid"].shape[:2]
+    ref = triangulate_points([by["mid"], by["top"]], np.stack([pk["mid"].reshape(-1, 2),
+                                                               pk["top"].reshape(-1, 2)])).reshape(n_t, n_k, 3)
+    fit, test = np.arange(n_t) < n_t // 2, np.arange(n_t) >= n_t // 2
+
+    def med(r: np.ndarray) -> float:
+        return float(np.nanmedian(np.linalg.norm(r, axis=-1)))
+
+    def field(uv: np.ndarray, quad: bool) -> np.ndarray:
+        cols = [uv, np.ones((len(uv), 1))] + ([uv**2, uv[:, :1] * uv[:, 1:]] if quad else [])
+        return np.concatenate(cols, axis=1)
+
+    rows = []
+    warnings.simplefilter("ignore", RuntimeWarning)  # keypoints a camera never labels: NaN medians
+    for n in ("back", "side"):
+        proj = by[n].project(ref.reshape(-1, 3)).reshape(n_t, n_k, 2)
+        r = pk[n] - proj
+        spread = np.nanmedian(np.linalg.norm(r - np.nanmedian(r, axis=0), axis=-1), axis=0)  # per keypoint, over time
+        uv_f, r_f = proj[fit].reshape(-1, 2), r[fit].reshape(-1, 2)
+        ok = np.isfinite(uv_f).all(1) & np.isfinite(r_f).all(1)
+        uv_t = np.nan_to_num(proj[test].reshape(-1, 2))
+        cells = [med(r[test]), med(r[test] - np.nanmedian(r_f, axis=0))]
+        for quad in (False, True):
+            m, *_ = np.linalg.lstsq(field(uv_f[ok], quad), r_f[ok], rcond=None)
+            cells.append(med(r[test].reshape(-1, 2) - field(uv_t, quad) @ m))
+        cells.append(med(r[test] - np.nanmedian(r[fit], axis=0)))
+        rows.append([n] + cells + [float(np.nanmedian(spread))])
+    return ("**What the error is.** Residual = a camera's label minus the mid+top 3D point projected into it. "
+            "Each model fitted on frames 0-59, median px left on frames 60-119 (last column: median over "
+            "keypoints of each keypoint's own spread over time):\n\n"
+            + _table(["camera", "residual", "minus one shift", "minus affine field of image position",
+                      "minus quadratic field", "minus one offset per keypoint", "per-keypoint spread over time px"],
+                     rows) + "\n")
+
+
+def _aniposelib_refine(cams: list, p2: np.ndarray, only_extrinsics: bool) -> list | None:
+    """aniposelib's CameraGroup.bundle_adjust_iter on the same points (all cameras free), or None."""
+    try:
+        import aniposelib.cameras as ac
+    except ImportError:
+        return None
+    from pose.threed.cameras import Camera
+
+    group = ac.CameraGroup([ac.Camera(name=c.name, size=c.size, matrix=c.matrix, dist=c.distortions,
+                                      rvec=c.rotation, tvec=c.translation) for c in cams])
+    np.random.seed(0)  # aniposelib samples points with numpy's global generator
+    group.bundle_adjust_iter(p2.copy(), only_extrinsics=only_extrinsics, verbose=False)
+    return [Camera(name=c.name, size=c.size, matrix=a.get_camera_matrix(), distortions=np.ravel(a.get_distortions()),
+                   rotation=a.get_rotation(), translation=a.get_translation()) for c, a in zip(cams, group.cameras,
+                                                                                                strict=True)]
+
+
+def refinement_cross_validated(poses: dict, res: object, dets: dict, board: Board) -> str:
+    """(f) anipose-style refinement on the labels: fitted on one half of the frames, scored on the other."""
+    from pose.threed.refine import (
+        board_observations,
+        board_rms_px,
+        cross_validate_refinement,
+        label_reprojection_px,
+        refine_calibration,
+    )
+
+    names = list(poses)
+    cams = [c for n in names for c in res.cameras if c.name == n]  # type: ignore[attr-defined]
+    p2 = np.stack([poses[n].position.transpose("time", "keypoint", "individual", "space").values[:, :, 0]
+                   for n in names])  # (C, T, K, 2)
+    w = np.stack([poses[n].confidence.transpose("time", "keypoint", "individual").values[:, :, 0] for n in names])
+    c, n_t, n_k = p2.shape[:3]
+    obs = board_observations(res, dets, board, names)  # type: ignore[arg-type]
+    board0 = board_rms_px(cams, obs)
+    variants = [("labels: back+side pose (mid+top fixed)", {}),
+                ("labels: back+side pose + focal + k1", {"intrinsics": "focal_k1"}),
+                ("board + labels jointly: back+side pose", {"board": obs})]
+    rows = []
+    for label, kw in variants:
+        t0 = time.process_time()
+        folds = cross_validate_refinement(cams, p2, w, **kw)
+        cpu = (time.process_time() - t0) / len(folds)
+        for f in folds:
+            b = board_rms_px(f.refinement.cameras, obs)
+            moved = ", ".join(f"{k} {v['moved_mm']:.0f} mm / {v['rotated_deg']:.1f} deg / f {v['focal_pct']:+.0f} %"
+                              for k, v in f.refinement.changes.items())
+            rows.append([label, f"{f.test[0]}-{f.test[1]}", f"{f.novelty_mm:.1f}"]
+                        + [f"{f.before_px[n]:.2f} -> {f.after_px[n]:.2f}" for n in names]
+                        + [" / ".join(f"{b[n]:.2f}" for n in names), moved, f"{cpu:.1f}"])
+            print("|", " | ".join(map(str, rows[-1])), "|", flush=True)
+    # aniposelib, the field's tool, on the same frames: its defaults (all cameras, pose + focal + k1)
+    fit, test = np.arange(n_t // 2), np.arange(n_t // 2, n_t)
+    t0 = time.process_time()
+    new = _aniposelib_refine(cams, p2[:, fit].reshape(c, -1, 2), only_extrinsics=False)
+    if new is not None:
+        held = (p2[:, test].reshape(c, -1, 2), w[:, test].reshape(c, -1))
+        bef, aft, b = label_reprojection_px(cams, *held), label_reprojection_px(new, *held), board_rms_px(new, obs)
+        moved = ", ".join(f"{o.name} {np.linalg.norm(n_.centre - o.centre):.0f} mm / f "
+                          f"{100 * (n_.matrix[0, 0] / o.matrix[0, 0] - 1):+.0f} %" for o, n_ in zip(cams, new, strict=True))
+        rows.append(["aniposelib 0.8.0 bundle_adjust_iter (defaults: all cameras, pose + focal + k1)",
+                     f"{test[0]}-{test[-1]}", "-"] + [f"{bef[n]:.2f} -> {aft[n]:.2f}" for n in names]
+                    + [" / ".join(f"{b[n]:.2f}" for n in names), moved, f"{time.process_time() - t0:.1f}"])
+        print("|", " | ".join(map(str, rows[-1])), "|", flush=True)
+    # keypoints held out: the mouse hardly moves, so held-out frames repeat the fitted points; other keypoints do not
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        kf = np.sort(rng.permutation(n_k)[: n_k // 2 + 1])
+        kt = np.setdiff1d(np.arange(n_k), kf)
+        ref = refine_calibration(cams, p2[:, :, kf].reshape(c, -1, 2), w[:, :, kf].reshape(c, -1))
+        held = (p2[:, :, kt].reshape(c, -1, 2), w[:, :, kt].reshape(c, -1))
+        bef, aft, b = label_reprojection_px(cams, *held), label_reprojection_px(ref.cameras, *held), board_rms_px(
+            ref.cameras, obs)
+        moved = ", ".join(f"{k} {v['moved_mm']:.0f} mm / {v['rotated_deg']:.1f} deg" for k, v in ref.changes.items())
+        rows.append(["labels: back+side pose, keypoints held out", f"{len(kt)} keypoints", "-"]
+                    + [f"{bef[n]:.2f} -> {aft[n]:.2f}" for n in names]
+                    + [" / ".join(f"{b[n]:.2f}" for n in names), moved, "-"])
+        print("|", " | ".join(map(str, rows[-1])), "|", flush=True)
+    return ("**(f) refinement on the animal's own points, cross-validated** (`pose.threed.refine`, "
+            "`ethopose pose refine-calibration`). Fitted on one contiguous half of the frames, scored on the other "
+            "(median px of the held-out labels, triangulated from all four cameras, before -> after). Board RMS with "
+            "the board poses re-fitted to the refined rig; before: "
+            + " / ".join(f"{board0[n]:.2f}" for n in names) + " px. 'novelty': how far (mm, median over keypoints) "
+            "the held-out half's points lie from the fitted half's: the mouse hardly moves, so held-out frames "
+            "repeat the fitted points and the keypoint split is the harder test.\n\n"
+            + _table(["refinement", "held out", "novelty mm"] + [f"{n} px" for n in names]
+                     + ["board RMS px after (" + " / ".join(names) + ")", "cameras changed", "CPU s per fit"], rows)
+            + "\n")
 
 
 def _speed_bias(src: object, s_true: np.ndarray, sel: np.ndarray, p90: bool = False) -> float:
@@ -394,20 +455,49 @@ def bench_virtual(quick: bool) -> str:
     return _table(VIRTUAL_HEADER, rows) + "\n" + summary
 
 
+SECTIONS = {"dlc": "## dlc-stereo (Bouguet reference)\n", "sleap": "## sleap-anipose-session (4 cameras, ChArUco)\n",
+            "virtual": "## virtual mouse (board images -> calibration -> noisy 2D -> 3D)\n"}
+
+
+def _splice(old: str, new_parts: dict[str, str]) -> str:
+    """Replace the given sections (from their heading to the next '## ') in an existing results file."""
+    for key, body in new_parts.items():
+        head = SECTIONS[key]
+        if head not in old:
+            old += "\n" + head + body
+            continue
+        start = old.index(head)
+        nxt = old.find("\n## ", start + len(head))
+        old = old[:start] + head + body + ("\n" + old[nxt + 1:] if nxt >= 0 else "")
+    return old
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the main virtual-mouse rig")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument("--sections", default="dlc,sleap,virtual",
+                    help="comma-separated subset of dlc, sleap, virtual; with --out, only those sections of an "
+                         "existing file are replaced")
+    ap.add_argument("--aniposelib-path", action="append", default=[],
+                    help="folder(s) holding aniposelib (and jax) for the comparison, e.g. a pip --target folder")
     args = ap.parse_args()
-    parts = ["## dlc-stereo (Bouguet reference)\n", bench_dlc_stereo(),
-             "## sleap-anipose-session (4 cameras, ChArUco)\n", bench_sleap_anipose(),
-             "## virtual mouse (board images -> calibration -> noisy 2D -> 3D)\n", bench_virtual(args.quick)]
-    text = "\n".join(parts)
+    import sys
+
+    sys.path += args.aniposelib_path  # appended: the project's own numpy / OpenCV stay first
+    run = {"dlc": bench_dlc_stereo, "sleap": bench_sleap_anipose, "virtual": lambda: bench_virtual(args.quick)}
+    keys = [k.strip() for k in args.sections.split(",")]
+    parts = {k: run[k]() for k in keys}
+    text = "\n".join(SECTIONS[k] + parts[k] for k in keys)
     print(text)
     if args.out:
         from pose.atomic import write_text_atomic
 
-        write_text_atomic(args.out, "# 3D calibration bench\n\n`python3 bench/calibration_3d.py`\n\n" + text)
+        out = Path(args.out)
+        if set(keys) != set(SECTIONS) and out.is_file():
+            write_text_atomic(out, _splice(out.read_text(), parts))
+        else:
+            write_text_atomic(out, "# 3D calibration bench\n\n`python3 bench/calibration_3d.py`\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -420,7 +420,7 @@ def refine_calibration(
         }
     out = Refinement(refined_cams, [names[i] for i in free], intrinsics, float(f_scale_px), int(len(x0)),
                      before, after, changes)
-    logger.info("%s", out.summary())
+    logger.debug("%s", out.summary())
     return out
 
 

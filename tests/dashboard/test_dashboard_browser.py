@@ -177,6 +177,14 @@ def _caption_frame(browser: Browser) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _nav_link(browser: Browser, text: str) -> tuple[float, float]:
+    got = browser.eval(f"""(() => {{ const a = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')]
+        .find(a => a.innerText.split('\\n').map(s => s.trim()).includes({text!r}));
+      if (!a) return null; const r = a.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+    assert got, f"no sidebar link {text!r}"
+    return got
+
+
 def _has_button(browser: Browser, text: str) -> bool:
     return bool(browser.eval(f"[...document.querySelectorAll('button')].some("
                              f"e => e.innerText.split('\\n').map(s => s.trim()).includes({text!r}))"))
@@ -305,6 +313,12 @@ def test_every_page_in_chromium(tmp_path: Path):
                 _check_endpoint_figure(browser)
             if page == "validation":
                 _check_validation_figures(browser, shots)
+        # moving between pages in the app (the sidebar), as a person does: no reload of the app itself
+        for link, title in (("Cohort overview", "Tracking quality"), ("Endpoints by group", "Time course"),
+                            ("Animal QC", "Confidence per keypoint"), ("Validation", "Human scoring file")):
+            xy = _nav_link(browser, link)
+            assert tm.timed(f"sidebar -> {link}", lambda xy=xy: browser.click(*xy),
+                            lambda t=title: t in browser.text() and not browser.running() and browser.drawn(), 90), link
         steps = [tm.wall(f"frame step {i}") for i in range(1, 6)]
         print("dashboard timings (targets on a quiet 2-core machine: page <= 2 s, frame step <= 0.5 s; "
               f"frame step median {statistics.median(steps):.2f} s):\n" + tm.table(load_average()))

@@ -26,8 +26,7 @@ bouts were kept when their length plus half the speed window reached 1 s (a wind
 into the movement at either end shortens a still period by up to *w*: half of it on
 average). Frames in a rearing posture (snout-tail-base length < 0.75 of its median) or,
 where the forepaws were tracked, in a grooming bout (body still, forepaws within 15 mm of the
-snout or the head bowed: snout-ear-midpoint distance < 0.85 of its median while walking, for
-at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
+snout, for at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
 from 0.2 s to 0.5 s at which the recording's own tracking noise alone exceeds *v_enter* in
 fewer than 1 % of still frames (the jitter *sigma*: robust s.d. of the high-frequency residual
 of each keypoint group in the stiller half of the frames; the noise speed is Rayleigh
@@ -255,7 +254,7 @@ def detect_freezing(
     individual: str | int | None = None,
     rearing_length_ratio: float | None = 0.75,
     grooming_paw_snout_mm: float | None = 15.0,
-    grooming_head_length_ratio: float | None = 0.85,
+    grooming_head_length_ratio: float | None = None,
 ) -> xr.DataArray:
     """Freezing per frame: head and body still, thresholds calibrated to the recording.
 
@@ -293,7 +292,8 @@ def detect_freezing(
     grooming_head_length_ratio
         The grooming rule's head-bowed cue (snout-ear-midpoint distance below this fraction
         of its median while walking): a top-view pose model often cannot see the forepaws
-        under the head (:func:`behavior.posture.grooming_posture`). None: paws only.
+        under the head (:func:`behavior.posture.grooming_posture`). None (default): paws
+        only; the cue is opt-in (see :func:`behavior.posture.detect_grooming`).
 
     Returns
     -------

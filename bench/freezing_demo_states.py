@@ -9,8 +9,8 @@ Run the demo for each seed first (each trains its own pose model, ~10 min here):
 For every run this re-scores the saved clean predicted pose (``pose_filtered.nc``) with the
 current rules through the demo's own scoring (:func:`ethopose.demo.score_behaviour`), scores
 the simulator's exact pose through the demo's cleaning too (what the rules can reach), and,
-for grooming and freezing, the rules with the head-bowed cue switched off (forepaws only:
-the rule before it), so the table shows what the cue changes. It also prints the pose
+for grooming and freezing, the rules with the opt-in head-bowed cue
+(``max_head_length_ratio=0.85``), so the table shows what the cue changes. It also prints the pose
 model's forepaw-snout and head-length medians in true grooming frames, predicted vs true.
 """
 
@@ -77,10 +77,10 @@ def score_run(run: Path, work: Path) -> list[dict]:
             rows.append({**base, "rule": "default", "state": name, "kappa": sc[name]["kappa"],
                          "cell": f"{sc[name]['kappa']:.2f} [{sc[name]['ci_low']:.2f}, {sc[name]['ci_high']:.2f}]"})
         fps = float(pose.attrs["fps"])
-        for name, fn in (("grooming", lambda p: detect_grooming(p, max_head_length_ratio=None)),
-                         ("freezing", lambda p: detect_freezing(p, grooming_head_length_ratio=None))):
+        for name, fn in (("grooming", lambda p: detect_grooming(p, max_head_length_ratio=0.85)),
+                         ("freezing", lambda p: detect_freezing(p, grooming_head_length_ratio=0.85))):
             r = _kappa(np.isin(states[:n], TRUE_STATE_GROUPS[name]), fn(pose).values[:n], fps)
-            rows.append({**base, "rule": "forepaws only", "state": name, "kappa": r["kappa"], "cell": _cell(r)})
+            rows.append({**base, "rule": "head cue 0.85", "state": name, "kappa": r["kappa"], "cell": _cell(r)})
     return rows
 
 
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
              "Command: `python3 bench/freezing_demo_states.py " + " ".join(str(r) for r in args.runs)
              + (f" --out {args.out}`" if args.out else "`"), "",
              "Cohen's kappa vs the simulator's states [block-bootstrap 95 % CI]; 'default' = the rules as "
-             "the demo runs them, 'forepaws only' = grooming (and freezing's grooming exclusion) without "
-             "the head-bowed cue.", "", tab.to_markdown(), "",
+             "the demo runs them (grooming from the forepaws), 'head cue 0.85' = grooming (and freezing's "
+             "grooming exclusion) with the opt-in head-bowed cue.", "", tab.to_markdown(), "",
              "Pose in true grooming frames (median): forepaw-snout distance (mm), head length / its "
              "session median; mean keypoint error of the model (px).", "", geo.round(2).to_markdown(), ""]
     d = df[(df.pose == "predicted") & (df.rule == "default")]

@@ -199,8 +199,8 @@ def test_head_length_ratio_and_grooming_with_the_forepaws_not_seen():
     ratio = head_length_ratio(ds).values
     assert np.median(ratio[160:290]) == pytest.approx(0.6, abs=0.03)
     assert np.median(ratio[:140]) == pytest.approx(1.0, abs=0.02)
-    groom = detect_grooming(ds).values
-    frozen = rules.detect_freezing(ds).values
+    groom = detect_grooming(ds, max_head_length_ratio=0.85).values
+    frozen = rules.detect_freezing(ds, grooming_head_length_ratio=0.85).values
     assert groom[165:285].all() and not groom[:130].any() and not groom[320:].any()
     assert not frozen[165:285].any() and frozen[20:130].all()
     assert not detect_grooming(ds, max_head_length_ratio=None).values.any()

@@ -63,10 +63,11 @@ from protocols.uncertainty_model import jitter_model, kalman_smooth_track, still
 class UncertaintyOptions(BaseModel):
     """``uncertainty:`` in a protocol YAML: give endpoints a pose-uncertainty interval.
 
-    Off unless present (``uncertainty: {n_boot: 200}``): the cost is about ``2 n_boot`` extra
-    passes of the protocol's cleaning and feature table per animal (~2 s CPU per 30 s of
-    30 fps video at 200 replicates), and the calibration is not met in every condition
-    (``bench/results/endpoint_uncertainty.md``).
+    Off unless present (``uncertainty: {n_boot: 200}``): the cost is about ``4 n_boot`` extra
+    passes of the protocol's cleaning and feature table per animal (two stand-in worlds;
+    ~2 s CPU per minute of 30 fps video at 200 replicates). The coverage of the truth on
+    the virtual mouse, per endpoint and error level, is in
+    ``bench/results/endpoint_uncertainty.md``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -176,11 +177,14 @@ def impute_gaps(track: np.ndarray, observed: np.ndarray, n_draws: int, rng: np.r
     one of the ``n_donors`` stretches most alike in chord length and entry and exit speeds,
     turned onto the gap's chord and mirrored across it at random.
 
+    Runs at the start or end of the session (one observed side only) get an observed
+    stretch of the same length anchored at the first (last) observed frame, turned at random.
+
     Returns
     -------
     tuple
-        ``(time, 2, n_draws)`` tracks (observed frames unchanged) and the number of gaps no
-        observed stretch was long enough for (left on the Hermite curve).
+        ``(time, 2, n_draws)`` tracks (observed frames unchanged) and the number of runs no
+        observed stretch was long enough for (left on the Hermite curve, or held still at an end).
     """
     out = np.repeat(track[:, :, None], n_draws, axis=2)
     obs = np.asarray(observed, bool) & np.isfinite(track).all(axis=1)

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from protocols.stats import FLAG_COLUMN, usable_rows
+
 #: Okabe & Ito (2008) palette, black last
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 _UNITS = [("_mm_s", "mm/s"), ("_px_s", "px/s"), ("_deg_s", "°/s"), ("_mm", "mm"), ("_px", "px"), ("_pct", "%"),
@@ -86,12 +88,30 @@ def endpoint_figure(table: pd.DataFrame, endpoint: str, *, group_col: str = "gro
         Group order (default: sorted); colours follow :func:`group_colours`.
     interval
         ``(lo, hi)`` columns of per-animal intervals, drawn as error bars.
+
+    Animals the statistics leave out (a QC flag other than ``ok``,
+    :func:`protocols.stats.usable_rows`) are drawn as grey crosses beside their group and do
+    not enter its box, so the figure shows the same animals as the test.
     """
     groups = [str(g) for g in (groups if groups is not None else sorted(table[group_col].dropna().unique(), key=str))]
     colours = group_colours(groups)
+    used = usable_rows(table)
     fig = go.Figure()
     for i, g in enumerate(groups):
-        sub = table[table[group_col].astype(str) == g]
+        in_group = table[group_col].astype(str) == g
+        left_out = table[in_group & ~used]
+        if len(left_out):
+            flags = (left_out[FLAG_COLUMN].astype(str) if FLAG_COLUMN in left_out
+                     else pd.Series("flagged", index=left_out.index))
+            ids_out = (left_out["subject_id"].astype(str) if "subject_id" in left_out
+                       else pd.Series(left_out.index.astype(str), index=left_out.index))
+            fig.add_trace(go.Scatter(
+                x=np.full(len(left_out), i + 0.3), y=pd.to_numeric(left_out[endpoint], errors="coerce"),
+                mode="markers", name=f"{g}: left out", showlegend=False,
+                marker={"symbol": "x-thin", "size": 10, "color": "#888888", "line": {"color": "#888888", "width": 2}},
+                text=[f"{a} (left out: {f})" for a, f in zip(ids_out, flags, strict=True)],
+                hovertemplate="%{text}: %{y:.3g}<extra></extra>"))
+        sub = table[in_group & used]
         y = pd.to_numeric(sub[endpoint], errors="coerce").to_numpy(float)
         fig.add_trace(go.Box(x=np.full(len(y), i), y=y, name=g, marker_color=colours[g], boxpoints=False,
                              line={"width": 1.5}, fillcolor="rgba(0,0,0,0)", showlegend=False, hoverinfo="skip"))

@@ -14,7 +14,7 @@ from dashboard.plots import (
     p_text,
     readable_name,
 )
-from protocols.stats import endpoint_columns
+from protocols.stats import endpoint_columns, usable_rows
 
 st.title("Endpoints by group")
 root = get_root()
@@ -32,8 +32,11 @@ row = tests[tests["endpoint"] == ep] if tests is not None and len(tests) else No
 groups = sorted(res.table["group"].dropna().astype(str).unique())
 fig = endpoint_figure(res.table, ep, groups=groups, interval=intervals.get(ep))
 st.plotly_chart(fig, key="ep_box", config=download_config(f"{ep}_by_group", fmt))
-counts = res.table.groupby("group")[ep].count()
-st.caption(" · ".join(f"{g}: n = {int(counts.get(g, 0))}" for g in groups)
+used = usable_rows(res.table)
+counts = res.table[used].groupby("group")[ep].count()
+left_out = res.table[~used].groupby("group")[ep].count()
+st.caption(" · ".join(f"{g}: n = {int(counts.get(g, 0))}"
+                      + (f" (+{int(left_out[g])} left out, grey ×)" if left_out.get(g, 0) else "") for g in groups)
            + (" · error bars: per-animal interval from "
               f"`{intervals[ep][0]}` / `{intervals[ep][1]}`" if ep in intervals else "")
            + f" · camera button (top right of the figure): download as {fmt.upper()}")

@@ -63,6 +63,22 @@ def test_endpoint_figure_axes_colours_and_intervals():
     np.testing.assert_allclose(points[1].y, [150, 170])
 
 
+def test_endpoint_figure_shows_the_animals_the_test_uses():
+    """A QC-flagged animal is left out of its group's box (as the statistics leave it out) and
+    drawn apart as a grey cross, named with its flag."""
+    table = pd.DataFrame({"subject_id": ["a", "b", "bad", "d", "e"],
+                          "group": ["control", "control", "control", "treated", "treated"],
+                          "quality_flag": ["ok", "ok", "low_coverage", "ok", None],
+                          "distance_mm": [100.0, 120.0, 10.0, 150.0, 170.0]})
+    fig = endpoint_figure(table, "distance_mm")
+    boxes = {t.name: np.asarray(t.y, float) for t in fig.data if t.type == "box"}
+    np.testing.assert_allclose(boxes["control"], [100, 120])
+    np.testing.assert_allclose(boxes["treated"], [150, 170])
+    crosses = [t for t in fig.data if t.type == "scatter" and t.marker.symbol == "x-thin"]
+    assert len(crosses) == 1 and list(crosses[0].y) == [10.0]
+    assert crosses[0].text == ("bad (left out: low_coverage)",)
+
+
 def test_agreement_scatter_and_bland_altman_against_numpy():
     human = np.array([10.0, 20.0, 30.0, 40.0, np.nan])
     ours = np.array([12.0, 19.0, 33.0, 41.0, 5.0])

@@ -269,7 +269,9 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
         if t["recall"] < 0.9:
             _echo(f"WARNING: THE CENTROID MODEL MISSES {1 - t['recall']:.0%} OF THE TEST ANIMALS: train longer "
                   "or label more frames")
-    inst_project, inst_test = write_instance_project(project, labels, model_dir / "instance_project", side,
+    # written with twice the side: the training crops (the recipe's crop_px) then hold real
+    # surroundings, neighbours included (as negatives), like the crops seen at inference
+    inst_project, inst_test = write_instance_project(project, labels, model_dir / "instance_project", 2 * side,
                                                      set(split.test), seed=cfg.seed)
     update = {"mine_period": 0, "augment": cfg.augment.model_copy(update={"random_crop": False})}
     if cfg.cpu_minutes:
@@ -316,6 +318,12 @@ class TopDownPredictor:
                                          threads=threads)
         self.instance = Predictor.from_dir(self.root / "instance", runtime=runtime, device=device,  # type: ignore[arg-type]
                                            threads=threads)
+        # crops as the instance model was trained on: its training crop (crop_px network
+        # pixels, the animal at the centre), not the smaller labelled crop padded at the
+        # bottom/right, which would put the animal off-centre
+        train_cfg = json.loads((self.root / "instance" / "train_config.json").read_text())
+        crop_px, scale = train_cfg["augment"]["crop_px"], train_cfg["scale"] or 1.0
+        self.crop_side_px = max(self.info.crop_side_px, int(math.floor(crop_px / scale)))
 
     def predict_keypoints(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB uint8 ``(B, H, W, 3)`` -> keypoints ``(B, P, K, 2)`` (original pixels, NaN where a
@@ -328,7 +336,7 @@ class TopDownPredictor:
         xy = np.full((len(frames), p, k, 2), np.nan)
         conf = np.zeros((len(frames), p, k))
         score = np.zeros((len(frames), p))
-        side = self.info.crop_side_px
+        side = self.crop_side_px
         crops, where = [], []
         for b, (centres, probs) in enumerate(found):
             for j, c in enumerate(centres):

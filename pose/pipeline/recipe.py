@@ -167,7 +167,10 @@ def keypoint_spacing_px(keypoints: np.ndarray, names: list[str]) -> float:
 
 
 _HEAD = ("snout", "nose", "head", "beak", "mouth")
-_TAIL = ("tailbase", "tail_base", "tail base", "tail-base", "tailroot", "tail_root", "tail", "rump")
+# the rear end of the body axis: mammals (tail base, rump) and insects (abdomen: SLEAP's flies;
+# without it the flies' axis fell to the two most separated leg tips, which spread only 15 deg)
+_TAIL = ("tailbase", "tail_base", "tail base", "tail-base", "tailroot", "tail_root", "tail", "rump",
+         "abdomen")
 
 
 def body_axis(keypoints: np.ndarray, names: list[str]) -> tuple[tuple[int, int] | None, np.ndarray, str]:

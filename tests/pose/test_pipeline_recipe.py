@@ -18,6 +18,7 @@ from pose.pipeline.recipe import (
     RecipeOverrides,
     animal_size_px,
     axial_spread_deg,
+    body_axis,
     derive_recipe,
     keypoint_spacing_px,
     match_flip_pairs,
@@ -67,6 +68,18 @@ def test_top_view_shown_by_the_data_rotates_fully_side_view_modestly():
     assert derive_recipe(top, MOUSE, (480, 640), overrides=RecipeOverrides(view="side")).rotation_deg == 20
     assert derive_recipe(top, MOUSE, (480, 640), overrides=RecipeOverrides(rotation_deg=45)).rotation_deg == 45
     assert r_top.flip_pairs == [("left_ear", "right_ear")]
+
+
+def test_insect_axis_head_to_abdomen_by_name():
+    """A fly's axis is head -> abdomen (SLEAP's fly skeleton), not the two farthest leg tips."""
+    names = ["head", "thorax", "abdomen", "forelegL4", "forelegR4", "hindlegL4", "hindlegR4"]
+    body = np.array([[1.0, 0.0], [0.3, 0.0], [-1.0, 0.0], [1.2, 0.9], [1.2, -0.9], [-1.1, 1.0], [-1.1, -1.0]])
+    rng = np.random.default_rng(1)
+    kps = np.stack([body @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * 40 + (320, 240)
+                    for a in np.radians(rng.uniform(-180, 180, 40))])
+    pair, _, how = body_axis(kps, names)
+    assert set(pair) == {0, 2} and how == "head-tail pair by name"
+    assert derive_recipe(kps, names, (480, 640)).rotation_deg == 180
 
 
 def test_mirror_layout_head_fixed_two_views():

@@ -350,9 +350,9 @@ class CentroidDetector:
             net = PoseNet(1, backbone=config.backbone, stride=config.stride, neck_channels=config.neck_channels,
                           pretrained=False)
             net.load_state_dict(torch.load(folder / CENTROID_WEIGHTS, map_location="cpu", weights_only=True))
-            from pose.pipeline.inference import _fold_batchnorm  # same outputs, ~1.5x faster on CPU
+            from pose.pipeline.inference import fold_batchnorm  # same outputs, ~1.5x faster on CPU
 
-            net = _fold_batchnorm(net.eval())
+            net = fold_batchnorm(net.eval())
         self.net = net.to(self.device).eval()
 
     def detect(self, frames: np.ndarray, *, max_peaks: int | None = None,

@@ -81,8 +81,15 @@ class Browser:
                 return msg.get("result", {})
 
     def eval(self, expression: str):
-        """The value of a JavaScript expression in the page."""
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+        """The value of a JavaScript expression in the page; None while the page is navigating
+        (a reload in progress answers "Inspected target navigated or closed": not a failure,
+        the caller's wait_until asks again)."""
+        try:
+            return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+        except RuntimeError as err:
+            if "navigated or closed" in str(err) or "Cannot find context" in str(err):
+                return None
+            raise
 
     def text(self) -> str:
         return self.eval("document.body ? document.body.innerText : ''") or ""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -187,22 +187,9 @@ class Predictor:
         UserWarning
             Truncated video (from :class:`~pose.video.VideoReader`).
         """
-        from tqdm.auto import tqdm
-
-        xys, confs, frames = [], [], []
-        with VideoReader(video) as reader:
-            last = reader.n_frames if stop is None else min(stop, reader.n_frames)
-            with tqdm(total=max(0, last - start) or None, desc=Path(video).name, unit="frame") as bar:
-                for first, batch in _batches_to_the_cut(reader, batch_size, start, last):
-                    xy, conf = self.predict_keypoints(batch)
-                    xys.append(xy)
-                    confs.append(conf)
-                    frames.extend(range(first, first + len(batch)))
-                    bar.update(len(batch))
-        if not frames:
-            raise VideoError(f"{video}: no frames in the range {start}..{stop}")
-        ds = self._to_dataset(np.concatenate(xys), np.concatenate(confs), fps=reader.fps,
-                              video_path=str(video), frame_index=frames)
+        xy, conf, frames, reader = predict_video_frames(self.predict_keypoints, video, batch_size=batch_size,
+                                                        start=start, stop=stop)
+        ds = self._to_dataset(xy, conf, fps=reader.fps, video_path=str(video), frame_index=frames)
         ds.attrs.update(model_dir=str(self.model.root), **video_completeness(reader, len(frames)))
         return append_history(ds, "predict_video", {"model_dir": str(self.model.root), "runtime": self.runtime,
                                                     "batch_size": batch_size, "start": start, "stop": stop})
@@ -217,6 +204,41 @@ class Predictor:
         c = conf.reshape(len(conf), n_ind, n_kp).transpose(0, 2, 1)
         return from_numpy(pos, c, keypoints=kps[:n_kp], individuals=info.individuals,
                           source_software="ethopose", **kwargs)
+
+
+def predict_video_frames(predict_batch: Callable[[np.ndarray], tuple], video: str | Path, *, batch_size: int = 8,
+                         start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int], VideoReader]:
+    """Run ``predict_batch`` over frames ``start..stop-1`` of a video, with a progress bar.
+
+    ``predict_batch(frames)`` returns ``(xy, conf, ...)`` for a ``(batch, h, w, 3)`` array (extra
+    outputs are dropped). A truncated file ends at its cut (:func:`_batches_to_the_cut`).
+
+    Returns
+    -------
+    tuple
+        ``xy`` and ``conf`` concatenated over the batches, the frame indices read, and the
+        (closed) reader, whose ``fps`` and counts describe the file.
+
+    Raises
+    ------
+    pose.video.VideoError
+        The video cannot be opened, a frame cannot be decoded, or the range holds no frame.
+    """
+    from tqdm.auto import tqdm
+
+    xys, confs, frames = [], [], []
+    with VideoReader(video) as reader:
+        last = reader.n_frames if stop is None else min(stop, reader.n_frames)
+        with tqdm(total=max(0, last - start) or None, desc=Path(video).name, unit="frame") as bar:
+            for first, batch in _batches_to_the_cut(reader, batch_size, start, last):
+                out = predict_batch(batch)
+                xys.append(out[0])
+                confs.append(out[1])
+                frames.extend(range(first, first + len(batch)))
+                bar.update(len(batch))
+    if not frames:
+        raise VideoError(f"{video}: no frames in the range {start}..{stop}")
+    return np.concatenate(xys), np.concatenate(confs), frames, reader
 
 
 def _batches_to_the_cut(reader: VideoReader, batch_size: int, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:

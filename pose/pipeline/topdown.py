@@ -363,25 +363,11 @@ class TopDownPredictor:
             ``instance_0``... in centre-score order (NOT identities: track them with
             :func:`pose.tracking.track_identities`), confidence = the instance model's.
         """
-        from tqdm.auto import tqdm
-
         from pose.dataset import append_history, from_numpy
-        from pose.pipeline.inference import video_completeness
-        from pose.video import VideoError, VideoReader
+        from pose.pipeline.inference import predict_video_frames, video_completeness
 
-        xys, confs, frames = [], [], []
-        with VideoReader(video) as reader:
-            last = reader.n_frames if stop is None else min(stop, reader.n_frames)
-            with tqdm(total=max(0, last - start) or None, desc=Path(video).name, unit="frame") as bar:
-                for first, batch in reader.iter_batches(batch_size, start=start, stop=last, prefetch=4):
-                    xy, conf, _ = self.predict_keypoints(batch)
-                    xys.append(xy)
-                    confs.append(conf)
-                    frames.extend(range(first, first + len(batch)))
-                    bar.update(len(batch))
-        if not frames:
-            raise VideoError(f"{video}: no frames in the range {start}..{stop}")
-        xy, conf = np.concatenate(xys), np.concatenate(confs)
+        xy, conf, frames, reader = predict_video_frames(self.predict_keypoints, video, batch_size=batch_size,
+                                                        start=start, stop=stop)
         names = [f"instance_{j}" for j in range(xy.shape[1])]
         ds = from_numpy(xy.transpose(0, 3, 2, 1), conf.transpose(0, 2, 1), keypoints=self.info.bodyparts,
                         individuals=names, fps=reader.fps, video_path=str(video), frame_index=frames,

@@ -134,7 +134,7 @@ def score(truth: xr.Dataset, inst: xr.Dataset, body_px: float, px_per_mm: float 
 
 
 def _train(project: Path, model: Path, cpu_minutes: float, test_frames: list[str] | None, fraction: float | None,
-           seed: int) -> dict:
+           seed: int, centroid_share: float = 0.3) -> dict:
     from pose.pipeline.topdown import train_topdown
     from pose.pipeline.train import TrainConfig
 
@@ -144,11 +144,12 @@ def _train(project: Path, model: Path, cpu_minutes: float, test_frames: list[str
     # evaluate=False: the instance model's own evaluation (every training and test crop) would
     # cost minutes of CPU; the error that matters is the whole pipeline's, measured below
     train_topdown(project, config=TrainConfig(cpu_minutes=cpu_minutes, seed=seed, evaluate=False), out_dir=model,
-                  test_frames=test_frames, training_fraction=fraction, overwrite=True)
+                  test_frames=test_frames, training_fraction=fraction, centroid_share=centroid_share, overwrite=True)
     cen = json.loads((model / "centroid" / "centroid.json").read_text())
     curve = (model / "instance" / "training_curve.csv").read_text().strip().splitlines()
     stats = {"train_cpu_s": round(time.process_time() - c0, 1), "cpu_minutes": cpu_minutes,
-             "centroid_epochs": cen["epochs"], "centroid_test": cen.get("test"),
+             "centroid_share": centroid_share, "centroid_epochs": cen["epochs"], "centroid_test": cen.get("test"),
+             "centroid_cpu_s": cen["cpu_s"], "centroid_curve_cpu_s": [c["cpu_s"] for c in cen["curve"]],
              "instance_epochs": len(curve) - 1}
     (model / "train_stats.json").write_text(json.dumps(stats, indent=1))
     return stats
@@ -188,7 +189,9 @@ def run_virtual(args: argparse.Namespace) -> dict:
         render_social(test_dir, seconds=args.test_seconds, seed=202, n_label_frames=0, width=args.width,
                       height=args.height)
     render_cpu = time.process_time() - c0
-    stats = _train(train_dir, work / "virtual_model", args.cpu_minutes, None, 0.85, args.seed)
+    stats = _train(train_dir, work / "virtual_model", args.cpu_minutes, None, 0.85, args.seed, args.centroid_share)
+    if args.train_only:
+        return stats
     truth = pose.io.load(test_dir / "truth.nc")
     n = int(round(args.score_seconds * truth.attrs["fps"])) if args.score_seconds else truth.sizes["time"]
     truth = truth.isel(time=slice(0, n))
@@ -220,7 +223,9 @@ def run_flies(args: argparse.Namespace) -> dict:
     labels = pose.io.load(slp)  # (time = frame, ..., individual = female, male)
     half = labels.sizes["time"] // 2
     test = [f"img{f:04d}" for f in range(half, labels.sizes["time"])]
-    stats = _train(project, work / "flies_model", args.cpu_minutes, test, None, args.seed)
+    stats = _train(project, work / "flies_model", args.cpu_minutes, test, None, args.seed, args.centroid_share)
+    if args.train_only:
+        return stats
     inst, infer_cpu = _infer(work / "flies_model", video, work / "flies_instances.nc", half, None)
     truth = labels.isel(time=slice(half, None))
     body = estimate_body_size_px(truth.position.values[:, :2])
@@ -271,6 +276,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--centroid-share", type=float, default=0.3, help="share of --cpu-minutes for the centroid model")
+    parser.add_argument("--train-only", action="store_true", help="stop after rendering/importing and training")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 CENTROID_JSON = "centroid.json"
 CENTROID_WEIGHTS = "weights.pt"
+CENTROID_ONNX = "centroid.onnx"
+CENTROID_CHECKPOINT = "checkpoint.pt"
 # network pixels of the animal's extent at the centroid model's input: finding an animal
 # needs far less detail than placing its paws (SLEAP runs centroid models at 0.25-0.5 scale)
 CENTROID_EXTENT_PX = 40.0
@@ -210,7 +212,8 @@ def find_peaks(prob: np.ndarray, offsets: np.ndarray, stride: int, *, radius_px:
 
 def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cfg: CentroidConfig,
                          out_dir: str | Path, *, test_images: list[np.ndarray] | None = None,
-                         test_anchors: list[np.ndarray] | None = None, prescaled: bool = False) -> Path:
+                         test_anchors: list[np.ndarray] | None = None, prescaled: bool = False,
+                         resume: bool = False, stop_after_epoch: int | None = None) -> Path:
     """Train the centroid model on full frames and write ``out_dir/{weights.pt, centroid.json}``.
 
     Parameters
@@ -224,6 +227,12 @@ def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cf
         :class:`CentroidConfig` (:func:`derive_centroid_config`).
     test_images, test_anchors
         Held-out frames (original resolution): the centre recall on them is saved and logged.
+    resume
+        Continue from ``out_dir/checkpoint.pt`` (written after every epoch) where it
+        stopped; a checkpoint of other frames, centres or settings is refused
+        (:class:`pose.pipeline.checkpoint.CheckpointMismatchError`).
+    stop_after_epoch
+        Stop (as if interrupted: no ``centroid.json``) after this many epochs in all.
 
     Returns
     -------
@@ -247,10 +256,23 @@ def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cf
     n_per_epoch = len(scaled) * (cfg.repeats or max(1, math.ceil(256 / len(scaled))))
     steps = math.ceil(n_per_epoch / cfg.batch_size)
     used, epoch, curve = 0.0, 0, []
+    fingerprint = _fingerprint(scaled, pts, cfg)
+    if resume:
+        from pose.pipeline.checkpoint import load_checkpoint, set_rng_state
+
+        ckpt = load_checkpoint(out / CENTROID_CHECKPOINT, fingerprint)
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        used, epoch, curve = float(ckpt["state"]["used"]), int(ckpt["state"]["epoch"]), list(ckpt["state"]["curve"])
+        log.info("centroid model: resumed after epoch %d (%.0f CPU-s used)", epoch, used)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.epochs, desc="centroid", unit="epoch")
+    bar = tqdm(total=cfg.epochs, initial=epoch, desc="centroid", unit="epoch")
     while epoch < cfg.epochs and not (budget_s and used >= budget_s):
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            bar.close()
+            return out
         c0 = time.process_time()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = rng.permutation(n_per_epoch) % len(scaled)
@@ -277,6 +299,8 @@ def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cf
         used += time.process_time() - c0
         epoch += 1
         curve.append({"epoch": epoch, "loss": float(np.mean(losses)), "cpu_s": round(used, 1)})
+        _save_checkpoint(out / CENTROID_CHECKPOINT, net, opt, {"used": used, "epoch": epoch, "curve": curve},
+                         fingerprint)
         bar.update(1)
         bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
     bar.close()
@@ -291,6 +315,32 @@ def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cf
                  result["test"]["precision"], cfg.nms_radius_px)
     write_text_atomic(out / CENTROID_JSON, json.dumps(result, indent=1))
     return out
+
+
+class _NoSchedule:
+    """The centroid model sets its learning rate itself (no torch scheduler to save)."""
+
+    @staticmethod
+    def state_dict() -> dict:
+        return {}
+
+
+def _fingerprint(images: list[np.ndarray], anchors: list[np.ndarray], cfg: CentroidConfig) -> dict[str, str]:
+    """What a centroid checkpoint belongs to: the frames (by content), centres and settings."""
+    import hashlib
+
+    from pose.pipeline.checkpoint import training_fingerprint
+
+    names = [hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest()[:16] for im in images]
+    pts = np.concatenate([np.asarray(a, float).reshape(-1, 2) for a in anchors]) if anchors else np.zeros((0, 2))
+    return training_fingerprint(train_images=names, test_images=[], label_images=names, label_names=["centre"],
+                                label_keypoints=pts, config=cfg.model_dump(mode="json"))
+
+
+def _save_checkpoint(path: Path, net, opt, state: dict, fingerprint: dict[str, str]) -> None:
+    from pose.pipeline.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model=net, optimizer=opt, schedule=_NoSchedule(), state=state, fingerprint=fingerprint)
 
 
 def _sample(image: np.ndarray, anchors: np.ndarray, aug: AugmentConfig, rng: np.random.Generator,
@@ -323,19 +373,52 @@ def centroid_recall(found: list[np.ndarray], truth: list[np.ndarray], radius_px:
             "n_found": n_found, "mean_distance_px": float(np.mean(dists)) if dists else math.nan}
 
 
-class CentroidDetector:
-    """A trained centroid model (torch, CPU or CUDA): frames -> animal centres.
+def centroid_onnx_file(folder: str | Path, config: CentroidConfig) -> Path:
+    """``folder/centroid.onnx`` (fp32; input ``image`` ``(B, 3, H, W)`` RGB 0-255, dynamic
+    batch and size), exported from ``weights.pt`` first when missing or older than it."""
+    folder = Path(folder)
+    path, weights = folder / CENTROID_ONNX, folder / CENTROID_WEIGHTS
+    if path.is_file() and path.stat().st_mtime >= weights.stat().st_mtime:
+        return path
+    import torch
 
-    Build it with ``CentroidDetector(folder)``.
+    net = _load_net(folder, config)
+    h = w = max(config.crop_px, 64)
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            net, (torch.zeros(1, 3, h, w),), str(tmp), input_names=["image"], output_names=["heatmap", "offsets"],
+            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                          "heatmap": {0: "batch", 2: "h", 3: "w"}, "offsets": {0: "batch", 2: "h", 3: "w"}},
+            opset_version=17, dynamo=False,
+        )
+    return path
+
+
+def _load_net(folder: Path, config: CentroidConfig):
+    import torch
+
+    from pose.pipeline.model import PoseNet
+
+    weights = folder / CENTROID_WEIGHTS
+    if not weights.is_file():
+        raise FileNotFoundError(f"{folder}: no {CENTROID_WEIGHTS} (centroid training not finished?)")
+    net = PoseNet(1, backbone=config.backbone, stride=config.stride, neck_channels=config.neck_channels,
+                  pretrained=False)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+class CentroidDetector:
+    """A trained centroid model: frames -> animal centres.
+
+    Build it with ``CentroidDetector(folder)``. ``runtime``: ``"onnx"`` (onnxruntime, CPU),
+    ``"torch"`` (CPU or CUDA), or ``"auto"`` (ONNX on CPU when onnxruntime is installed, as
+    the instance model's :class:`pose.pipeline.inference.Predictor`). A ``net`` given (during
+    training) always runs in torch.
     """
 
     def __init__(self, folder: str | Path, *, config: CentroidConfig | None = None, net=None,
-                 device: str = "auto", threads: int | None = None) -> None:
-        import torch
-
-        from pose.pipeline.images import resolve_device
-        from pose.pipeline.model import PoseNet
-
+                 device: str = "auto", threads: int | None = None, runtime: str = "auto") -> None:
         folder = Path(folder)
         if config is None:
             path = folder / CENTROID_JSON
@@ -343,17 +426,49 @@ class CentroidDetector:
                 raise FileNotFoundError(f"{folder}: no {CENTROID_JSON} (not a centroid model folder)")
             config = CentroidConfig.model_validate(json.loads(path.read_text())["config"])
         self.config = config
+        if runtime not in ("auto", "torch", "onnx", "onnx-int8"):
+            raise ValueError(f"unknown runtime {runtime!r}; choose auto, torch or onnx")
+        if runtime == "auto":
+            runtime = "onnx" if net is None and device in ("auto", "cpu") and _has_onnxruntime() else "torch"
+        self.runtime = "torch" if net is not None else ("onnx" if runtime.startswith("onnx") else "torch")
+        self._session = None
+        if self.runtime == "onnx":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads or 0
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(str(centroid_onnx_file(folder, config)), opts,
+                                                 providers=["CPUExecutionProvider"])
+            return
+        import torch
+
+        from pose.pipeline.images import resolve_device
+
         if threads:
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
         if net is None:
-            net = PoseNet(1, backbone=config.backbone, stride=config.stride, neck_channels=config.neck_channels,
-                          pretrained=False)
-            net.load_state_dict(torch.load(folder / CENTROID_WEIGHTS, map_location="cpu", weights_only=True))
             from pose.pipeline.inference import fold_batchnorm  # same outputs, ~1.5x faster on CPU
 
-            net = fold_batchnorm(net.eval())
+            net = fold_batchnorm(_load_net(folder, config))
         self.net = net.to(self.device).eval()
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score-map logits and offsets of a network batch."""
+        if self._session is not None:
+            logits, offs = self._session.run(None, {"image": x})
+            return logits, offs
+        import torch
+
+        t = torch.from_numpy(x).to(self.device)
+        was = self.net.training
+        self.net.eval()
+        with torch.inference_mode():
+            logits, offs = self.net(t.contiguous(memory_format=torch.channels_last))
+        self.net.train(was)
+        return logits.float().cpu().numpy(), offs.float().cpu().numpy()
 
     def detect(self, frames: np.ndarray, *, max_peaks: int | None = None,
                threshold: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -363,20 +478,20 @@ class CentroidDetector:
         -------
         Per frame ``((P, 2) centres in original pixels, (P,) probabilities)``, strongest first.
         """
-        import torch
-
         cfg = self.config
-        x = torch.from_numpy(network_batch(frames, cfg.scale)).to(self.device)
-        was = self.net.training
-        self.net.eval()
-        with torch.inference_mode():
-            logits, offs = self.net(x.contiguous(memory_format=torch.channels_last))
-        self.net.train(was)
-        prob = torch.sigmoid(logits[:, 0].float()).cpu().numpy()
-        offs = offs.float().cpu().numpy()
+        logits, offs = self._forward(network_batch(frames, cfg.scale))
+        prob = 1.0 / (1.0 + np.exp(-logits[:, 0].astype(np.float64)))
         out = []
         for b in range(len(frames)):
             xy, p = find_peaks(prob[b], offs[b], cfg.stride, radius_px=cfg.nms_radius_px * cfg.scale,
                                threshold=cfg.threshold if threshold is None else threshold, max_peaks=max_peaks)
             out.append((from_scaled(xy, cfg.scale), p))
         return out
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -156,12 +156,12 @@ def train(
         multi = False  # train_model reports the problem
     if multi:  # several animals per frame: the top-down pipeline (pose.pipeline.topdown)
         typer.echo(why)
-        if resume or init_from is not None:
-            raise typer.BadParameter("--resume and --from are not available for multi-animal (top-down) training")
+        if init_from is not None:
+            raise typer.BadParameter("--from is not available for multi-animal (top-down) training")
         try:
             model_dir = train_topdown(project, config=cfg, out_dir=out, test_frames=test_frames,
-                                      training_fraction=training_fraction, overwrite=overwrite)
-        except (FileExistsError, FileNotFoundError) as err:
+                                      training_fraction=training_fraction, overwrite=overwrite, resume=resume)
+        except (FileExistsError, FileNotFoundError, CheckpointMismatchError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"model: {model_dir}")

@@ -55,6 +55,7 @@ from pose.pipeline.recipe import RecipeOverrides, animal_size_px, derive_recipe
 log = logging.getLogger(__name__)
 
 TOPDOWN_JSON = "topdown.json"
+TOPDOWN_TRAIN_JSON = "topdown_train.json"  # the training's config and budget split (--resume)
 CROP_MARGIN = 1.25  # crop half-side / farthest labelled keypoint from the centre
 JITTER_FRACTION = 0.06  # training crops' centres moved by up to this x the crop side (centroid error)
 
@@ -186,7 +187,8 @@ def crop_around(frame: np.ndarray, centre: np.ndarray, side: int) -> tuple[np.nd
 
 def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | Path | None = None,
                   test_frames: list[str] | str | Path | None = None, training_fraction: float | None = None,
-                  centroid_share: float = 0.3, overwrite: bool = False) -> Path:
+                  centroid_share: float = 0.3, overwrite: bool = False, resume: bool = False,
+                  stop_after_epoch: int | None = None) -> Path:
     """Train the centroid and the centred-instance models of a multi-animal project.
 
     Parameters
@@ -202,6 +204,14 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     test_frames, training_fraction
         The frame-level split (as :func:`pose.pipeline.train.train_model`): both models
         hold out the same frames (an animal's crop is a test crop when its frame is a test frame).
+    resume
+        Continue an interrupted training in ``out_dir`` where it stopped, with its saved
+        config, split and budget (``topdown_train.json``): a finished centroid model is kept,
+        an unfinished one continues from its checkpoint, then the instance model resumes
+        (:func:`pose.pipeline.train.train_model` ``resume``); other arguments are ignored.
+    stop_after_epoch
+        Stop as if interrupted after this many epochs of the model in training (the
+        centroid model, else the instance model); ``topdown.json`` is then not written.
 
     Returns
     -------
@@ -209,6 +219,7 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     """
     import time
 
+    from pose.pipeline.split import Split
     from pose.pipeline.train import TrainConfig, make_split, train_model
 
     project = project if isinstance(project, Project) else load_project(project)
@@ -216,13 +227,28 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     labels = load_labels(project)
     kps, inds, parts = split_individuals(labels)
     if out_dir is None:
+        if resume:
+            raise ValueError("resume needs the model folder (out_dir / --out)")
         out_dir = project.root / "models" / f"topdown-{time.strftime('%Y%m%d-%H%M%S')}"
     model_dir = Path(out_dir)
-    if (model_dir / TOPDOWN_JSON).exists() and not overwrite:
-        raise FileExistsError(f"{model_dir} holds a top-down model; pass --overwrite to replace it")
-    model_dir.mkdir(parents=True, exist_ok=True)
-    split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
-    split.save(model_dir / "split.json")
+    if resume:
+        saved = model_dir / TOPDOWN_TRAIN_JSON
+        if not saved.is_file() or not (model_dir / "split.json").is_file():
+            raise FileNotFoundError(f"--resume: no {TOPDOWN_TRAIN_JSON} and split.json in {model_dir} (not a "
+                                    "top-down training, or killed before it started); train again without --resume")
+        raw = json.loads(saved.read_text())
+        cfg, centroid_share = TrainConfig.model_validate(raw["config"]), float(raw["centroid_share"])
+        split = Split.load(model_dir / "split.json")
+        _echo(f"top-down: resuming {model_dir} with its saved config and split")
+    else:
+        if (model_dir / TOPDOWN_JSON).exists() and not overwrite:
+            raise FileExistsError(f"{model_dir} holds a top-down model; pass --overwrite to replace it")
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / TOPDOWN_JSON).unlink(missing_ok=True)
+        split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
+        split.save(model_dir / "split.json")
+        write_text_atomic(model_dir / TOPDOWN_TRAIN_JSON, json.dumps(
+            {"config": cfg.model_dump(mode="json"), "centroid_share": centroid_share}, indent=1))
     index = {im: i for i, im in enumerate(labels.images)}
     train_idx = [index[im] for im in split.train]
     test_idx = [index[im] for im in split.test]
@@ -257,11 +283,23 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     _echo(f"  budget: {budget or '-'} min ({'CPU' if cfg.cpu_minutes else 'wall'}), {centroid_share:.0%} to the centroid model")
     anchors = instance_anchors(kps)
     check = test_idx[:: max(1, len(test_idx) // 40)][:40]  # held-out frames for the centroid recall
-    train_centroid_model([read_image(project.root / labels.images[i], ccfg.scale) for i in train_idx],
-                         [anchors[i] for i in train_idx], ccfg, model_dir / "centroid",
-                         test_images=[read_image(project.root / labels.images[i]) for i in check],
-                         test_anchors=[anchors[i] for i in check], prescaled=True)
-    result = json.loads((model_dir / "centroid" / "centroid.json").read_text())
+    cen_dir = model_dir / "centroid"
+    if not (resume and (cen_dir / "centroid.json").is_file()):  # a finished centroid model is kept
+        if not resume:
+            from pose.pipeline.centroid import CENTROID_CHECKPOINT
+
+            (cen_dir / CENTROID_CHECKPOINT).unlink(missing_ok=True)
+            (cen_dir / "centroid.json").unlink(missing_ok=True)
+        train_centroid_model([read_image(project.root / labels.images[i], ccfg.scale) for i in train_idx],
+                             [anchors[i] for i in train_idx], ccfg, cen_dir,
+                             test_images=[read_image(project.root / labels.images[i]) for i in check],
+                             test_anchors=[anchors[i] for i in check], prescaled=True,
+                             resume=resume and (cen_dir / "checkpoint.pt").is_file(),
+                             stop_after_epoch=stop_after_epoch)
+        if not (cen_dir / "centroid.json").is_file():
+            _echo(f"top-down: stopped in the centroid model's training; --resume continues ({model_dir})")
+            return model_dir
+    result = json.loads((cen_dir / "centroid.json").read_text())
     if "test" in result:
         t = result["test"]
         _echo(f"centroid model: test recall {t['recall']:.3f}, precision {t['precision']:.3f} "
@@ -278,8 +316,15 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
         update["cpu_minutes"] = cfg.cpu_minutes - c_budget
     elif cfg.minutes:
         update["minutes"] = cfg.minutes - c_budget
+    inst_resume = resume and (model_dir / "instance" / "checkpoint.pt").is_file()
     train_model(inst_project, config=cfg.model_copy(update=update), out_dir=model_dir / "instance",
-                test_frames=inst_test or None, training_fraction=None if inst_test else 1.0, overwrite=True)
+                test_frames=inst_test or None, training_fraction=None if inst_test else 1.0, overwrite=not inst_resume,
+                resume=inst_resume, stop_after_epoch=stop_after_epoch)
+    if stop_after_epoch is not None:
+        rows = (model_dir / "instance" / "training_curve.csv").read_text().strip().splitlines()[1:]
+        if len(rows) >= stop_after_epoch:
+            _echo(f"top-down: stopped in the instance model's training; --resume continues ({model_dir})")
+            return model_dir
     write_text_atomic(model_dir / TOPDOWN_JSON, info.model_dump_json(indent=1))
     return model_dir
 
@@ -314,8 +359,9 @@ class TopDownPredictor:
             raise FileNotFoundError(f"{model_dir}: no {TOPDOWN_JSON} (not a top-down model folder)")
         self.info = TopDownInfo.model_validate_json(path.read_text())
         self.n_animals = n_animals
+        # the centroid model in the same runtime as the instance model (ONNX on CPU by default)
         self.centroid = CentroidDetector(self.root / "centroid", device="cpu" if runtime.startswith("onnx") else device,
-                                         threads=threads)
+                                         threads=threads, runtime=runtime)
         self.instance = Predictor.from_dir(self.root / "instance", runtime=runtime, device=device,  # type: ignore[arg-type]
                                            threads=threads)
         # crops as the instance model was trained on: its training crop (crop_px network

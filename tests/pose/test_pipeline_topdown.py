@@ -181,12 +181,19 @@ def test_centroid_model_learns_to_find_both_animals(tmp_path):
                              neck_channels=16, epochs=6, repeats=8, batch_size=4, lr=3e-3, augment=_noaug(64))
         out = train_centroid_model(frames, anchors, cfg, tmp_path / "centroid", test_images=frames,
                                    test_anchors=anchors)
-        found = [c for c, _ in CentroidDetector(out).detect(np.stack(frames))]
+        torch_det = CentroidDetector(out, runtime="torch", threads=1)
+        found = [c for c, _ in torch_det.detect(np.stack(frames))]
+        onnx_det = CentroidDetector(out, runtime="onnx", threads=1)
+        found_onnx = onnx_det.detect(np.stack(frames))
     finally:
         torch.set_num_threads(n)
     recall = centroid_recall(found, anchors, radius_px=4.0)
     assert recall["recall"] == 1.0 and recall["precision"] == 1.0, recall
     assert recall["mean_distance_px"] < 2.0, recall
+    # the ONNX export (the CPU default at inference) finds the same centres as torch
+    assert onnx_det.runtime == "onnx" and (out / "centroid.onnx").is_file()
+    for (c_onnx, _), c_torch in zip(found_onnx, found, strict=True):
+        assert c_onnx.shape == c_torch.shape and np.abs(c_onnx - c_torch).max() < 0.05
     import json
 
     assert json.loads((out / "centroid.json").read_text())["test"]["recall"] == 1.0
@@ -251,3 +258,36 @@ def test_cli_infer_writes_instances_and_tracks(trained, tmp_path):
     inst = pose.io.load(tmp_path / "tracked_instances.nc")
     assert inst.sizes["individual"] == 2 and inst.sizes["time"] == len(truth)
     assert pose.io.load(out).sizes["individual"] == 2
+
+
+@pytest.mark.slow  # ~25 CPU-s: three tiny top-down trainings
+def test_topdown_resume_continues_where_it_stopped(tmp_path):
+    """A top-down training stopped in its centroid model and resumed ends with the same
+    weights (both models) as one that ran through; resume without a started training is refused."""
+    from pose.pipeline.topdown import is_topdown_model, train_topdown
+    from pose.pipeline.train import TrainConfig
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        root, _ = make_pair_project(tmp_path / "proj", n_frames=4)
+        cfg = TrainConfig(pretrained=False, scale=1.0, epochs=3, repeats=2, batch_size=4, neck_channels=16,
+                          stride=4, lr=3e-3, val_fraction=0.0, augment=_noaug(32), evaluate=False)
+        whole = train_topdown(root, config=cfg, out_dir=tmp_path / "whole", training_fraction=1.0)
+        part = train_topdown(root, config=cfg, out_dir=tmp_path / "part", training_fraction=1.0, stop_after_epoch=2)
+        assert not is_topdown_model(part) and not (part / "instance").exists()
+        train_topdown(root, out_dir=part, resume=True)
+        with pytest.raises(FileNotFoundError, match="resume"):
+            train_topdown(root, out_dir=tmp_path / "never", resume=True)
+    finally:
+        torch.set_num_threads(n)
+    assert is_topdown_model(part)
+    import json
+
+    assert json.loads((part / "centroid" / "centroid.json").read_text())["epochs"] == 3
+    for sub in ("centroid", "instance"):
+        a = torch.load(whole / sub / "weights.pt", weights_only=True)
+        b = torch.load(part / sub / "weights.pt", weights_only=True)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), (sub, k)

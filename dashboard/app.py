@@ -25,6 +25,7 @@ pages = {
         st.Page(PAGES / "ethogram.py", title="Ethogram", icon=":material/timeline:"),
         st.Page(PAGES / "endpoints.py", title="Endpoints by group", icon=":material/bar_chart:"),
         st.Page(PAGES / "validation.py", title="Validation", icon=":material/fact_check:"),
+        st.Page(PAGES / "pose_review.py", title="Pose file review", icon=":material/swap_horiz:"),
     ],
     "Work": [
         st.Page(PAGES / "run.py", title="Run a protocol", icon=":material/play_arrow:"),

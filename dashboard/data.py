@@ -156,6 +156,73 @@ def open_pose(root: Path, animal: AnimalResult) -> dict:
     return _pose_arrays(str(f), f.stat().st_mtime)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _pose_dataset(path: str, mtime_ns: int, size: int):
+    from pose.io import load
+
+    return load(Path(path))
+
+
+def open_pose_file(root: Path, rel: str | Path):
+    """A pose file under the root as a pose Dataset (cached until the file changes)."""
+    f = resolve_inside(root, rel, allow_absolute=True)
+    info = f.stat()
+    return _pose_dataset(str(f), info.st_mtime_ns, info.st_size)
+
+
+def pose_files(root: Path) -> list[str]:
+    """Pose files under the root that the review page opens (NetCDF, DeepLabCut/SLEAP h5, slp),
+    outside the results folders' animal folders."""
+    return list_files(root, (".nc", ".h5", ".slp"))
+
+
+def pose_video(root: Path, pose_file: Path, video_path: str | None) -> Path | None:
+    """The video a pose file names (relative paths from the file's folder) when it lies inside the root."""
+    if not video_path:
+        return None
+    p = Path(video_path)
+    if not p.is_absolute():
+        p = pose_file.parent / p
+    try:
+        f = resolve_inside(root, p, allow_absolute=True)
+    except (PathOutsideRootError, FileNotFoundError):
+        return None
+    return f if f.is_file() else None
+
+
+def identity_source_rel(root: Path, meta: dict) -> str | None:
+    """The animal's own pose file (the cohort's ``pose_path``) relative to the root, when it
+    lies inside the root and the review page lists it; else None."""
+    raw = meta.get("pose_path")
+    if not raw:
+        return None
+    try:
+        f = resolve_inside(root, Path(raw), allow_absolute=True)
+    except (PathOutsideRootError, FileNotFoundError):
+        return None
+    rel = str(f.relative_to(root.resolve()))
+    return rel if f.is_file() and rel in pose_files(root) else None
+
+
+def identity_source(root: Path, meta: dict) -> tuple[int, int] | None:
+    """``(individuals, swap suspects)`` of the animal's own pose file when it holds several
+    animals (see :func:`identity_source_rel`); None otherwise."""
+    from pose.io import PoseFileError
+
+    rel = identity_source_rel(root, meta)
+    if rel is None:
+        return None
+    try:
+        ds = open_pose_file(root, rel)
+    except (PoseFileError, OSError, ValueError):
+        return None
+    if ds.sizes.get("individual", 1) < 2:
+        return None
+    from pose.tracking import detect_swap_suspects
+
+    return int(ds.sizes["individual"]), len(detect_swap_suspects(ds))
+
+
 def video_inside_root(root: Path, animal: AnimalResult, pose: dict) -> Path | None:
     """The animal's video when it exists *inside* the root, else None."""
     candidates = [animal.meta.get("video_path"), pose.get("video_path")]

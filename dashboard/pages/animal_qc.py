@@ -8,8 +8,11 @@ import streamlit as st
 from dashboard.data import (
     frame_jpeg,
     get_root,
+    identity_source,
+    identity_source_rel,
     open_animal,
     open_pose,
+    open_pose_file,
     open_results,
     require_animals,
     require_results,
@@ -25,6 +28,7 @@ from dashboard.qc_figures import (
 )
 from dashboard.qc_table import worst_frames
 from dashboard.relabel import relabel_section
+from dashboard.threed_section import show_3d
 from protocols.report import occupancy_histogram
 
 st.title("Animal QC")
@@ -97,6 +101,7 @@ def _step(delta: int) -> None:
 
 
 playing = bool(st.session_state.get("qc_playing", False))
+is_3d = pos.shape[1] == 3  # a triangulated pose (mm): no image frame, no floor occupancy in pixels
 
 
 @st.fragment(run_every=PLAY_INTERVAL_S if playing else None)
@@ -136,14 +141,29 @@ def _player() -> None:
         st.caption("path of the centre keypoint over the arena outline; dot: this frame")
 
 
-st.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-          key="qc_play", on_click=_toggle_play, help=f"plays {play_stride} frame(s) every {PLAY_INTERVAL_S:g} s (real time at {animal.fps:g} fps)")
-_player()
+source = identity_source(root, animal.meta)
+if source is not None:
+    n_ind, n_sus = source
+    st.info(f"The pose file of this animal holds {n_ind} animals ({n_sus} identity swap suspects); the results "
+            "analyse the first. Review and correct their identities, then re-run the protocol.")
+    if st.button("Review identities", icon=":material/swap_horiz:", key="qc_identities"):
+        st.session_state["pr_file"] = identity_source_rel(root, animal.meta)
+        st.switch_page("pages/pose_review.py")
+if is_3d:
+    show_3d(open_pose_file(root, animal.folder / "pose.nc"), key="qc3d")
+else:
+    st.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+              key="qc_play", on_click=_toggle_play,
+              help=f"plays {play_stride} frame(s) every {PLAY_INTERVAL_S:g} s (real time at {animal.fps:g} fps)")
+    _player()
 left, right = st.columns(2)
 with left:
     st.subheader("Occupancy")
-    st.plotly_chart(occupancy_figure(*occupancy_histogram(animal.frames, animal.geometry)), key="qc_heat")
-    st.caption("% of tracked frames per floor bin; never-visited floor white")
+    if is_3d:
+        st.caption("Floor occupancy is binned in image pixels: not drawn for a 3D pose (its path and heights are above).")
+    else:
+        st.plotly_chart(occupancy_figure(*occupancy_histogram(animal.frames, animal.geometry)), key="qc_heat")
+        st.caption("% of tracked frames per floor bin; never-visited floor white")
 with right:
     st.subheader("Confidence per keypoint")
     st.plotly_chart(confidence_figure(t, conf, kps, cutoff), key="qc_conf")

@@ -98,3 +98,38 @@ def make_results_root(root: Path, *, bad_animal: bool = False) -> Path:
                  for i, x in enumerate(v)]
     pd.DataFrame(rows).to_csv(root / "data" / "human_rearing.csv", index=False)
     return root
+
+
+#: the frame from which the social fixture's two mice have their identities swapped (they are
+#: ~250 px apart there, so both tracks jump)
+INJECTED_SWAP_FRAME = 400
+
+
+def make_pose_review_root(root: Path) -> dict[str, Path]:
+    """Pose files for the review page under ``root``.
+
+    ``social/tracked.nc``: two same-coat virtual mice (20 s at 25 fps, frequent contacts),
+    detections with low noise and shuffled instance order tracked by
+    :func:`pose.tracking.track_identities` (so it has an identity confidence), then
+    ``track_0`` and ``track_1`` swapped from :data:`INJECTED_SWAP_FRAME` on;
+    ``social/tracked_ok.nc``: the tracker's output without the injected swap;
+    ``threed/points3d.nc``: the virtual mouse in world mm (20 s at 25 fps, z up, floor at
+    z = 0), as ``ethopose pose triangulate`` writes it.
+    """
+    from pose.io import save
+    from pose.synthetic.multicam import lift_to_3d
+    from pose.synthetic.openfield import simulate_open_field
+    from pose.synthetic.social import DetectionNoise, simulate_detections, simulate_social
+    from pose.tracking import TrackingConfig, swap_identities, track_identities
+
+    (root / "social").mkdir(parents=True, exist_ok=True)
+    (root / "threed").mkdir(parents=True, exist_ok=True)
+    truth = simulate_social(20.0, fps=25.0, seed=3).pose
+    detections, _ = simulate_detections(truth, DetectionNoise.preset("low"), seed=0)
+    tracked = track_identities(detections, TrackingConfig(n_animals=2)).pose
+    a, b = (str(n) for n in tracked.individual.values)
+    swapped = swap_identities(tracked, a, b, INJECTED_SWAP_FRAME)
+    swapped.attrs["history"] = swapped.attrs["history"][:-1]  # a tracker's mistake, not a recorded correction
+    return {"ok": save(tracked, root / "social" / "tracked_ok.nc"),
+            "tracked": save(swapped, root / "social" / "tracked.nc"),
+            "threed": save(lift_to_3d(simulate_open_field(20.0, fps=25.0, seed=1)), root / "threed" / "points3d.nc")}

@@ -248,3 +248,32 @@ def test_labelling_page_shows_a_project_inside_the_root(tmp_path: Path, monkeypa
 def test_empty_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     at = _app(tmp_path, monkeypatch)
     assert "No 'ethopose run' results" in _text(at)
+
+
+def test_animal_qc_shows_a_3d_pose_in_3d(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An animal whose pose has z (mm): the 3D path and the height over time instead of an x-y view."""
+    import json
+    import shutil
+
+    from pose.io import load, save
+    from pose.synthetic.multicam import lift_to_3d
+    from pose.synthetic.openfield import simulate_open_field
+
+    copy = tmp_path / "root3d"
+    shutil.copytree(root, copy)
+    pose3d = lift_to_3d(simulate_open_field(20.0, fps=25.0, seed=1))  # 500 frames at 25 fps, like cont01's
+    save(pose3d, copy / "results" / "animals" / "cont01_1" / "pose.nc")
+    at = _app(copy, monkeypatch, "animal_qc.py")
+    assert at.selectbox(key="qc_animal").value == "cont01_1"
+    figs = {json.loads(e.proto.spec)["layout"].get("meta"): json.loads(e.proto.spec) for e in at.get("plotly_chart")}
+    assert "trajectory_3d" in figs and "height" in figs and "trajectory" not in figs  # no 2D x-y path
+    scene = figs["trajectory_3d"]["layout"]["scene"]
+    assert scene["aspectmode"] == "data" and scene["zaxis"]["title"]["text"] == "z (mm)"
+    assert any("Floor occupancy is binned in image pixels" in c.value for c in at.caption)
+    assert not at.get("image")  # no frame picture drawn from x and y alone
+    at.slider(key="qc3d_frame").set_value(250).run()
+    assert not at.exception
+    height = json.loads(next(e for e in at.get("plotly_chart") if json.loads(e.proto.spec)["layout"].get("meta")
+                             == "height").proto.spec)
+    assert height["layout"]["shapes"][0]["x0"] == pytest.approx(float(load(copy / "results" / "animals" / "cont01_1"
+                                                                             / "pose.nc")["time"].values[250]))

@@ -53,6 +53,8 @@ def gait(
     belt_speed_px_s: float = typer.Option(0.0, "--belt-speed-px-s", help="Treadmill belt velocity along +x (px/s)."),
     individual: int = typer.Option(0, "--individual", help="Index of the individual."),
     summary: str | None = typer.Option(None, "--summary", help="Also write the gait summary (.json)."),
+    floor: str | None = typer.Option(None, "--floor", help="3D pose: the floor ('z=0', 'point=X,Y,Z;normal=NX,NY,NZ', "
+                                     "'board:calibration.toml'); default: found from the paws."),
 ) -> None:
     """Detect step cycles (toe-off, touch-down, next toe-off) of each paw and write a table.
 
@@ -74,9 +76,15 @@ def gait(
     for p in paws:
         try:
             tables.append(detect_step_cycles(ds, p, individual=individual, p_cutoff=p_cutoff,
-                                             belt_speed_px_s=belt_speed_px_s))
+                                             belt_speed_px_s=belt_speed_px_s, floor=floor))
         except KeyError as exc:
             _fail(ValueError(f"{pose_file}: {exc.args[0]}"))
+        except ValueError as exc:  # a bad --floor, or no floor found in a 3D pose
+            _fail(ValueError(f"{pose_file}: {exc}"))
+    if ds.sizes.get("space") == 3:
+        from features.threed import resolve_floor
+
+        typer.echo(f"floor: {resolve_floor(ds, floor).how}")
     cycles = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     ppm = ds.attrs.get("px_per_mm")
     if ppm and not cycles.empty:
@@ -91,7 +99,7 @@ def gait(
         n = int((cycles.paw == p.strip()).sum()) if not cycles.empty else 0
         typer.echo(f"{p.strip()}: {n} step cycles")
     if not cycles.empty and (len(paws) > 1 or summary):
-        summ = summarize_gait(cycles, ds)
+        summ = summarize_gait(cycles, ds, floor=floor)
         typer.echo(summ["per_paw"].to_string(index=False))
         if summary:
             from pose.atomic import write_text_atomic
@@ -115,6 +123,9 @@ def compute(
     max_gap_s: float = typer.Option(0.2, "--max-gap-s", help="Interpolate gaps up to this long."),
     smooth_s: float = typer.Option(0.2, "--smooth-s", help="Savitzky-Golay window in s (0: none)."),
     min_dwell_s: float = typer.Option(0.5, "--min-dwell-s", help="Minimum zone visit/exit duration."),
+    floor: str | None = typer.Option(None, "--floor", help="3D pose: the floor ('z=0', 'point=X,Y,Z;normal=NX,NY,NZ', "
+                                     "'board:calibration.toml'); default: found from the paws. Zones are then in mm "
+                                     "on it."),
 ) -> None:
     """Clean the pose, compute the per-frame feature table and a per-session summary.
 
@@ -132,13 +143,21 @@ def compute(
             zones = load_zones(zones_file)
         except (ValueError, FileNotFoundError) as exc:
             _fail(exc)
-        if ds.attrs.get("px_per_mm") is None and zones.px_per_mm:
+        if ds.attrs.get("px_per_mm") is None and zones.px_per_mm and ds.sizes.get("space") != 3:
             ds.attrs["px_per_mm"] = float(zones.px_per_mm)
     steps = filters.standard_steps(threshold=p_cutoff, max_gap_s=max_gap_s,
                                    smooth="savgol" if smooth_s > 0 else "none", window_s=smooth_s)
     try:
         ds = filters.clean(ds, steps)
-        table = compute_feature_table(ds, zones, keypoint=keypoint, min_dwell_s=min_dwell_s)
+        if ds.sizes.get("space") == 3:  # triangulated (mm): heights and zones on the floor
+            from features.threed import compute_feature_table_3d
+
+            table = compute_feature_table_3d(ds, zones, keypoint=keypoint, floor=floor, min_dwell_s=min_dwell_s)
+            typer.echo(f"floor: {table.attrs['floor']}")
+        elif floor is not None:
+            _fail(ValueError(f"{pose_file}: --floor is for 3D poses; this one is 2D"))
+        else:
+            table = compute_feature_table(ds, zones, keypoint=keypoint, min_dwell_s=min_dwell_s)
     except (ValueError, KeyError) as exc:
         _fail(exc)
     summary = summarize_session(table)

@@ -77,7 +77,7 @@ def _smoothing_s(xy: np.ndarray, fps: float, noise_px: float, min_swing_s: float
     """Gaussian SD (s) that brings the speed noise to ``speed_noise_fraction`` of the swing speed."""
     if noise_px <= 0:
         return 0.0
-    v = np.hypot(*np.diff(xy, axis=0).T) * fps
+    v = np.linalg.norm(np.diff(xy, axis=0), axis=1) * fps
     v = v[np.isfinite(v)]
     if len(v) < 10:
         return 0.0
@@ -135,6 +135,7 @@ def detect_step_cycles(
     speed_noise_fraction: float = 0.02,
     events: Literal["onset", "visible"] = "onset",
     units: str = "px",
+    floor: object | None = None,
 ) -> pd.DataFrame:
     """Step cycles of one paw.
 
@@ -180,7 +181,12 @@ def detect_step_cycles(
         ``"onset"``: the movement's start and end (unbiased on the truth); ``"visible"``: the
         earlier threshold rule, closer to human marks (see Notes).
     units
-        Name of the length unit of ``position`` (reported in ``length_unit``).
+        Name of the length unit of ``position`` (reported in ``length_unit``; a 3D pose
+        reports its own, mm).
+    floor
+        3D pose only: the floor (a :class:`features.threed.Floor` or a spec such as
+        ``"z=0"``); default estimated from the animal (:func:`features.threed.estimate_floor`).
+        See Notes.
 
     Returns
     -------
@@ -213,6 +219,18 @@ def detect_step_cycles(
     truth (duty factor +0.04..+0.07
     on the exact virtual mouse, up to +0.10 with 1 px noise, -0.22 with 2 px at 200 fps).
 
+    **3D pose** (space = x, y, z in mm, e.g. ``ethopose pose triangulate``): the paw is
+    taken in the floor's frame (:func:`features.threed.to_floor_frame`); its speed is the 3D
+    speed over the ground (the lift counts, so the swing's first and last steps stand out of
+    the noise), stride length is the displacement along the floor, ``belt_speed_px_s`` is
+    in mm/s along the floor's x. Contact is judged from the paw's height above the floor: a
+    "stance" whose median height is above the paws' contact level (the stance height plus 3
+    robust SD of it, at least a quarter of the way to the median swing peak) is a still paw
+    in the air (held up while rearing or grooming), not a step, and its cycles are dropped
+    (logged). Extra columns: ``swing_height`` (highest point of the swing) and
+    ``stance_height`` (median height in stance) above the floor (see
+    :mod:`features.gait_threed`).
+
     With ``belt_speed_px_s=0`` on a recording where the paws cycle but make no progress over
     the ground (a treadmill, or a camera panning with the animal), stride length, speed and
     the phase durations cannot be measured: they are NaN and a warning says why.
@@ -224,6 +242,11 @@ def detect_step_cycles(
     one = ds.sel(keypoint=[kp], individual=[ind])
     one = filters.clean(one, [filters.ConfidenceMask(threshold=p_cutoff), filters.Interpolate(max_gap_s=max_gap_s)])
     xy = one["position"].values[:, :2, 0, 0]  # (T, 2)
+    in_3d = ds.sizes.get("space") == 3
+    if in_3d:  # floor frame: x, y on the floor, height; speed over the ground in 3D
+        from features.gait_threed import paw_in_floor_frame
+
+        xy, units = paw_in_floor_frame(ds, one, floor)
     t = np.asarray(one["time"].values, float)
     empty = pd.DataFrame(columns=CYCLE_COLUMNS)
     if len(t) < 4:
@@ -240,7 +263,7 @@ def detect_step_cycles(
                 "(Gaussian SD; 0 on a clean track, override with smooth_s)", kp, noise_px, 1000 * smooth_s)
     step = np.diff(xy, axis=0)
     step[:, 0] -= belt_speed_px_s / fps
-    v = np.hypot(step[:, 0], step[:, 1]) * fps  # px/s of step i -> i+1
+    v = np.linalg.norm(step, axis=1) * fps  # px/s of step i -> i+1
     t_mid = 0.5 * (t[1:] + t[:-1])  # a step's speed is its average over the frame interval
     valid = np.isfinite(v)
     if valid.sum() < 10:
@@ -289,10 +312,10 @@ def detect_step_cycles(
             # a tracking gap in stance: keep the cycle only if the paw did not move across it
             seg = xy[b:a2 + 1]
             seg = seg[np.isfinite(seg).all(axis=1)]
-            if len(seg) < 2 or np.hypot(*(seg - seg[0]).T).max() > min_stride_fraction * med_disp:
+            if len(seg) < 2 or np.linalg.norm(seg - seg[0], axis=1).max() > min_stride_fraction * med_disp:
                 continue
         p0, p1 = _interp_xy(t, xy, t_off), _interp_xy(t, xy, t_off2)
-        disp = p1 - p0
+        disp = p1 - p0  # on the floor (x, y) for a 3D pose
         disp[0] -= belt_speed_px_s * (t_off2 - t_off)
         stride = float(np.hypot(*disp))
         st = t_off2 - t_off
@@ -303,6 +326,10 @@ def detect_step_cycles(
             "duty_factor": (t_off2 - t_on) / st, "speed": stride / st, "length_unit": units,
         })
     out = pd.DataFrame(rows, columns=CYCLE_COLUMNS)
+    if in_3d:
+        from features.gait_threed import gate_by_contact
+
+        out = gate_by_contact(out, t, xy[:, 2], kp)
     if len(out) and belt_speed_px_s == 0.0 and out["stride_length"].median() < 0.1 * med_disp:
         logger.warning(
             "detect_step_cycles: paw %r swings %.3g %s per step but makes %.3g %s of progress per stride: "
@@ -381,7 +408,8 @@ def _pairs(paws: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def summarize_gait(
-    cycles: pd.DataFrame, ds: xr.Dataset | None = None, *, reference_paw: str | None = None
+    cycles: pd.DataFrame, ds: xr.Dataset | None = None, *, reference_paw: str | None = None,
+    floor: object | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Gait summary from the cycles of several paws (``pd.concat`` of :func:`detect_step_cycles`).
 
@@ -398,7 +426,8 @@ def summarize_gait(
         median distance between the left and right paw, perpendicular to the direction of
         travel, over frames where both are in stance, in the cycles' ``length_unit`` (mm
         when the cycles were converted to mm: the pose's px are divided by its
-        ``px_per_mm``; px otherwise).
+        ``px_per_mm``; px otherwise). On a 3D pose it is measured on the floor
+        (``floor`` as in :func:`detect_step_cycles`), in mm.
     """
     out: dict[str, pd.DataFrame] = {}
     if cycles.empty:
@@ -436,6 +465,10 @@ def summarize_gait(
             mean, r = np.nan, np.nan
         ph_rows.append({"paw": p, "reference": ref, "phase": mean, "phase_concentration": r, "n": len(phases)})
     out["phase"] = pd.DataFrame(ph_rows)
+    if ds is not None and ds.sizes.get("space") == 3:  # on the floor: x, y of the floor frame (mm)
+        from features.threed import resolve_floor, to_floor_frame
+
+        ds = to_floor_frame(ds, resolve_floor(ds, floor))  # type: ignore[arg-type]
     out["base_of_support"] = _base_of_support(cycles, ds, paws) if ds is not None else pd.DataFrame()
     return out
 
@@ -450,8 +483,8 @@ def _stance_mask(cycles: pd.DataFrame, paw: str, t: np.ndarray) -> np.ndarray:
 def _length_scale(cycles: pd.DataFrame, ds: xr.Dataset) -> tuple[float, str]:
     """Divisor from ``ds`` position units (px) to the cycles' length unit, and that unit."""
     unit = str(cycles["length_unit"].iloc[0]) if "length_unit" in cycles and len(cycles) else "px"
-    if unit == "px":
-        return 1.0, "px"
+    if unit == "px" or unit == ds["position"].attrs.get("units"):
+        return 1.0, unit
     ppm = ds.attrs.get("px_per_mm")
     if unit != "mm" or not ppm:
         raise ValueError(f"summarize_gait: cycles are in {unit!r} but the pose has no px_per_mm to convert "

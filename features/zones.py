@@ -382,12 +382,20 @@ def save_zones(zones: ZoneSet, path: str | Path) -> Path:
 # --------------------------------------------------------------------------- occupancy
 
 
-def compute_occupancy(ds: xr.Dataset, zones: ZoneSet, keypoint: str = "body_center") -> xr.DataArray:
+def compute_occupancy(ds: xr.Dataset, zones: ZoneSet, keypoint: str = "body_center", *,
+                      floor: Any = None) -> xr.DataArray:
     """Per-frame zone occupancy of ``keypoint``: bool DataArray (time, individual, zone).
 
     Unknown positions keep the last known occupancy (outside before the first known one).
+    On a 3D pose (mm) the zones are drawn on the floor, in mm of the floor frame
+    (:func:`features.threed.to_floor_frame`; ``floor``: a Floor, a spec such as ``"z=0"``,
+    default estimated from the animal), and the keypoint's floor projection is used.
     """
     validate_pose(ds, context="compute_occupancy")
+    if ds.sizes.get("space") == 3:
+        from features.threed import resolve_floor, to_floor_frame
+
+        ds = to_floor_frame(ds, resolve_floor(ds, floor))
     kp = find_keypoint(ds, keypoint)
     xy = ds["position"].sel(keypoint=kp).transpose("time", "individual", "space").values[..., :2]
     occ = occupancy_from_xy(xy, zones)

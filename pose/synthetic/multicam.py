@@ -3,6 +3,8 @@
 - :func:`lift_to_3d`: the open-field simulation (:mod:`pose.synthetic.openfield`) in world
   millimetres, with a height per keypoint; rearing raises the head, neck and forepaws.
   World: x right along the arena, y across it (right-handed), z up, origin at an arena corner.
+- :func:`simulate_gait_3d`: the gait virtual mouse (walk or trot, exact step events) in
+  world mm, paws lifting in swing.
 - :func:`make_rig`: cameras around the arena looking at its centre from above, with known
   intrinsics, radial/tangential distortion and extrinsics.
 - :func:`project_poses`: each camera's 2D pose = projected truth + Gaussian noise (px).
@@ -19,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from pose.dataset import append_history, from_numpy
+from pose.synthetic.gait import GaitTruth, simulate_gait
 from pose.synthetic.openfield import KEYPOINTS, OpenFieldTruth
 from pose.threed.board import Board, board_image_offset_mm, draw_board
 from pose.threed.cameras import Camera, rodrigues, rotation_vector
@@ -63,6 +66,41 @@ def lift_to_3d(truth: OpenFieldTruth) -> xr.Dataset:
                      individuals=["mouse"], fps=ds.attrs["fps"], source_software="ethopose.synthetic")
     out.attrs["length_unit"] = "mm"
     return append_history(out, "lift_to_3d", {"px_per_mm": ppm, "arena_size_mm": size})
+
+
+def simulate_gait_3d(seconds: float = 2.0, fps: float = 100.0, seed: int = 0, *, gait: str = "walk",
+                     speed_mm_s: float = 150.0, stride_length_mm: float = 60.0, duty_factor: float | None = None,
+                     start_mm: tuple[float, float] = (40.0, 200.0)) -> tuple[xr.Dataset, GaitTruth]:
+    """The gait virtual mouse (:func:`pose.synthetic.gait.simulate_gait`) in world mm (z up).
+
+    x runs along the walk, y to the mouse's left, z is the height above the floor (z = 0):
+    the side view gives the heights (paws lift in swing), the bottom view the lateral
+    positions, both from the same seed (same step events). The body centre starts at
+    ``start_mm`` (x, y): the default walk stays inside :func:`make_rig`'s 400 mm arena.
+
+    Returns
+    -------
+    points3d, truth
+        The 3D pose (mm, fps) and the bottom view's :class:`~pose.synthetic.gait.GaitTruth`
+        (exact events, stride length, duty factor, base of support).
+    """
+    kw = dict(gait=gait, speed_mm_s=speed_mm_s, stride_length_mm=stride_length_mm, duty_factor=duty_factor)
+    side = simulate_gait(seconds, fps, seed, view="side", **kw)  # type: ignore[arg-type]
+    bottom = simulate_gait(seconds, fps, seed, view="bottom", **kw)  # type: ignore[arg-type]
+    keys = list(bottom.pose["keypoint"].values)
+    ppm = bottom.scene["px_per_mm"]
+    b = bottom.pose["position"].values[..., 0]  # (T, 2, K) px
+    s = side.pose["position"].sel(keypoint=keys).values[..., 0]
+    x0 = b[0, 0, keys.index("body_center")]
+    x = start_mm[0] + (b[:, 0] - x0) / ppm
+    y = start_mm[1] - (b[:, 1] - bottom.scene["midline_y_px"]) / ppm  # the mouse's right is +y in the bottom view
+    z = (side.scene["ground_y_px"] - s[:, 1]) / ppm
+    out = from_numpy(np.stack([x, y, z], axis=1)[..., None], np.ones((len(x), len(keys), 1)), keypoints=keys,
+                     individuals=["mouse"], fps=fps, source_software="ethopose.synthetic")
+    out["position"].attrs["units"] = "mm"
+    out.attrs["length_unit"] = "mm"
+    params = {"seconds": seconds, "fps": fps, "seed": seed, **kw, "start_mm": list(start_mm)}
+    return append_history(out, "simulate_gait_3d", params), bottom
 
 
 def look_at(centre: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

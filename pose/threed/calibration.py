@@ -82,7 +82,24 @@ class CalibrationResult:
             "n_used": {k: len(v) for k, v in self.used.items()},
             "n_rejected": {k: len(v) for k, v in self.rejected.items()},
             "shared_frames": dict(self.shared_frames),
+            **({"floor_board": self.board_plane()} if self.board_poses else {}),
         }
+
+    def board_plane(self, frame: str | None = None) -> dict[str, object]:
+        """The board's plane at ``frame`` (default: its first view) in the world: a point
+        (the board's origin corner, mm) and the unit normal on the cameras' side.
+
+        Written to ``[metadata.floor_board]``: lay the board flat on the floor in that view
+        and ``--floor board:calibration.toml`` uses it (the board's thickness is not known:
+        heights are above its printed surface).
+        """
+        key = frame if frame is not None else next(iter(self.board_poses))
+        r, t = self.board_poses[key]
+        normal = rodrigues(r)[:, 2]
+        centres = np.array([c.centre for c in self.cameras])
+        if np.mean((centres - t) @ normal) < 0:
+            normal = -normal
+        return {"view": str(key), "point_mm": [float(v) for v in t], "normal": [float(v) for v in normal]}
 
 
 def _valid_view(det: Detection, board: Board) -> str | None:

@@ -1,0 +1,185 @@
+"""Gait, angles and zones on 3D poses (mm): the same functions as in 2D, checked against the virtual mouse's truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.gait import detect_step_cycles, summarize_gait
+from pose.synthetic.multicam import make_rig, project_poses, simulate_gait_3d
+from pose.threed.cameras import rodrigues
+from pose.threed.triangulation import triangulate_poses
+
+PAWS = ["left_hindpaw", "right_hindpaw", "left_forepaw", "right_forepaw"]
+
+
+def _cycles(ds, **kw) -> pd.DataFrame:
+    return pd.concat([detect_step_cycles(ds, p, **kw) for p in PAWS], ignore_index=True)
+
+
+def _rotated(ds, rvec=(0.9, -0.4, 0.3), t=(120.0, -40.0, 600.0)):
+    """The same pose in a tilted world (as a calibration's first camera would put it)."""
+    r = rodrigues(np.array(rvec))
+    pos = np.einsum("ij,tjkn->tikn", r, ds.position.values) + np.array(t)[None, :, None, None]
+    return ds.assign(position=(ds.position.dims, pos, ds.position.attrs))
+
+
+@pytest.fixture(scope="module")
+def walk():
+    """The 3D gait mouse (walk: stride 60 mm, duty 0.65, 100 fps), exact and through 3 cameras at 1 px."""
+    ds, truth = simulate_gait_3d(2.0, 100.0, seed=1)
+    cams = make_rig(3, seed=1)
+    tri, _ = triangulate_poses(project_poses(ds, cams, noise_px=1.0, seed=11), cams)
+    return ds, tri, truth
+
+
+def test_exact_3d_walk_gives_the_true_gait_and_paw_heights(walk) -> None:
+    ds, _, truth = walk
+    cyc = _cycles(ds, floor="z=0")
+    assert len(cyc) >= 12 and (cyc["length_unit"] == "mm").all()
+    assert cyc["stride_length"].to_numpy() == pytest.approx(truth.stride_length_mm, rel=1e-3)
+    assert cyc["duty_factor"].to_numpy() == pytest.approx(truth.duty_factor, abs=0.01)
+    assert cyc["cadence_hz"].median() == pytest.approx(truth.cadence_hz, rel=0.01)
+    peak = cyc.groupby(cyc["paw"].str.contains("hind"))["swing_height"].median()
+    assert peak[True] == pytest.approx(8.0, abs=0.1) and peak[False] == pytest.approx(6.0, abs=0.1)  # lift, mm
+    np.testing.assert_allclose(cyc["stance_height"], 0.0, atol=1e-9)
+
+
+def test_triangulated_walk_in_a_tilted_world_matches_the_truth(walk) -> None:
+    """1 px noise, 3 cameras, the world tilted away and the floor found from the paws: stride within 2 %,
+    duty factor within 0.03, paw lift within 1 mm, base of support on the floor within 1.5 mm."""
+    ds, tri, truth = walk
+    tilted = _rotated(tri)
+    cyc = _cycles(tilted)
+    assert len(cyc) >= 12
+    assert cyc["stride_length"].median() == pytest.approx(truth.stride_length_mm, rel=0.02)
+    assert cyc["duty_factor"].mean() == pytest.approx(truth.duty_factor, abs=0.03)
+    hind = cyc[cyc["paw"].str.contains("hind")]
+    assert hind["swing_height"].median() == pytest.approx(8.0, abs=1.0)
+    assert np.abs(cyc["stance_height"]).median() < 1.0
+    bos = summarize_gait(cyc, tilted)["base_of_support"].set_index("left")["base_of_support"]
+    assert bos["left_hindpaw"] == pytest.approx(truth.base_of_support_mm["hind"], abs=1.5)
+    assert bos["left_forepaw"] == pytest.approx(truth.base_of_support_mm["fore"], abs=1.5)
+    # the world's own x, y (tilted) would be a different, wrong gait: the floor frame is what makes it right
+    flat = _cycles(tilted.sel(space=["x", "y"]))
+    assert abs(flat["stride_length"].median() / truth.stride_length_mm - 1) > 0.1
+
+
+def test_a_paw_held_up_is_not_a_stance_in_3d(walk) -> None:
+    """The left forepaw raised 25 mm and held still for 0.5 s: seen from above (x, y) it stands, in 3D it is off
+    the floor, and no 3D cycle has its stance there."""
+    ds, _, _ = walk
+    t = ds.time.values
+    held = (t > 0.8) & (t < 1.3)
+    pos = ds.position.values.copy()
+    k = list(ds.keypoint.values).index("left_forepaw")
+    i0 = np.flatnonzero(held)[0]
+    ramp = np.clip(np.minimum(t - 0.8, 1.3 - t) / 0.05, 0, 1)
+    pos[held, :2, k] = pos[i0, :2, k]
+    pos[:, 2, k] += (25.0 * ramp * held)[:, None]
+    up = ds.assign(position=(ds.position.dims, pos, ds.position.attrs))
+    cyc3 = detect_step_cycles(up, "left_forepaw", floor="z=0")
+    cyc2 = detect_step_cycles(up.sel(space=["x", "y"]), "left_forepaw")
+
+    def stands_in_the_air(c: pd.DataFrame) -> bool:
+        return bool(((c["swing_end_s"] < 1.25) & (c["stance_end_s"] > 0.85)).any())
+
+    assert stands_in_the_air(cyc2) and not stands_in_the_air(cyc3)
+    assert (cyc3["stance_height"].abs() < 1e-6).all()
+
+
+@pytest.fixture(scope="module")
+def open_field():
+    """The open-field virtual mouse (trots, turns, rears) through 3 cameras, 1 px noise, 30 fps, with its true
+    step cycles: toe-off, touch-down, next toe-off, and the stride on the floor from the true paw track."""
+    from pose.synthetic.multicam import lift_to_3d
+    from pose.synthetic.openfield import open_field_step_events, simulate_open_field
+
+    sim = simulate_open_field(40.0, fps=30, seed=3)
+    truth = lift_to_3d(sim)
+    cams = make_rig(3, seed=5)
+    tri, _ = triangulate_poses(project_poses(truth, cams, noise_px=1.0, seed=6), cams)
+    t = truth.time.values
+    rows = []
+    for paw, g in open_field_step_events(sim).groupby("paw"):
+        to, td = g["toe_off_s"].to_numpy(), g["touch_down_s"].to_numpy()
+        xy = truth.position.sel(keypoint=paw, individual="mouse").values[:, :2]
+        for k in range(len(to) - 1):
+            if np.isfinite(to[k]) and np.isfinite(to[k + 1]) and to[k] < td[k + 1] < to[k + 1]:
+                p0 = [np.interp(to[k], t, xy[:, i]) for i in (0, 1)]
+                p1 = [np.interp(to[k + 1], t, xy[:, i]) for i in (0, 1)]
+                rows.append({"paw": paw, "t_off": to[k], "t_off2": to[k + 1], "stride": float(np.hypot(*np.subtract(p1, p0))),
+                             "duty": (to[k + 1] - td[k + 1]) / (to[k + 1] - to[k])})
+    return truth, tri, pd.DataFrame(rows), np.asarray(sim.posture["rear"])
+
+
+def test_open_field_mouse_strides_and_stance_against_the_truth(open_field) -> None:
+    """Detected cycles matched to true ones (both toe-offs within 1.5 frames): stride length within 2 % (median and
+    mean), duty factor within 0.06 of the truth (30 fps: half a frame is 0.04 of a 12-frame cycle)."""
+    _, tri, true_cycles, _ = open_field
+    cyc = _cycles(tri)
+    matched = []
+    for r in cyc.itertuples():
+        c = true_cycles[true_cycles["paw"] == r.paw]
+        j = int(np.argmin(np.abs(c["t_off"].to_numpy() - r.swing_start_s)))
+        if abs(c["t_off"].iloc[j] - r.swing_start_s) < 0.05 and abs(c["t_off2"].iloc[j] - r.stance_end_s) < 0.05:
+            matched.append((r.stride_length, c["stride"].iloc[j], r.duty_factor, c["duty"].iloc[j]))
+    m = np.array(matched)
+    assert len(m) > 0.6 * len(true_cycles)
+    assert np.median(m[:, 0] / m[:, 1]) == pytest.approx(1.0, abs=0.02)
+    assert m[:, 0].mean() / m[:, 1].mean() == pytest.approx(1.0, abs=0.02)
+    assert abs(np.mean(m[:, 2] - m[:, 3])) < 0.06
+
+
+def test_open_field_rearing_forepaws_make_no_3d_steps(open_field) -> None:
+    """While the mouse rears its forepaws are up at its chest (40 mm): no kept forepaw stance lies in a rear."""
+    truth, tri, _, rear = open_field
+    t = truth.time.values
+
+    def stances_in_a_rear(c: pd.DataFrame) -> int:
+        n = 0
+        for a, b in zip(c["swing_end_s"], c["stance_end_s"], strict=True):
+            in_stance = (t >= a) & (t <= b)
+            n += int(in_stance.any() and np.median(rear[in_stance]) >= 0.5)
+        return n
+
+    for paw in ("left_forepaw", "right_forepaw"):
+        c = detect_step_cycles(tri, paw)
+        assert stances_in_a_rear(c) == 0 and c["stance_height"].median() < 1.5
+        assert stances_in_a_rear(detect_step_cycles(tri.sel(space=["x", "y"]), paw)) >= 2  # the top view is fooled
+
+
+def test_joint_angles_and_distances_are_rotation_invariant_and_match_the_truth(open_field) -> None:
+    from features.kinematics import compute_joint_angle, compute_pairwise_distance
+
+    truth, tri, _, _ = open_field
+    tilted = _rotated(tri)
+    a_tri = compute_joint_angle(tri, "snout", "neck", "tail_base").values
+    np.testing.assert_allclose(compute_joint_angle(tilted, "snout", "neck", "tail_base").values, a_tri, atol=1e-9)
+    np.testing.assert_allclose(compute_pairwise_distance(tilted, "snout", "tail_base").values,
+                               compute_pairwise_distance(tri, "snout", "tail_base").values, rtol=1e-9)
+    a_true = compute_joint_angle(truth, "snout", "neck", "tail_base").values
+    assert np.nanmedian(np.abs(a_tri - a_true)) < 4.0  # degrees (the head is ~15 mm: 0.6 mm noise is ~2.5 deg)
+    # rearing bends the body in the vertical plane: the 3D angle sees it, the top view does not
+    rear_angle_3d = compute_joint_angle(truth, "snout", "neck", "tail_base").values.ravel()
+    rear_angle_2d = compute_joint_angle(truth.sel(space=["x", "y"]), "snout", "neck", "tail_base").values.ravel()
+    assert np.nanmax(np.abs(rear_angle_3d - rear_angle_2d)) > 20
+
+
+def test_zones_on_the_floor_agree_with_the_top_view_truth(open_field) -> None:
+    """Centre-zone occupancy from the triangulated body centre's floor projection vs the truth's x, y."""
+    from features.table import compute_feature_table
+    from features.zones import ZoneSet, compute_occupancy, open_field_zones
+
+    truth, tri, _, _ = open_field
+    zones = open_field_zones([0.0, 0.0, 400.0, 400.0], center_fraction=0.5)
+    assert isinstance(zones, ZoneSet)
+    occ_true = compute_occupancy(truth.sel(space=["x", "y"]), zones).sel(zone="centre").values.ravel()
+    occ_3d = compute_occupancy(tri, zones).sel(zone="centre").values.ravel()  # floor found from the paws
+    assert occ_true.mean() > 0.05
+    assert (occ_3d == occ_true).mean() > 0.98
+    table = compute_feature_table(tri, zones, min_dwell_s=0.0)
+    assert (table["in_centre"].to_numpy() == occ_true).mean() > 0.98
+    np.testing.assert_allclose(table["floor_x_mm"], tri.position.sel(keypoint="body_center", space="x").values.ravel(),
+                               atol=1.5)

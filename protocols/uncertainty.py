@@ -9,7 +9,7 @@ bias-corrected (basic) parametric bootstrap interval:
    a known mix of the 5 frames' variances). No labelled test frames are needed
    (``sigma_px`` overrides it, e.g. with a model's own test-frame error). The overall
    scale's standard error (block means) is carried too: each replicate draws its own scale.
-2. **Bootstrap worlds.** The "true" track of a world is the stand-in
+2. **Bootstrap worlds.** For distance, the "true" track of a world is the stand-in
    :func:`protocols.uncertainty_model.stillness_smooth`: a 2-D total-variation smooth of
    the frames the protocol keeps, which holds a still animal exactly still (a moving
    average keeps ~1/3 of the jitter, whose extra path the bias correction then misses).
@@ -17,8 +17,13 @@ bias-corrected (basic) parametric bootstrap interval:
    (:func:`impute_gaps`: the Hermite curve from the entry and exit velocities plus the
    deviation from its own curve of an observed stretch of the same track, alike in chord
    length and speeds), so what the animal may have done while it was not seen is part of
-   the interval. Each world's endpoints, computed through the protocol's own path, are
-   that world's truth ``theta_s``.
+   the interval. For centre time and entries, each world is its own draw from the
+   posterior of a constant-velocity Kalman model of the track
+   (:func:`protocols.uncertainty_model.kalman_posterior_draws`, a simulation smoother):
+   zone endpoints are decided frame by frame at a boundary, and a single smoothed track
+   fixes where the animal was relative to it, which the data know only to about the
+   jitter over the square root of the frames. Each world's endpoints, computed through the
+   protocol's own path, are that world's truth ``theta_s``.
 3. **Replicates.** One replicate per world = world + Gaussian jitter with the per-frame sd
    of step 1 (times the replicate's scale), on the frames the protocol keeps (the others
    are missing, as in the data); worlds and replicates go through
@@ -28,8 +33,8 @@ bias-corrected (basic) parametric bootstrap interval:
 4. **Basic interval around the truth, not around the biased value.** Distance from a noisy
    track is biased upward; ``theta* - theta_s`` carries that bias, so
    ``[theta_hat - q_hi(theta* - theta_s), theta_hat - q_lo(theta* - theta_s)]`` is centred on
-   the bias-corrected value. Counts (entries) get ``floor``/``ceil`` bounds, percentages are
-   clipped to [0, 100].
+   the bias-corrected value (:func:`basic_interval`). Counts (entries) take the exact
+   quantiles of their whole-number differences, percentages are clipped to [0, 100].
 
 Notes
 -----
@@ -47,7 +52,6 @@ import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from behavior.noise import residual_jitter
 from features.filters import clean
 from features.steps import CleanStep, ConfidenceMask
 from features.table import (
@@ -57,7 +61,7 @@ from features.table import (
     valid_frames,
 )
 from features.zones import ZoneSet
-from protocols.uncertainty_model import jitter_model, kalman_smooth_track, stillness_smooth
+from protocols.uncertainty_model import jitter_model, kalman_posterior_draws, stillness_smooth
 
 
 class UncertaintyOptions(BaseModel):
@@ -78,11 +82,6 @@ class UncertaintyOptions(BaseModel):
 
 #: Endpoints that get an interval.
 INTERVAL_ENDPOINTS = ("distance_mm", "centre_time_pct", "centre_entries")
-#: Confidence bin edges of the error model.
-CONFIDENCE_EDGES = (0.0, 0.5, 0.7, 0.9, 1.01)
-#: Smoothing of the bootstrap world's true track (s): a centred moving average (0.1 s left
-#: too much jitter in s: distance bias under-corrected by ~25 mm / min at 0.7 px jitter).
-SMOOTH_S = 0.3
 #: Per-frame rows (frames x replicates) of one vectorised pass; longer sessions go in chunks.
 MAX_ROWS = 2_000_000
 
@@ -109,32 +108,6 @@ def _endpoints(ds: xr.Dataset, steps: list[CleanStep] | tuple[CleanStep, ...], z
             row["centre_entries"] = float(count_entries(inside[i]))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def moving_average(xy: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average of ``(time, 2)`` with edge padding (``window`` odd)."""
-    k = np.ones(window) / window
-    return np.column_stack([np.convolve(np.pad(xy[:, i], window // 2, mode="edge"), k, mode="valid")
-                            for i in range(xy.shape[1])])
-
-
-def error_model(xy: np.ndarray, conf: np.ndarray, *, edges=CONFIDENCE_EDGES) -> tuple[np.ndarray, list[dict]]:
-    """Per-frame jitter sd (px) from the track itself, per confidence bin.
-
-    Returns the ``(time,)`` sd and one ``{"confidence", "sigma_px", "n"}`` row per bin.
-    """
-    pooled, _ = residual_jitter(xy)
-    pooled = 0.0 if not np.isfinite(pooled) else pooled
-    sd = np.full(len(xy), pooled)
-    rows = []
-    c = np.nan_to_num(conf, nan=1.0)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (c >= lo) & (c < hi)
-        s, n = residual_jitter(xy, m) if m.sum() >= 20 else (float("nan"), int(m.sum()))
-        s = s if np.isfinite(s) else pooled
-        sd[m] = s
-        rows.append({"confidence": f"[{lo:g}, {min(hi, 1.0):g})", "sigma_px": s, "n": n})
-    return sd, rows
 
 
 def _gap_runs(observed: np.ndarray) -> list[tuple[int, int]]:
@@ -255,6 +228,28 @@ def _impute_ends(track: np.ndarray, obs: np.ndarray, out: np.ndarray, rng: np.ra
     return missed
 
 
+def zone_stand_ins(xy: np.ndarray, observed: np.ndarray, sd: np.ndarray, fps: float, n_draws: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """``(time, 2, n_draws)`` worlds for the zone endpoints: draws from the Kalman posterior.
+
+    :func:`protocols.uncertainty_model.kalman_posterior_draws` (the posterior's own bridge
+    through every unobserved run between observed frames); the unseen runs at the session's
+    ends get an observed stretch of the track anchored at each draw's first (last) seen frame,
+    as :func:`impute_gaps` does.
+    """
+    mean, draws = kalman_posterior_draws(xy, observed, sd, fps, n_draws, rng)
+    obs = np.asarray(observed, bool) & np.isfinite(mean).all(axis=1)
+    seen = np.flatnonzero(obs)
+    if seen.size == 0 or (seen[0] == 0 and seen[-1] == len(xy) - 1):
+        return draws
+    ends = np.repeat(mean[:, :, None], n_draws, axis=2)
+    _impute_ends(mean, obs, ends, rng, np.concatenate([[0], np.cumsum(~obs)]))
+    a, b = seen[0], seen[-1]
+    draws[:a] = ends[:a] + (draws[a] - mean[a, :, None])[None]
+    draws[b + 1:] = ends[b + 1:] + (draws[b] - mean[b, :, None])[None]
+    return draws
+
+
 def _replicate_dataset(pos: np.ndarray, conf: np.ndarray, one: xr.Dataset, centre: str) -> xr.Dataset:
     """``(time, space, n)`` tracks as an ``n``-individual one-keypoint pose Dataset."""
     n = pos.shape[2]
@@ -267,11 +262,13 @@ def _replicate_dataset(pos: np.ndarray, conf: np.ndarray, one: xr.Dataset, centr
 
 
 def _replicate_differences(worlds: np.ndarray, boot: np.ndarray, conf: np.ndarray, one: xr.Dataset,
-                           steps, zones: ZoneSet, centre: str, px_per_mm: float, min_dwell_s: float) -> pd.DataFrame:
-    """``theta(replicate) - theta(world)`` per replicate, in chunks so that feature tables stay small."""
+                           steps, zones: ZoneSet, centre: str, px_per_mm: float,
+                           min_dwell_s: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``theta(replicate) - theta(world)`` and ``theta(world)`` per replicate, in chunks so that
+    feature tables stay small."""
     n, _, n_boot = worlds.shape
     k = max(10, int(MAX_ROWS // (2 * n)))
-    parts = []
+    parts, world_parts = [], []
     for c in range(0, n_boot, k):
         sl = slice(c, min(c + k, n_boot))
         m = sl.stop - sl.start
@@ -280,7 +277,86 @@ def _replicate_differences(worlds: np.ndarray, boot: np.ndarray, conf: np.ndarra
         ep = _endpoints(_replicate_dataset(np.concatenate([worlds[:, :, sl], boot[:, :, sl]], axis=2), cf, one, centre),
                         steps, zones, centre, px_per_mm, min_dwell_s)
         parts.append(ep.iloc[m:].reset_index(drop=True) - ep.iloc[:m].reset_index(drop=True))
-    return pd.concat(parts, ignore_index=True)
+        world_parts.append(ep.iloc[:m].reset_index(drop=True))
+    return pd.concat(parts, ignore_index=True), pd.concat(world_parts, ignore_index=True)
+
+
+def bootstrap_differences(
+    ds: xr.Dataset,
+    steps: list[CleanStep] | tuple[CleanStep, ...],
+    zones: ZoneSet,
+    *,
+    centre: str,
+    px_per_mm: float,
+    min_dwell_s: float = 0.0,
+    n_boot: int = 200,
+    sigma_px: float | None = None,
+    seed: int = 0,
+) -> tuple[pd.Series, pd.DataFrame, dict[str, float]]:
+    """The bootstrap of :func:`endpoint_intervals`: the estimate and ``theta* - theta_s``.
+
+    Parameters are those of :func:`endpoint_intervals`. Returns ``(theta_hat, diff, info)``:
+    the protocol's endpoints on the session, one row per replicate of
+    ``theta(replicate) - theta(world)`` per endpoint, and ``{"sigma_px", "sigma_scale_se",
+    "gap_pct"}``.
+    """
+    one = ds.isel(individual=[0]).sel(keypoint=[centre])
+    fps = float(ds.attrs["fps"])
+    theta_hat = _endpoints(one, steps, zones, centre, px_per_mm, min_dwell_s).iloc[0]
+    xy = one["position"].values[:, :2, 0, 0]
+    conf = one["confidence"].values[:, 0, 0]
+    # the frames the protocol keeps (its confidence mask) are the data; the rest is unseen
+    masked = clean(one, [s for s in steps if isinstance(s, ConfidenceMask)])
+    observed = np.isfinite(masked["position"].values[:, :2, 0, 0]).all(axis=1)
+    if sigma_px is None:
+        sd, scale_se, _ = jitter_model(xy, conf, observed)
+        scale_se = float(np.nan_to_num(scale_se, nan=0.0))
+    else:
+        sd, scale_se = np.full(len(xy), float(sigma_px)), 0.0
+    n = len(xy)
+    rng = np.random.default_rng(seed)
+    # the jitter scale is itself estimated: each replicate draws its own (log-normal, the
+    # estimate's standard error), so the interval carries the bias correction's uncertainty
+    scale = np.exp(scale_se * rng.standard_normal(n_boot) - 0.5 * scale_se**2)
+    noise = sd[:, None, None] * scale[None, None, :] * rng.standard_normal((n, 2, n_boot))
+    # distance: the still stand-in (any jitter left in a world is path the bias correction
+    # misses), a different plausible path through every unobserved run in each replicate
+    worlds, _ = impute_gaps(stillness_smooth(xy, observed, sd, fps), observed, n_boot, rng)
+    boot = np.where(observed[:, None, None], worlds + noise, np.nan)
+    diff, _ = _replicate_differences(worlds, boot, conf, one, steps, zones, centre, px_per_mm, min_dwell_s)
+    # zone endpoints: each replicate's world is its own draw from the Kalman posterior, so the
+    # bootstrap carries where the animal may have been relative to a zone boundary
+    zone_worlds = zone_stand_ins(xy, observed, sd, fps, n_boot, rng)
+    boot = np.where(observed[:, None, None], zone_worlds + noise, np.nan)
+    zdiff, _ = _replicate_differences(zone_worlds, boot, conf, one, steps, zones, centre, px_per_mm, min_dwell_s)
+    for e in zdiff.columns:
+        if e != "distance_mm":
+            diff[e] = zdiff[e]
+    known = np.isfinite(worlds[:, :, 0]).all(axis=1)
+    info = {"sigma_px": float(np.nanmedian(sd[observed])) if observed.any() else float("nan"),
+            "sigma_scale_se": scale_se, "gap_pct": float(100 * (known & ~observed).mean())}
+    return theta_hat, diff, info
+
+
+def basic_interval(endpoint: str, value: float, diff: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The basic bootstrap interval ``[value - q_hi(diff), value - q_lo(diff)]`` of one endpoint.
+
+    Counts (``centre_entries``) have whole-number differences: their quantiles are the exact
+    (inverted-CDF) ones, so each tail outside the interval holds at most ``(1 - level) / 2``
+    of the replicates and the bounds are whole numbers (no interpolation, no rounding
+    outward). Percentages are clipped to [0, 100], lengths and counts at 0.
+    """
+    d = np.asarray(diff, float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.isfinite(value):
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    method = "inverted_cdf" if endpoint == "centre_entries" else "linear"
+    lo = value - float(np.quantile(d, 1 - a, method=method))
+    hi = value - float(np.quantile(d, a, method=method))
+    if endpoint.endswith("_pct"):
+        return max(0.0, lo), min(100.0, hi)
+    return max(0.0, lo), hi
 
 
 def endpoint_intervals(
@@ -314,7 +390,7 @@ def endpoint_intervals(
     min_dwell_s
         The protocol's zone dwell time (``protocol.min_dwell_s``; its default 0).
     n_boot
-        Bootstrap replicates (cost: one vectorised pass over ``2 n_boot`` tracks).
+        Bootstrap replicates (cost: two vectorised passes over ``2 n_boot`` tracks).
     level
         Interval level.
     sigma_px
@@ -325,66 +401,26 @@ def endpoint_intervals(
     Returns
     -------
     pandas.DataFrame
-        ``endpoint, value, lo, hi, bias, sigma_px, gap_pct``: ``value`` is the protocol's
-        estimate on the session, ``bias`` the bootstrap estimate of its bias (``value -
-        bias`` is the corrected value the interval is centred on), ``gap_pct`` the share of
-        frames the error model treats as unobserved (imputed in each replicate).
+        ``endpoint, value, lo, hi, bias, sigma_px, sigma_scale_se, gap_pct``: ``value`` is
+        the protocol's estimate on the session, ``bias`` the bootstrap estimate of its bias
+        (``value - bias`` is the corrected value the interval is centred on), ``gap_pct``
+        the share of frames the error model treats as unobserved (imputed in each replicate).
     """
-    one = ds.isel(individual=[0]).sel(keypoint=[centre])
-    fps = float(ds.attrs["fps"])
-    theta_hat = _endpoints(one, steps, zones, centre, px_per_mm, min_dwell_s).iloc[0]
-    xy = one["position"].values[:, :2, 0, 0]
-    conf = one["confidence"].values[:, 0, 0]
-    # the frames the protocol keeps (its confidence mask) are the data; the rest is unseen
-    masked = clean(one, [s for s in steps if isinstance(s, ConfidenceMask)])
-    observed = np.isfinite(masked["position"].values[:, :2, 0, 0]).all(axis=1)
-    if sigma_px is None:
-        sd, scale_se, _ = jitter_model(xy, conf, observed)
-        scale_se = float(np.nan_to_num(scale_se, nan=0.0))
-    else:
-        sd, scale_se = np.full(len(xy), float(sigma_px)), 0.0
-    # two stand-ins for the true track: for distance, the track held still where it cannot be
-    # told from still (any jitter left in it is path the bias correction misses); for the
-    # zone endpoints, the RTS (Kalman) smooth, which keeps the time spent near a boundary
-    n = len(xy)
-    rng = np.random.default_rng(seed)
-    # the jitter scale is itself estimated: each replicate draws its own (log-normal, the
-    # estimate's standard error), so the interval carries the bias correction's uncertainty
-    scale = np.exp(scale_se * rng.standard_normal(n_boot) - 0.5 * scale_se**2)
-    noise = sd[:, None, None] * scale[None, None, :] * rng.standard_normal((n, 2, n_boot))
-    diffs = {}
-    for name, stand_in in (("still", stillness_smooth), ("kalman", kalman_smooth_track)):
-        s = stand_in(xy, observed, sd, fps)
-        # a different plausible path through every unobserved run in each replicate
-        worlds, _ = impute_gaps(s, observed, n_boot, rng)
-        boot = np.where(observed[:, None, None], worlds + noise, np.nan)
-        diffs[name] = _replicate_differences(worlds, boot, conf, one, steps, zones, centre, px_per_mm, min_dwell_s)
-    diff = diffs["kalman"].copy()
-    diff["distance_mm"] = diffs["still"]["distance_mm"]
-    known = np.isfinite(worlds[:, :, 0]).all(axis=1)
-    d = {e: diff[e].to_numpy(float) for e in INTERVAL_ENDPOINTS if e in diff}
-    a = (1 - level) / 2
+    theta_hat, diff, info = bootstrap_differences(ds, steps, zones, centre=centre, px_per_mm=px_per_mm,
+                                                  min_dwell_s=min_dwell_s, n_boot=n_boot, sigma_px=sigma_px,
+                                                  seed=seed)
     rows = []
     for e in INTERVAL_ENDPOINTS:
-        if e not in d:
+        if e not in diff:
             continue
-        d_e = d[e][np.isfinite(d[e])]
+        d = diff[e].to_numpy(float)
         v = float(theta_hat[e])
-        if d_e.size == 0 or not np.isfinite(v):
-            rows.append({"endpoint": e, "value": v, "lo": np.nan, "hi": np.nan, "bias": np.nan})
-            continue
-        lo, hi = v - np.quantile(d_e, 1 - a), v - np.quantile(d_e, a)
-        if e == "centre_entries":
-            lo, hi = max(0.0, float(np.floor(lo))), float(np.ceil(hi))
-        elif e.endswith("_pct"):
-            lo, hi = max(0.0, lo), min(100.0, hi)
-        else:
-            lo = max(0.0, lo)
-        rows.append({"endpoint": e, "value": v, "lo": float(lo), "hi": float(hi), "bias": float(d_e.mean())})
+        lo, hi = basic_interval(e, v, d, level)
+        bias = float(np.nanmean(d)) if np.isfinite(lo) else float("nan")
+        rows.append({"endpoint": e, "value": v, "lo": lo, "hi": hi, "bias": bias})
     out = pd.DataFrame(rows)
-    out["sigma_px"] = float(np.nanmedian(sd[observed])) if observed.any() else float("nan")
-    out["sigma_scale_se"] = scale_se
-    out["gap_pct"] = float(100 * (known & ~observed).mean())
+    for k, v in info.items():
+        out[k] = v
     return out
 
 

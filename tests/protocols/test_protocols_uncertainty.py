@@ -15,7 +15,7 @@ from pose.synthetic.openfield import simulate_open_field
 from protocols.geometry import ArenaPlacement, compile_zones
 from protocols.schema import load_protocol
 from protocols.uncertainty import _endpoints, endpoint_intervals, impute_gaps, interval_summary
-from protocols.uncertainty_model import jitter_model, stillness_smooth
+from protocols.uncertainty_model import jitter_model, kalman_posterior_draws, kalman_smooth_track, stillness_smooth
 
 PROTOCOL = load_protocol("open_field")
 
@@ -129,6 +129,37 @@ def test_stillness_smooth_holds_a_still_animal_still_and_follows_a_moving_one():
     assert np.abs(world - truth).mean() < 0.6
     exact = stillness_smooth(truth, np.ones(270, bool), np.zeros(270), fps=30.0)
     np.testing.assert_array_equal(exact, truth)  # no jitter: the track is its own stand-in
+
+
+def test_kalman_posterior_draws_cover_a_track_drawn_from_the_model_95_percent_of_the_time():
+    """Known answer: when the truth is the model's own (white-noise acceleration, sd 2 px
+    jitter, a 1 s unseen run), the draws' pointwise 95 % band covers it ~95 % of the time,
+    seen or not; their mean is the RTS smooth, and without jitter every draw is the track."""
+    rng = np.random.default_rng(0)
+    n, fps = 600, 30.0
+    hits_seen, hits_gap, widths = [], [], []
+    for _ in range(8):
+        a = 200.0 * rng.standard_normal((n, 2))
+        truth = 300.0 + np.cumsum(np.cumsum(a, axis=0) / fps, axis=0) / fps
+        obs = np.ones(n, bool)
+        obs[200:230] = False
+        sd = np.full(n, 2.0)
+        y = truth + sd[:, None] * rng.standard_normal((n, 2))
+        mean, draws = kalman_posterior_draws(y, obs, sd, fps, 200, rng)
+        np.testing.assert_allclose(mean, kalman_smooth_track(y, obs, sd, fps))
+        lo, hi = np.percentile(draws, 2.5, axis=2), np.percentile(draws, 97.5, axis=2)
+        inside = (lo <= truth) & (truth <= hi)
+        hits_seen.append(inside[obs].mean())
+        hits_gap.append(inside[~obs].mean())
+        widths.append(((hi - lo)[~obs].mean(), (hi - lo)[obs].mean()))
+    assert np.mean(hits_seen) == pytest.approx(0.95, abs=0.02)
+    assert np.mean(hits_gap) == pytest.approx(0.95, abs=0.05)
+    gap_w, seen_w = np.mean(widths, axis=0)
+    assert gap_w > 1.5 * seen_w  # unseen frames are less certain
+    assert seen_w < 3.92 * 2.0  # ... and seen ones more certain than one frame's jitter
+    track = _wiggly_track(n)
+    _, still = kalman_posterior_draws(track, np.ones(n, bool), np.zeros(n), fps, 5, rng)
+    np.testing.assert_array_equal(still, np.repeat(track[:, :, None], 5, axis=2))
 
 
 def test_zero_jitter_collapses_and_more_jitter_widens():

@@ -364,11 +364,15 @@ def render_report(
               _table_html(dr)]
     h += ["<h2>Per-animal endpoints</h2>", _table_html(table)]
     if animals:
+        from protocols.report_threed import is_3d, threed_section
+
+        flat = [a for a in animals if not is_3d(a)]
         if protocol.assay == "gait":
             h += ["<h2>Gait</h2>", plot_gait(animals, table, colours)]
-        else:
-            h += ["<h2>Trajectories</h2>", plot_trajectories(animals, colours),
-                  "<h2>Occupancy heatmaps</h2>", plot_heatmaps(animals)]
+        elif flat:
+            h += ["<h2>Trajectories</h2>", plot_trajectories(flat, colours),
+                  "<h2>Occupancy heatmaps</h2>", plot_heatmaps(flat)]
+        h += threed_section(animals, colours)  # triangulated sessions: 3D path (mm) and heights
         h += ["<h2>Ethograms</h2>", plot_ethograms(animals)]
         if len(keys) > max_animals:
             h.append(f"<p class='note'>Plots show the first {max_animals} of {len(keys)} animals.</p>")

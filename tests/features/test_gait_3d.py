@@ -183,3 +183,74 @@ def test_zones_on_the_floor_agree_with_the_top_view_truth(open_field) -> None:
     assert (table["in_centre"].to_numpy() == occ_true).mean() > 0.98
     np.testing.assert_allclose(table["floor_x_mm"], tri.position.sel(keypoint="body_center", space="x").values.ravel(),
                                atol=1.5)
+
+
+def test_floor_specs_known_answers_and_bad_input() -> None:
+    from features.threed import floor_from_spec, to_floor_frame
+    from pose.dataset import from_numpy
+
+    f = floor_from_spec("z=0")
+    assert f.normal.tolist() == [0, 0, 1] and f.offset_mm == 0 and "z = 0" in f.how
+    down = floor_from_spec("-z=5")  # a world whose z points down (a camera's): up is -z, the floor at z = 5
+    assert down.normal.tolist() == [0, 0, -1] and down.offset_mm == -5
+    tilted = floor_from_spec("point=1,2,3;normal=0,1,1")
+    n = np.array([0.0, 1.0, 1.0]) / np.sqrt(2)
+    np.testing.assert_allclose(tilted.normal, n)
+    # a point 10 mm above the tilted plane, 4 mm along the floor's x from the plane's point
+    p = np.array([1.0, 2.0, 3.0]) + 10 * n + 4 * np.array([1.0, 0, 0])
+    ds = from_numpy(np.stack([p, p + [0, 0, 0]], axis=0)[..., None], keypoints=["a"], fps=10.0)
+    on = to_floor_frame(ds, tilted).position.values[0, :, 0, 0]
+    assert on[2] == pytest.approx(10.0, abs=1e-9)
+    np.testing.assert_allclose(to_floor_frame(ds, floor_from_spec("z=0")).position.values[0, :, 0, 0], p, atol=1e-12)
+    for bad, msg in (("floor", "not a floor; give 'z=0'"), ("point=1,2;normal=0,0,1", "point must be 3 numbers"),
+                     ("point=0,0,0;normal=0,0,0", "normal must be 3 finite numbers")):
+        with pytest.raises(ValueError, match=msg):
+            floor_from_spec(bad)
+
+
+def test_floor_from_the_calibration_boards_first_view(tmp_path) -> None:
+    """A board lying face up on z = 0 in the first view: its plane is written to calibration.toml and read back
+    as the floor, up on the cameras' side."""
+    from features.threed import floor_from_spec
+    from pose.threed.calibration import CalibrationResult
+    from pose.threed.cameras import rotation_vector, save_calibration
+
+    cams = make_rig(3, seed=2)
+    face_up = rodrigues(np.array([0, 0, 0.7])) @ rodrigues(np.array([np.pi, 0, 0]))  # board z (into it) points down
+    res = CalibrationResult(cams, {}, {}, {}, {}, {}, board_poses={"000": (rotation_vector(face_up), np.array([50.0, 60, 0])),
+                                                                  "001": (np.array([0.3, 0, 0]), np.array([0, 0, 90.0]))})
+    meta = res.metadata()
+    assert meta["floor_board"]["view"] == "000"
+    save_calibration(cams, tmp_path / "calibration.toml", meta)
+    floor = floor_from_spec(f"board:{tmp_path / 'calibration.toml'}")
+    np.testing.assert_allclose(floor.normal, [0, 0, 1], atol=1e-12)
+    assert floor.offset_mm == pytest.approx(0.0, abs=1e-9) and "'000'" in floor.how
+    save_calibration(cams, tmp_path / "other.toml", {})
+    with pytest.raises(ValueError, match=r"other.toml: no \[metadata.floor_board\]"):
+        floor_from_spec(f"board:{tmp_path / 'other.toml'}")
+
+
+def test_cli_floor_option_prints_the_floor_and_gait_on_points3d(walk, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ethopose.cli import app
+    from pose import io as pio
+
+    _, tri, truth = walk
+    pio.save(tri, tmp_path / "points3d.nc")
+    run = CliRunner().invoke
+    r = run(app, ["features", "compute", str(tmp_path / "points3d.nc"), "--out", str(tmp_path / "t.csv"),
+                  "--floor", "z=0"])
+    assert r.exit_code == 0, r.output
+    assert "floor: given: the plane z = 0 mm" in r.output
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert table["height_mm"].median() == pytest.approx(24.0, abs=1.5)  # the body centre, 24 mm up
+    r = run(app, ["features", "compute", str(tmp_path / "points3d.nc"), "--out", str(tmp_path / "t.csv"),
+                  "--floor", "flat"])
+    assert r.exit_code == 1 and "not a floor" in r.output
+    r = run(app, ["features", "gait", str(tmp_path / "points3d.nc"), "--out", str(tmp_path / "steps.csv")])
+    assert r.exit_code == 0, r.output
+    assert "floor: plane of the paws' stance points" in r.output
+    steps = pd.read_csv(tmp_path / "steps.csv")
+    assert steps["stride_length"].median() == pytest.approx(truth.stride_length_mm, rel=0.02)
+    assert {"swing_height", "stance_height"} <= set(steps.columns) and (steps["length_unit"] == "mm").all()

@@ -126,11 +126,40 @@ def score(truth: xr.Dataset, inst: xr.Dataset, body_px: float, px_per_mm: float 
     err, _ = match_errors(truth.position.values, inst.position.values, 0.5 * body_px)
     _, which = match_errors(truth.position.values, tracked.position.values, 0.5 * body_px)
     acc, mapping = identity_accuracy(which)
-    return {"idf1": m["idf1"], "switches": m["num_switches"], "switches_per_10_min": m.get("switches_per_10_min"),
+    detail = switch_detail(truth, inst, tracked, err, body_px)
+    return {"switch_detail": detail, "body_px": float(body_px), "idf1": m["idf1"], "switches": m["num_switches"], "switches_per_10_min": m.get("switches_per_10_min"),
             "mota": m["mota"], "baseline_idf1": base["idf1"], "baseline_switches": base["num_switches"],
             "identity_accuracy": acc, "mapping": mapping, "errors": error_summary(err, names, px_per_mm),
             "frames": int(truth.sizes["time"]), "track_cpu_s": round(track_cpu, 1),
             "found_per_frame": float(np.isfinite(inst.position.values).any(axis=(1, 2)).sum(axis=1).mean())}
+
+
+def switch_detail(truth: xr.Dataset, inst: xr.Dataset, tracked: xr.Dataset, err: np.ndarray,
+                  body_px: float) -> list[dict]:
+    """One row per identity switch (motmetrics): the frame, the true animals' centre distance
+    (body sizes), the instances found there, each animal's mean keypoint error (px, NaN = no
+    instance within half a body), the least identity confidence within +-5 frames and
+    whether a swap-suspect event (:func:`pose.tracking.detect_swap_suspects`) holds it."""
+    from pose.dataset import frame_numbers
+    from pose.tracking import detect_swap_suspects, identity_switch_frames
+
+    rows = identity_switch_frames(truth, tracked)
+    sus = detect_swap_suspects(tracked)
+    frames = frame_numbers(tracked)
+    cent = np.nanmean(truth.position.values[:, :2], axis=2)  # (time, 2, animal)
+    found = np.isfinite(inst.position.values).any(axis=(1, 2)).sum(axis=1)
+    conf = tracked["identity_confidence"].values
+    out = []
+    for r in rows:
+        lo, hi = max(0, r - 5), r + 6
+        covered = bool(((sus["start_frame"] <= frames[r]) & (sus["end_frame"] >= frames[r])).any())
+        out.append({"row": int(r), "frame": int(frames[r]),
+                    "centre_distance_body": float(np.linalg.norm(cent[r, :, 0] - cent[r, :, 1]) / body_px),
+                    "instances": int(found[r]), "error_px": [float(np.nanmean(e)) if np.isfinite(e).any() else None
+                                                             for e in err[r]],
+                    "min_confidence_pm5": float(np.nanmin(conf[lo:hi])) if np.isfinite(conf[lo:hi]).any() else None,
+                    "in_suspect": covered})
+    return out
 
 
 def _train(project: Path, model: Path, cpu_minutes: float, test_frames: list[str] | None, fraction: float | None,
@@ -141,13 +170,16 @@ def _train(project: Path, model: Path, cpu_minutes: float, test_frames: list[str
     if (model / "topdown.json").is_file():
         return json.loads((model / "train_stats.json").read_text())
     c0 = time.process_time()
+    # an interrupted training (killed, machine lent out) continues where it stopped
+    resume = (model / "topdown_train.json").is_file()
     # evaluate=False: the instance model's own evaluation (every training and test crop) would
     # cost minutes of CPU; the error that matters is the whole pipeline's, measured below
     train_topdown(project, config=TrainConfig(cpu_minutes=cpu_minutes, seed=seed, evaluate=False), out_dir=model,
-                  test_frames=test_frames, training_fraction=fraction, centroid_share=centroid_share, overwrite=True)
+                  test_frames=test_frames, training_fraction=fraction, centroid_share=centroid_share, overwrite=True,
+                  resume=resume)
     cen = json.loads((model / "centroid" / "centroid.json").read_text())
     curve = (model / "instance" / "training_curve.csv").read_text().strip().splitlines()
-    stats = {"train_cpu_s": round(time.process_time() - c0, 1), "cpu_minutes": cpu_minutes,
+    stats = {"train_cpu_s": round(time.process_time() - c0, 1), "cpu_minutes": cpu_minutes, "resumed": resume,
              "centroid_share": centroid_share, "centroid_epochs": cen["epochs"], "centroid_test": cen.get("test"),
              "centroid_cpu_s": cen["cpu_s"], "centroid_curve_cpu_s": [c["cpu_s"] for c in cen["curve"]],
              "instance_epochs": len(curve) - 1}
@@ -255,8 +287,19 @@ def report(args: argparse.Namespace) -> str:
         extra = (f"; tracker on the true poses, shuffled: IDF1 {r['oracle_idf1']:.4f}, {int(r['oracle_switches'])} switches"
                  if "oracle_idf1" in r else "")
         lines.append(f"- {r['dataset']}: training {r['train_cpu_s']:.0f} CPU-s (centroid {r['centroid_epochs']} epochs, "
-                     f"instance {r['instance_epochs']} epochs), inference {r['infer_cpu_s']:.0f} CPU-s for {r['frames']} frames, "
+                     f"instance {r['instance_epochs']} epochs), inference {r['infer_cpu_s']:.0f} CPU-s for {r['frames']} frames "
+                     f"({r['infer_cpu_s'] / r['frames']:.3f} CPU-s per frame), "
                      f"{r['found_per_frame']:.2f} instances found per frame{extra}")
+        det = r.get("switch_detail") or []
+        if det:
+            near = sum(d["centre_distance_body"] < 1.0 for d in det)
+            lone = sum(d["instances"] < 2 for d in det)
+            bad = sum(any(e is None or e > 0.25 * r.get("body_px", np.inf) for e in d["error_px"]) for d in det)
+            cov = sum(d["in_suspect"] for d in det)
+            lines.append(f"  - its {len(det)} switches: {near} with the animals' centres within one body size, {lone} in "
+                         f"frames with fewer than 2 instances, {bad} where an animal has no instance within a quarter "
+                         f"body (or none), {cov} inside a swap-suspect event; frames "
+                         + ", ".join(str(d["frame"]) for d in det[:20]) + (" ..." if len(det) > 20 else ""))
     text = "\n".join(lines)
     if args.out:
         Path(args.out).write_text(Path(args.out).read_text().split("<!-- table -->")[0] + "<!-- table -->\n" + text + "\n"

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pose.atomic import atomic_path, write_text_atomic
 from pose.pipeline.augment import AugmentConfig, augment_sample
+from pose.pipeline.centroid_peaks import find_peaks, split_merged_peaks
 from pose.pipeline.images import from_scaled, network_batch, to_scaled
 
 log = logging.getLogger(__name__)
@@ -168,46 +169,6 @@ def centroid_targets(anchors: np.ndarray, map_hw: tuple[int, int], stride: int, 
         offs[:, closer] = ot[:, closer]
         mask[:, closer] = 1.0
     return heat, np.ones(1, np.float32), offs, mask
-
-
-def find_peaks(prob: np.ndarray, offsets: np.ndarray, stride: int, *, radius_px: float, threshold: float,
-               max_peaks: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of one score map, strongest first, none within ``radius_px`` of a stronger one.
-
-    Parameters
-    ----------
-    prob
-        ``(h, w)`` probabilities.
-    offsets
-        ``(2, h, w)`` offsets in units of ``stride``.
-    radius_px
-        Suppression radius in network pixels.
-    threshold
-        Lowest probability kept.
-    max_peaks
-        At most this many (None: all above the threshold).
-
-    Returns
-    -------
-    ``(P, 2)`` sub-pixel positions in network pixels and ``(P,)`` probabilities.
-    """
-    from scipy.ndimage import maximum_filter
-
-    from pose.pipeline.model import cell_centres
-
-    h, w = prob.shape
-    local = (prob == maximum_filter(prob, size=3, mode="constant", cval=-1.0)) & (prob >= threshold)
-    iy, ix = np.nonzero(local)
-    order = np.argsort(-prob[iy, ix], kind="stable")
-    x = cell_centres(w, stride)[ix] + offsets[0, iy, ix] * stride
-    y = cell_centres(h, stride)[iy] + offsets[1, iy, ix] * stride
-    kept: list[int] = []
-    for j in order:
-        if all((x[j] - x[k]) ** 2 + (y[j] - y[k]) ** 2 > radius_px**2 for k in kept):
-            kept.append(int(j))
-            if max_peaks is not None and len(kept) >= max_peaks:
-                break
-    return np.stack([x[kept], y[kept]], axis=1).reshape(-1, 2), prob[iy[kept], ix[kept]]
 
 
 def train_centroid_model(images: list[np.ndarray], anchors: list[np.ndarray], cfg: CentroidConfig,
@@ -470,9 +431,12 @@ class CentroidDetector:
         self.net.train(was)
         return logits.float().cpu().numpy(), offs.float().cpu().numpy()
 
-    def detect(self, frames: np.ndarray, *, max_peaks: int | None = None,
-               threshold: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(self, frames: np.ndarray, *, max_peaks: int | None = None, threshold: float | None = None,
+               split_merged: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         """Centres of the animals in RGB uint8 frames ``(B, H, W, 3)`` (original resolution).
+
+        ``split_merged`` (with ``max_peaks``, a known count): a frame with fewer peaks has its
+        merged peaks split by the offsets' votes (:func:`split_merged_peaks`).
 
         Returns
         -------
@@ -485,6 +449,8 @@ class CentroidDetector:
         for b in range(len(frames)):
             xy, p = find_peaks(prob[b], offs[b], cfg.stride, radius_px=cfg.nms_radius_px * cfg.scale,
                                threshold=cfg.threshold if threshold is None else threshold, max_peaks=max_peaks)
+            if split_merged and max_peaks is not None and 0 < len(xy) < max_peaks:
+                xy, p = split_merged_peaks(prob[b], offs[b], cfg.stride, xy, p, max_peaks)
             out.append((from_scaled(xy, cfg.scale), p))
         return out
 

@@ -346,11 +346,15 @@ class TopDownPredictor:
         How many animals to look for per frame (the strongest centres); None = every centre
         above the centroid model's threshold, at most the count seen in the labels.
     runtime, threads
-        Of the instance model (:class:`pose.pipeline.inference.Predictor`).
+        Of both models (:class:`pose.pipeline.inference.Predictor`; ONNX on CPU by default).
+    split_merged
+        With ``n_animals``: in a frame with fewer centres, split a peak in which two
+        animals in contact merged, by the centroid offsets' votes
+        (:func:`pose.pipeline.centroid.split_merged_peaks`).
     """
 
     def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
-                 device: str = "auto", threads: int | None = None) -> None:
+                 device: str = "auto", threads: int | None = None, split_merged: bool = True) -> None:
         from pose.pipeline.inference import Predictor
 
         self.root = Path(model_dir).expanduser().resolve()
@@ -359,6 +363,7 @@ class TopDownPredictor:
             raise FileNotFoundError(f"{model_dir}: no {TOPDOWN_JSON} (not a top-down model folder)")
         self.info = TopDownInfo.model_validate_json(path.read_text())
         self.n_animals = n_animals
+        self.split_merged = split_merged
         # the centroid model in the same runtime as the instance model (ONNX on CPU by default)
         self.centroid = CentroidDetector(self.root / "centroid", device="cpu" if runtime.startswith("onnx") else device,
                                          threads=threads, runtime=runtime)
@@ -377,7 +382,8 @@ class TopDownPredictor:
         instances ordered by centre score, not by identity."""
         p = self.n_animals or self.info.n_animals
         threshold = 0.05 if self.n_animals else None  # a known count: take the strongest peaks
-        found = self.centroid.detect(frames, max_peaks=p, threshold=threshold)
+        found = self.centroid.detect(frames, max_peaks=p, threshold=threshold,
+                                     split_merged=self.split_merged and self.n_animals is not None)
         k = len(self.info.bodyparts)
         xy = np.full((len(frames), p, k, 2), np.nan)
         conf = np.zeros((len(frames), p, k))

@@ -116,6 +116,40 @@ def test_find_peaks_recovers_centres_and_suppresses_within_the_radius():
     assert xy.tolist() == [[21.5, 33.5]]
 
 
+def test_split_merged_peaks_separates_two_animals_in_contact_but_not_one():
+    """Two centres 7 px apart (sigma 5 px): one maximum in the score map, but the offsets
+    point to the nearest centre, so their votes split it into the two centres; one animal
+    (votes scattered by 1 px) is not split."""
+    from pose.pipeline.centroid import find_peaks, split_merged_peaks
+    from pose.pipeline.model import cell_centres
+
+    c = cell_centres(32, 4)
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    rng = np.random.default_rng(0)
+
+    def maps(centres):
+        prob = np.max([0.8 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 5.0**2)) for x, y in centres], axis=0)
+        d = [np.hypot(xx - x, yy - y) for x, y in centres]
+        near = np.argmin(d, axis=0)
+        tx = np.choose(near, [np.full_like(xx, x) for x, _ in centres])
+        ty = np.choose(near, [np.full_like(yy, y) for _, y in centres])
+        offs = np.stack([(tx - xx) / 4, (ty - yy) / 4]) + rng.normal(0, 0.25, (2, 32, 32))  # 1 px vote noise
+        return prob, offs
+
+    two = np.array([[60.0, 62.0], [66.0, 58.5]])
+    prob, offs = maps(two)
+    xy, p = find_peaks(prob, offs, 4, radius_px=8.0, threshold=0.2, max_peaks=2)
+    assert len(xy) == 1  # merged
+    xy, p = split_merged_peaks(prob, offs, 4, xy, p, 2)
+    assert len(xy) == 2 and len(p) == 2
+    d = np.linalg.norm(xy[:, None] - two[None], axis=-1)
+    assert max(d[0, 0], d[1, 1]) < 1.0 or max(d[0, 1], d[1, 0]) < 1.0, xy
+    prob, offs = maps(np.array([[60.0, 62.0]]))
+    xy, p = find_peaks(prob, offs, 4, radius_px=8.0, threshold=0.2, max_peaks=2)
+    xy2, _ = split_merged_peaks(prob, offs, 4, xy, p, 2)
+    assert len(xy) == 1 and len(xy2) == 1
+
+
 def test_crop_around_fills_outside_and_returns_its_origin():
     from pose.pipeline.augment import FILL_RGB
     from pose.pipeline.topdown import crop_around

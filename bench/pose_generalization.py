@@ -120,9 +120,9 @@ def run_project(name: str, a, log) -> dict:
     t0 = time.perf_counter()
     project, split_args = build(name, work)
     build_s = time.perf_counter() - t0
-    model = work / "models" / name
+    model = work / "models" / (name + a.tag)
     args = ["train", str(project), "--out", str(model), "--cpu-minutes", str(a.cpu_minutes), "--epochs", "100000",
-            "--seed", "0", "--device", "cpu", *split_args]
+            "--seed", "0", "--device", "cpu", *split_args, *a.train_args.split()]
     r = run_step(args, taskset=None, threads=a.threads, log=log)
     ev = json.loads((model / "evaluation.json").read_text())
     recipe = json.loads((model / "recipe.json").read_text())
@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--projects", default=",".join(PROJECTS), help="comma-separated subset (default: all)")
     ap.add_argument("--out", default=None, help="results .json (default: WORKDIR/pose_generalization.json)")
+    ap.add_argument("--train-args", default="", help="extra `ethopose pose train` options (a variant to compare)")
+    ap.add_argument("--tag", default="", help="suffix of the model folders (keeps variants apart)")
     a = ap.parse_args(argv)
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)

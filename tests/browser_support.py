@@ -134,7 +134,7 @@ class Browser:
         """Press and release one key (``"u"``, ``"ArrowRight"``, ``"Enter"``) in the focused frame,
         as a person's keyboard would: the key goes wherever the keyboard focus is."""
         named = {"ArrowLeft": 37, "ArrowRight": 39, "Enter": 13, "Escape": 27}
-        code = named.get(key, ord(key.upper()))
+        code = named[key] if key in named else ord(key.upper())
         base = {"key": key, "code": key if key in named else f"Key{key.upper()}",
                 "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
         self.call("Input.dispatchKeyEvent", type="keyDown", **base, **({} if key in named else {"text": key}))
@@ -273,10 +273,16 @@ def shots_dir() -> Path:
     return d
 
 
-def serve(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    """Start a server command in its own process group (stop it with :func:`stop`)."""
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def serve(cmd: list[str], env: dict | None = None, *, log: Path | None = None) -> subprocess.Popen:
+    """Start a server command in its own process group (stop it with :func:`stop`); its output
+    goes to ``log`` when given (a failing test can print why the page broke), else nowhere."""
+    out = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+    try:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if log is not None else out,
+                                start_new_session=True)
+    finally:
+        if log is not None:
+            out.close()
 
 
 def stop(proc: subprocess.Popen) -> None:

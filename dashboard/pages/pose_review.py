@@ -75,7 +75,8 @@ counts = table["kind"].value_counts().to_dict()
 summary = (f"{len(table)} swap suspects (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")"
            if len(table) else "no swap suspect")
 {"ok": st.success, "unreliable": st.error}.get(verdict, st.info)(
-    f"Identities **{verdict}**: {quality['identity_reason']} · {summary}")
+    f"Identity confidence **{verdict}**: {quality['identity_reason']} · {summary} to review (a swap between "
+    "two confident tracks, e.g. after a crossing, shows as a jump here, not as a low confidence)")
 
 
 def _row_of(frame_number: int) -> int:

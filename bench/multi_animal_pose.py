@@ -46,6 +46,7 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, str(Path(__file__).parent))
 from tracking_identity import centroid_baseline  # noqa: E402
 
+SPLIT_MERGED = False  # --split-merged: split centroid peaks merged in contacts (TopDownPredictor)
 FLIES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sleap-flies-tracks"
 
 
@@ -195,7 +196,8 @@ def _infer(model: Path, video: Path, out: Path, start: int, stop: int | None) ->
         ds = pose.io.load(out)
         return ds, float(ds.attrs.get("infer_cpu_s", np.nan))
     c0 = time.process_time()
-    ds = TopDownPredictor(model, n_animals=2, threads=1).predict_video(video, start=start, stop=stop)
+    ds = TopDownPredictor(model, n_animals=2, threads=1, split_merged=SPLIT_MERGED).predict_video(
+        video, start=start, stop=stop)
     ds.attrs["infer_cpu_s"] = round(time.process_time() - c0, 1)
     pose.io.save(ds, out)
     return ds, ds.attrs["infer_cpu_s"]
@@ -321,6 +323,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--centroid-share", type=float, default=0.3, help="share of --cpu-minutes for the centroid model")
     parser.add_argument("--train-only", action="store_true", help="stop after rendering/importing and training")
+    parser.add_argument("--split-merged", action="store_true", help="split centroid peaks merged in contacts")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -328,6 +331,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     Path(args.work).mkdir(parents=True, exist_ok=True)
+    global SPLIT_MERGED
+    SPLIT_MERGED = args.split_merged
     if args.stage == "virtual":
         print(json.dumps(run_virtual(args), indent=1, default=float))
     elif args.stage == "flies":

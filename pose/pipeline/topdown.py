@@ -350,11 +350,13 @@ class TopDownPredictor:
     split_merged
         With ``n_animals``: in a frame with fewer centres, split a peak in which two
         animals in contact merged, by the centroid offsets' votes
-        (:func:`pose.pipeline.centroid.split_merged_peaks`).
+        (:func:`pose.pipeline.centroid.split_merged_peaks`). Off by default: shown on
+        synthetic score maps and neutral on the flies' centroid model, not yet measured on
+        a trained model of animals in contact (``bench/results/multi_animal_pose.md``).
     """
 
     def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
-                 device: str = "auto", threads: int | None = None, split_merged: bool = True) -> None:
+                 device: str = "auto", threads: int | None = None, split_merged: bool = False) -> None:
         from pose.pipeline.inference import Predictor
 
         self.root = Path(model_dir).expanduser().resolve()

@@ -83,20 +83,27 @@ def _row_of(frame_number: int) -> int:
     return int(np.clip(np.searchsorted(frames, int(frame_number)), 0, n_rows - 1))
 
 
+#: the suspects as the list shows them; a pick is kept as its label, so a table that changed (after a
+#: swap or an undo) never turns an old pick into another row
+labels = [f"frame {r.frame} ({r.time_s:.2f} s) · {r.individuals} · {r.reason}" for r in table.itertuples()]
+row_of_label = {label: i for i, label in enumerate(labels)}
+
+
 def _go_to_suspect() -> None:
-    pick = st.session_state.get("pr_suspect")
-    if pick is None:
+    i = row_of_label.get(st.session_state.get("pr_suspect"))
+    if i is None:
         return
-    row = table.iloc[int(pick)]
+    row = table.iloc[i]
     st.session_state["pr_frame"] = _row_of(row["frame"])
     st.session_state["pr_a"], st.session_state["pr_b"] = swap_pair(row, names)
 
 
 def _step_suspect(direction: int) -> None:
-    current = int(frames[st.session_state.get("pr_frame", 0)])
-    cand = table.index[table["frame"] > current] if direction > 0 else table.index[table["frame"] < current]
+    current = int(frames[min(st.session_state.get("pr_frame", 0), n_rows - 1)])
+    cand = np.flatnonzero(table["frame"].to_numpy() > current) if direction > 0 else \
+        np.flatnonzero(table["frame"].to_numpy() < current)
     if len(cand):
-        st.session_state["pr_suspect"] = int(cand[0] if direction > 0 else cand[-1])
+        st.session_state["pr_suspect"] = labels[int(cand[0] if direction > 0 else cand[-1])]
         _go_to_suspect()
 
 
@@ -104,12 +111,10 @@ st.dataframe(table.drop(columns="kind"), hide_index=True, key="pr_table",
              column_config={"time_s": st.column_config.NumberColumn("time (s)", format="%.2f"),
                             "margin": st.column_config.NumberColumn("margin", format="%.2f",
                                                                     help="lowest identity confidence over the event")})
-if st.session_state.get("pr_suspect") not in range(len(table)):
+if st.session_state.get("pr_suspect") not in row_of_label:
     st.session_state["pr_suspect"] = None
 c_pick, c_prev, c_next = st.columns([6, 2, 2], vertical_alignment="bottom")
-c_pick.selectbox("Go to suspect", list(range(len(table))), key="pr_suspect", placeholder="pick a suspect",
-                 format_func=lambda i: (f"frame {table.frame[i]} ({table.time_s[i]:.2f} s) · {table.individuals[i]} · "
-                                        f"{table.reason[i]}"), on_change=_go_to_suspect)
+c_pick.selectbox("Go to suspect", labels, key="pr_suspect", placeholder="pick a suspect", on_change=_go_to_suspect)
 c_prev.button("Previous suspect", icon=":material/skip_previous:", key="pr_prev", on_click=_step_suspect, args=(-1,))
 c_next.button("Next suspect", icon=":material/skip_next:", key="pr_next", on_click=_step_suspect, args=(1,))
 

@@ -148,8 +148,8 @@ def test_review_page_jumps_to_the_suspect_swaps_and_undoes(files: dict[str, Path
     at = _review_app(files["root"], monkeypatch, "social/tracked.nc")
     table = at.dataframe[0].value
     assert list(table.columns) == ["frame", "time_s", "individuals", "reason", "margin"]
-    picks = [i for i, f in enumerate(table.frame) if f == SWAP]
-    assert len(picks) == 2
+    picks = [o for o in at.selectbox(key="pr_suspect").options if o.startswith(f"frame {SWAP} (16.00 s)")]
+    assert len(picks) == 2 and all("jump of" in o for o in picks), picks
     at.selectbox(key="pr_suspect").set_value(picks[0]).run()
     assert at.slider(key="pr_frame").value == SWAP  # row = frame here (every frame present)
     assert {at.selectbox(key="pr_a").value, at.selectbox(key="pr_b").value} == {"track_0", "track_1"}
@@ -161,8 +161,11 @@ def test_review_page_jumps_to_the_suspect_swaps_and_undoes(files: dict[str, Path
     np.testing.assert_array_equal(load(path)["position"].values, load(files["ok"])["position"].values)
     assert not (at.dataframe[0].value.frame == SWAP).any()  # the suspect is gone from the table
     at.button(key="pr_undo").click().run()
+    assert not at.exception
     assert path.read_bytes() == before_bytes
     assert (at.dataframe[0].value.frame == SWAP).sum() == 2
+    at.selectbox(key="pr_suspect").set_value(picks[1]).run()  # the list works on the restored table
+    assert not at.exception and at.slider(key="pr_frame").value == SWAP
 
 
 def test_review_page_steps_between_suspects(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch):

@@ -110,7 +110,7 @@ def test_pose_review_in_chromium(tmp_path: Path):
         # the dashboard's own address first (the server learns the app's pages from app.py's first run)
         assert "Root:" in browser.open(base, ["Cohort overview", "Root:"])
         browser.click(*_nav_link(browser, "Pose file review"))
-        assert wait_until(lambda: _settled(browser, "Pose file review", "Identities", "swap suspects", "Next suspect"), 120)
+        assert wait_until(lambda: _settled(browser, "Pose file review", "Identities", "swap suspects", "Next suspect"), 240)
         txt = browser.text()
         assert "Traceback" not in txt and "/tmp/" not in txt.replace(str(root), ""), txt[:600]
         # the suspect list offers the injected swap: a jump of each track at frame SWAP

@@ -44,7 +44,14 @@ TARGET_EXTENT_PX = 128.0  # network pixels of the labelled animal's extent
 NATIVE_BAND = (0.9, 1.34)
 MAX_SCALE = 2.0
 MIN_SPACING_STRIDES = 1.5  # nearest labelled neighbours at least this many output cells apart
-CROP_FACTOR = 1.6  # crop side / scaled extent: a rotated, zoomed, off-centre animal still fits
+# Training-crop side / scaled extent. The network sees whole frames at inference; a training
+# crop only needs the animal and some surroundings (false detections are mined on whole frames
+# and later crops centred on them), and a step costs in proportion to the crop's area (224 px:
+# 0.20 CPU-s per sample, 160 px: 0.105; bench/results/pose_train_step_cost.md). 1.2 instead
+# of 1.6 at the same CPU budget (bench/results/pose_generalization_cpu.md, session 4):
+# Horse-10 13.5 -> 7.2 px, side-view gait 5.7 -> 1.9, heavy nuisance 3.0 -> 1.5 (12 CPU-min);
+# DeepLabCut openfield 2.63 -> 2.54 px (30 CPU-min).
+CROP_FACTOR = 1.2
 CROP_RANGE_PX = (160, 320)
 SIGMA_FRACTION = 0.3  # score-map sigma / nearest-neighbour spacing
 # Lower bound of sigma in output cells (stride). Each keypoint has its own channel, so a wide

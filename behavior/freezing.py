@@ -26,7 +26,10 @@ bouts were kept when their length plus half the speed window reached 1 s (a wind
 into the movement at either end shortens a still period by up to *w*: half of it on
 average). Frames in a rearing posture (snout-tail-base length < 0.75 of its median) or,
 where the forepaws were tracked, in a grooming bout (body still, forepaws within 15 mm of the
-snout, for at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
+snout, for at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. Before
+the speeds, keypoint positions farther from their own 0.5 s running median than the larger of
+5 times the keypoint's jitter and 10 mm were treated as missing (a pose model's confident
+gross errors: :mod:`behavior.outliers`). *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
 from 0.2 s to 0.5 s at which the recording's own tracking noise alone exceeds *v_enter* in
 fewer than 1 % of still frames (the jitter *sigma*: robust s.d. of the high-frequency residual
 of each keypoint group in the stiller half of the frames; the noise speed is Rayleigh
@@ -255,6 +258,7 @@ def detect_freezing(
     rearing_length_ratio: float | None = 0.75,
     grooming_paw_snout_mm: float | None = 15.0,
     grooming_head_length_ratio: float | None = None,
+    gross_error_min_mm: float | None = 10.0,
 ) -> xr.DataArray:
     """Freezing per frame: head and body still, thresholds calibrated to the recording.
 
@@ -294,6 +298,11 @@ def detect_freezing(
         of its median while walking): a top-view pose model often cannot see the forepaws
         under the head (:func:`behavior.posture.grooming_posture`). None (default): paws
         only; the cue is opt-in (see :func:`behavior.posture.detect_grooming`).
+    gross_error_min_mm
+        Before anything else, positions farther from their keypoint's 0.5 s running median
+        than the larger of 5 x its jitter and this distance (mm) are treated as missing
+        (:func:`behavior.outliers.reject_gross_errors`: a pose model's confident gross
+        errors, which a confidence mask lets through). None: not applied.
 
     Returns
     -------
@@ -305,6 +314,11 @@ def detect_freezing(
     -----
     A frame where a centroid is unknown (long tracking loss) is not freezing.
     """
+    gross: dict = {}
+    if gross_error_min_mm is not None:
+        ds, gross = _without_gross_errors(ds, individual=individual, px_per_mm=px_per_mm,
+                                          min_mm=gross_error_min_mm)
+        individual = None
     cal = calibrate_freezing(ds, enter_speed_mm_s=enter_speed_mm_s, exit_speed_mm_s=exit_speed_mm_s,
                              window_s=window_s, min_bout_s=min_bout_s, merge_gap_s=merge_gap_s,
                              calibrate=calibrate, px_per_mm=px_per_mm, head_keypoints=head_keypoints,
@@ -344,6 +358,24 @@ def detect_freezing(
     params["grooming_paw_snout_mm"] = grooming_paw_snout_mm
     params["grooming_head_length_ratio"] = grooming_head_length_ratio
     params["grooming_frames_excluded"] = int(grooming.sum())
+    params["gross_error_min_mm"] = gross_error_min_mm
+    params["gross_errors_rejected"] = int(gross.get("rejected", 0))
+    params["gross_error_rule"] = str(gross.get("rule", "not applied"))
     return _result(frozen, one, "freezing", params)
+
+
+def _without_gross_errors(ds: xr.Dataset, *, individual: str | int | None, px_per_mm: float | None,
+                          min_mm: float) -> tuple[xr.Dataset, dict]:
+    """One individual's pose with :func:`behavior.outliers.reject_gross_errors` applied."""
+    from behavior.outliers import reject_gross_errors
+
+    validate_pose(ds, require_fps=True, context="detect_freezing")
+    one = select_individual(ds, individual).copy(deep=True)
+    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint")
+    clean, info = reject_gross_errors(pos.values, fps=_fps(one), px_per_mm=resolve_px_per_mm(one, px_per_mm),
+                                      min_mm=min_mm)
+    full = one.position.transpose("time", "space", "keypoint", "individual")
+    one["position"] = full.copy(data=clean[..., None]).transpose(*one.position.dims)
+    return one, info
 
 

@@ -29,6 +29,14 @@ def test_demo_runs_every_layer_and_writes_its_summary(tmp_path):
     # 3 epochs from the offline ImageNet weights already track the mouse (arena 640 px wide)
     assert pose["median_error_px"] < 40 and 0 < pose["pck10"] <= 1
     assert set(summary["behaviour_kappa"]) == {"freezing", "locomotion", "rearing", "grooming"}
+    # the labelled frames: posture-stratified, counted by true state; half from still-body frames
+    labels = summary["labels"]
+    assert labels["method"] == "posture" and labels["n_frames"] == sum(labels["true_states"].values()) > 60
+    # a state that is not reliable says so, and why (never a bare number)
+    for sc in summary["behaviour_agreement"].values():
+        if sc["verdict"] != "ok":
+            assert sc["reason"] and f"UNRELIABLE: {sc['reason']}" in res.output
+    assert set(summary["behaviour_kappa_exact_pose"]) == set(summary["behaviour_kappa"])
     assert summary["cohort"]["processed"] == 8 and summary["cohort"]["failed"] == 0
     endpoints = pd.read_csv(out / "results" / "endpoints.csv")
     assert len(endpoints) == 8 and endpoints["distance_mm"].gt(0).all()

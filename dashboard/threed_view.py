@@ -114,7 +114,9 @@ def trajectory_3d_figure(traj: Trajectory3D, frame_xyz: np.ndarray | None = None
                                        hovertemplate="%{text}: %{x:.0f}, %{y:.0f}, %{z:.0f} mm<extra></extra>"))
     axis = {"showline": True, "linecolor": "black", "backgroundcolor": "white", "gridcolor": "#dddddd"}
     fig.update_layout(height=height, font=FONT, meta="trajectory_3d", template="simple_white",
-                      scene={"aspectmode": "data", "xaxis": {"title": {"text": "x (mm)"}, **axis},
+                      # equal aspect; the eye well outside the box (plotly's default 1.25 sits at a flat
+                      # arena's corner and crops the path)
+                      scene={"aspectmode": "data", "camera": {"eye": {"x": 1.7, "y": -1.7, "z": 1.3}}, "xaxis": {"title": {"text": "x (mm)"}, **axis},
                              "yaxis": {"title": {"text": "y (mm)"}, **axis}, "zaxis": {"title": {"text": "z (mm)"}, **axis}},
                       legend={"orientation": "h", "y": 1.02}, margin={"l": 0, "r": 0, "t": 30, "b": 0})
     return fig

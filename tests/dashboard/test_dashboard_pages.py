@@ -260,7 +260,10 @@ def test_animal_qc_shows_a_3d_pose_in_3d(root: Path, tmp_path: Path, monkeypatch
     from pose.synthetic.openfield import simulate_open_field
 
     copy = tmp_path / "root3d"
-    shutil.copytree(root, copy)
+    # only the fixture's own results folder: the run-page tests add others to the shared root,
+    # and the page would open one of those instead
+    shutil.copytree(root, copy, ignore=lambda d, names: [n for n in names if Path(d) == root and n != "results"
+                                                         and (root / n / "run.json").is_file()])
     pose3d = lift_to_3d(simulate_open_field(20.0, fps=25.0, seed=1))  # 500 frames at 25 fps, like cont01's
     save(pose3d, copy / "results" / "animals" / "cont01_1" / "pose.nc")
     at = _app(copy, monkeypatch, "animal_qc.py")

@@ -115,14 +115,14 @@ def random_affine(
     return np.hstack([lin, shift[:, None]]), flip
 
 
-def auto_crop_px(keypoints: np.ndarray, image_hw: tuple[int, int], *, factor: float = 1.6,
+def auto_crop_px(keypoints: np.ndarray, image_hw: tuple[int, int], *, factor: float | None = None,
                  minimum: int = 160) -> int:
     """Training-crop side for labelled animals of this size (multiple of 32).
 
-    ``factor`` x the 90th percentile of the labelled keypoints' extent (bounding-box diagonal
+    ``factor`` (default: the recipe's :data:`pose.pipeline.recipe.CROP_FACTOR`) x the 90th percentile of the labelled keypoints' extent (bounding-box diagonal
     of the visible keypoints of a frame), so a rotated, zoomed, off-centre animal still fits,
     at least ``minimum`` and at most the image (rounded up to 32). Smaller crops train faster:
-    on 2 CPU cores a 192-px crop runs ~1.8x the samples/s of a 256-px one.
+    a step costs in proportion to the crop's area (bench/results/pose_train_step_cost.md).
 
     Parameters
     ----------
@@ -131,6 +131,9 @@ def auto_crop_px(keypoints: np.ndarray, image_hw: tuple[int, int], *, factor: fl
     image_hw
         Size of a training image (network pixels).
     """
+    from pose.pipeline.recipe import CROP_FACTOR
+
+    factor = CROP_FACTOR if factor is None else factor
     kps = np.asarray(keypoints, float)
     kps = kps[np.isfinite(kps).all(axis=2).any(axis=1)]  # frames with a visible keypoint
     extent = np.hypot(*(np.nanmax(kps, axis=1) - np.nanmin(kps, axis=1)).T)

@@ -91,10 +91,11 @@ def test_auto_crop_follows_the_labelled_animal_size():
         return centre + along[None]
 
     assert auto_crop_px(animals(60), (480, 640)) == 160  # small animal: the minimum
-    assert auto_crop_px(animals(117), (480, 640)) == 192  # 1.6 x 117 = 187 -> 192
-    assert auto_crop_px(animals(200), (480, 640)) == 320
-    assert auto_crop_px(animals(200), (240, 256)) == 256  # never more than the image
-    kps = animals(117)
+    assert auto_crop_px(animals(150), (480, 640)) == 192  # 1.2 x 150 = 180 -> 192
+    assert auto_crop_px(animals(150), (480, 640), factor=1.6) == 256  # 240 -> 256
+    assert auto_crop_px(animals(280), (480, 640)) == 352  # 336 -> 352
+    assert auto_crop_px(animals(280), (240, 256)) == 256  # never more than the image
+    kps = animals(150)
     kps[:10] = np.nan  # unlabelled frames do not count
     kps[10:20, 0] = np.nan  # nor do missing keypoints widen the extent
     assert auto_crop_px(kps, (480, 640)) == 192

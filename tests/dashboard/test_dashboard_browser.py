@@ -237,10 +237,13 @@ def _check_endpoint_figure(browser: Browser) -> None:
     got = browser.eval("""(() => { const gd = document.querySelector('.js-plotly-plot');
       if (!gd) return null;
       return {y: gd.querySelector('.ytitle').textContent, x: gd.querySelector('.xtitle').textContent,
-              colours: gd._fullData.filter(t => t.type === 'scatter').map(t => t.marker.color)}; })()""")
+              colours: gd._fullData.filter(t => t.type === 'scatter').map(t => t.marker.color),
+              names: gd._fullData.filter(t => t.type === 'scatter').map(t => t.name)}; })()""")
     print(f"endpoint figure: y axis {got['y']!r}, x axis {got['x']!r}, group colours {got['colours']}")
     assert got["y"] == "Distance (mm)" and got["x"] == "Group"
-    assert got["colours"] == ["#0072B2", "#E69F00"]
+    # the QC-flagged animal (bad01, left out of the test) is a grey cross beside the two groups' boxes
+    assert got["colours"] == ["#888888", "#0072B2", "#E69F00"], got
+    assert got["names"] == ["control: left out", "control", "treated"], got["names"]  # bad01 is a control
     course = browser.eval("""(() => { const gd = [...document.querySelectorAll('.js-plotly-plot')].find(
         g => (g.querySelector('.xtitle') || {}).textContent === 'Time (s, bin centre)');
       if (!gd) return null; gd.scrollIntoView();

@@ -261,6 +261,15 @@ class Timings:
         return "\n".join(lines)
 
 
+def sidebar_link_centre(browser: Browser, text: str) -> tuple[float, float]:
+    """CSS-pixel centre of the Streamlit sidebar page link whose label is ``text``."""
+    got = browser.eval(f"""(() => {{ const a = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')]
+        .find(a => a.innerText.split('\\n').map(s => s.trim()).includes({text!r}));
+      if (!a) return null; const r = a.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+    assert got, f"no sidebar link {text!r}"
+    return got
+
+
 def load_average() -> str:
     """The machine's 1-minute load average and core count, for the printed timings."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"

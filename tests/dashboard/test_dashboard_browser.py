@@ -30,6 +30,7 @@ from tests.browser_support import (
     load_average,
     serve,
     shots_dir,
+    sidebar_link_centre,
     stop,
     wait_http,
     wait_until,
@@ -177,12 +178,6 @@ def _caption_frame(browser: Browser) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _nav_link(browser: Browser, text: str) -> tuple[float, float]:
-    got = browser.eval(f"""(() => {{ const a = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')]
-        .find(a => a.innerText.split('\\n').map(s => s.trim()).includes({text!r}));
-      if (!a) return null; const r = a.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
-    assert got, f"no sidebar link {text!r}"
-    return got
 
 
 def _has_button(browser: Browser, text: str) -> bool:
@@ -319,7 +314,7 @@ def test_every_page_in_chromium(tmp_path: Path):
         # moving between pages in the app (the sidebar), as a person does: no reload of the app itself
         for link, title in (("Cohort overview", "Tracking quality"), ("Endpoints by group", "Time course"),
                             ("Animal QC", "Confidence per keypoint"), ("Validation", "Human scoring file")):
-            xy = _nav_link(browser, link)
+            xy = sidebar_link_centre(browser, link)
             assert tm.timed(f"sidebar -> {link}", lambda xy=xy: browser.click(*xy),
                             lambda t=title: t in browser.text() and not browser.running() and browser.drawn(), 90), link
         steps = [tm.wall(f"frame step {i}") for i in range(1, 6)]

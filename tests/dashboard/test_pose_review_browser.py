@@ -25,6 +25,7 @@ from tests.browser_support import (
     free_port,
     serve,
     shots_dir,
+    sidebar_link_centre,
     stop,
     wait_http,
     wait_until,
@@ -75,12 +76,6 @@ def _choose(browser: Browser, label: str, text: str) -> list[str]:
     return shown or []
 
 
-def _nav_link(browser: Browser, text: str) -> tuple[float, float]:
-    got = browser.eval(f"""(() => {{ const a = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')]
-        .find(a => a.innerText.split('\\n').map(s => s.trim()).includes({text!r}));
-      if (!a) return null; const r = a.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
-    assert got, f"no sidebar link {text!r}"
-    return got
 
 
 def _steps(tracks: list[dict]) -> dict[str, np.ndarray]:
@@ -109,7 +104,7 @@ def test_pose_review_in_chromium(tmp_path: Path):
         browser = Browser(tmp_path, window=(1400, 1000))
         # the dashboard's own address first (the server learns the app's pages from app.py's first run)
         assert "Root:" in browser.open(base, ["Cohort overview", "Root:"])
-        browser.click(*_nav_link(browser, "Pose file review"))
+        browser.click(*sidebar_link_centre(browser, "Pose file review"))
         assert wait_until(lambda: _settled(browser, "Pose file review", "Identities", "swap suspects", "Next suspect"), 240)
         txt = browser.text()
         assert "Traceback" not in txt and "/tmp/" not in txt.replace(str(root), ""), txt[:600]

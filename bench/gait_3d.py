@@ -68,21 +68,6 @@ def gait_mouse_rows(seeds: list[int]) -> list[dict]:
     return rows
 
 
-def _true_cycles(sim, truth) -> pd.DataFrame:
-    from pose.synthetic.openfield import open_field_step_events
-
-    t = truth.time.values
-    rows = []
-    for paw, g in open_field_step_events(sim).groupby("paw"):
-        to, td = g["toe_off_s"].to_numpy(), g["touch_down_s"].to_numpy()
-        xy = truth.position.sel(keypoint=paw, individual="mouse").values[:, :2]
-        for k in range(len(to) - 1):
-            if np.isfinite(to[k]) and np.isfinite(to[k + 1]) and to[k] < td[k + 1] < to[k + 1]:
-                d = [np.interp(to[k + 1], t, xy[:, i]) - np.interp(to[k], t, xy[:, i]) for i in (0, 1)]
-                rows.append({"paw": paw, "t_off": to[k], "t_off2": to[k + 1], "stride": float(np.hypot(*d)),
-                             "duty": (to[k + 1] - td[k + 1]) / (to[k + 1] - to[k])})
-    return pd.DataFrame(rows)
-
 
 def _stances_in_rear(cyc: pd.DataFrame, t: np.ndarray, rear: np.ndarray) -> int:
     n = 0
@@ -94,23 +79,17 @@ def _stances_in_rear(cyc: pd.DataFrame, t: np.ndarray, rear: np.ndarray) -> int:
 
 def open_field_rows(seeds: list[int], seconds: float) -> list[dict]:
     from features.gait import detect_step_cycles
-    from pose.synthetic.multicam import lift_to_3d
+    from pose.synthetic.multicam import lift_to_3d, match_true_cycles, open_field_true_cycles
     from pose.synthetic.openfield import simulate_open_field
 
     rows = []
     for noise, seed in itertools.product([1.0, 2.0], seeds):
         sim = simulate_open_field(seconds, fps=30, seed=seed)
         truth = lift_to_3d(sim)
-        tc = _true_cycles(sim, truth)
+        tc = open_field_true_cycles(sim, truth)
         tri = _triangulate(truth, 3, noise, seed)
         cyc = _cycles(tri)
-        m = []
-        for r in cyc.itertuples():
-            c = tc[tc["paw"] == r.paw]
-            j = int(np.argmin(np.abs(c["t_off"].to_numpy() - r.swing_start_s)))
-            if abs(c["t_off"].iloc[j] - r.swing_start_s) < 0.05 and abs(c["t_off2"].iloc[j] - r.stance_end_s) < 0.05:
-                m.append((r.stride_length, c["stride"].iloc[j], r.duty_factor, c["duty"].iloc[j]))
-        m = np.array(m)
+        m = match_true_cycles(cyc, tc)
         t, rear = truth.time.values, np.asarray(sim.posture["rear"])
         fore = cyc[cyc["paw"].str.contains("fore")]
         top = pd.concat([detect_step_cycles(tri.sel(space=["x", "y"]), p) for p in ("left_forepaw", "right_forepaw")],

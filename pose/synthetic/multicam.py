@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from pose.dataset import append_history, from_numpy
 from pose.synthetic.gait import GaitTruth, simulate_gait
-from pose.synthetic.openfield import KEYPOINTS, OpenFieldTruth
+from pose.synthetic.openfield import KEYPOINTS, OpenFieldTruth, open_field_step_events
 from pose.threed.board import Board, board_image_offset_mm, draw_board
 from pose.threed.cameras import Camera, rodrigues, rotation_vector
 
@@ -253,3 +254,52 @@ def render_board_views(board: Board, cameras: list[Camera], *, n_views: int = 15
             img = np.clip(img + rng.normal(0, noise_grey, img.shape), 0, 255).astype(np.uint8)
             images[cam.name][key] = img
     return BoardViews(images, poses)
+
+
+def open_field_true_cycles(sim, truth: xr.Dataset) -> pd.DataFrame:
+    """True step cycles of an open-field session, toe-off to next toe-off, for checking gait.
+
+    Parameters
+    ----------
+    sim
+        The :func:`pose.synthetic.openfield.simulate_open_field` result (its step events).
+    truth
+        Its exact pose in mm (:func:`lift_to_3d`): strides are measured on the floor (x, y).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``paw``, ``t_off``, ``t_off2`` (s), ``stride`` (mm between the two toe-offs) and
+        ``duty`` (stance share of the cycle).
+    """
+    t = truth.time.values
+    rows = []
+    for paw, g in open_field_step_events(sim).groupby("paw"):
+        to, td = g["toe_off_s"].to_numpy(), g["touch_down_s"].to_numpy()
+        xy = truth.position.sel(keypoint=paw).isel(individual=0).values[:, :2]
+        for k in range(len(to) - 1):
+            if np.isfinite(to[k]) and np.isfinite(to[k + 1]) and to[k] < td[k + 1] < to[k + 1]:
+                d = [np.interp(to[k + 1], t, xy[:, i]) - np.interp(to[k], t, xy[:, i]) for i in (0, 1)]
+                rows.append({"paw": paw, "t_off": to[k], "t_off2": to[k + 1], "stride": float(np.hypot(*d)),
+                             "duty": (to[k + 1] - td[k + 1]) / (to[k + 1] - to[k])})
+    return pd.DataFrame(rows, columns=["paw", "t_off", "t_off2", "stride", "duty"])
+
+
+def match_true_cycles(detected: pd.DataFrame, true: pd.DataFrame, *, tol_s: float = 0.05) -> np.ndarray:
+    """Detected step cycles (``features.gait.detect_step_cycles`` rows) matched to true ones
+    (:func:`open_field_true_cycles`): both toe-offs within ``tol_s``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_matched, 4)``: detected stride, true stride, detected duty factor, true duty factor.
+    """
+    matched = []
+    for r in detected.itertuples():
+        c = true[true["paw"] == r.paw]
+        if c.empty:
+            continue
+        j = int(np.argmin(np.abs(c["t_off"].to_numpy() - r.swing_start_s)))
+        if abs(c["t_off"].iloc[j] - r.swing_start_s) < tol_s and abs(c["t_off2"].iloc[j] - r.stance_end_s) < tol_s:
+            matched.append((r.stride_length, c["stride"].iloc[j], r.duty_factor, c["duty"].iloc[j]))
+    return np.array(matched, float).reshape(-1, 4)

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from features.gait import detect_step_cycles, summarize_gait
-from pose.synthetic.multicam import make_rig, project_poses, simulate_gait_3d
+from pose.synthetic.multicam import (
+    make_rig,
+    match_true_cycles,
+    open_field_true_cycles,
+    project_poses,
+    simulate_gait_3d,
+)
 from pose.threed.cameras import rodrigues
 from pose.threed.triangulation import triangulate_poses
 
@@ -94,24 +100,13 @@ def open_field():
     """The open-field virtual mouse (trots, turns, rears) through 3 cameras, 1 px noise, 30 fps, with its true
     step cycles: toe-off, touch-down, next toe-off, and the stride on the floor from the true paw track."""
     from pose.synthetic.multicam import lift_to_3d
-    from pose.synthetic.openfield import open_field_step_events, simulate_open_field
+    from pose.synthetic.openfield import simulate_open_field
 
     sim = simulate_open_field(40.0, fps=30, seed=3)
     truth = lift_to_3d(sim)
     cams = make_rig(3, seed=5)
     tri, _ = triangulate_poses(project_poses(truth, cams, noise_px=1.0, seed=6), cams)
-    t = truth.time.values
-    rows = []
-    for paw, g in open_field_step_events(sim).groupby("paw"):
-        to, td = g["toe_off_s"].to_numpy(), g["touch_down_s"].to_numpy()
-        xy = truth.position.sel(keypoint=paw, individual="mouse").values[:, :2]
-        for k in range(len(to) - 1):
-            if np.isfinite(to[k]) and np.isfinite(to[k + 1]) and to[k] < td[k + 1] < to[k + 1]:
-                p0 = [np.interp(to[k], t, xy[:, i]) for i in (0, 1)]
-                p1 = [np.interp(to[k + 1], t, xy[:, i]) for i in (0, 1)]
-                rows.append({"paw": paw, "t_off": to[k], "t_off2": to[k + 1], "stride": float(np.hypot(*np.subtract(p1, p0))),
-                             "duty": (to[k + 1] - td[k + 1]) / (to[k + 1] - to[k])})
-    return truth, tri, pd.DataFrame(rows), np.asarray(sim.posture["rear"])
+    return truth, tri, open_field_true_cycles(sim, truth), np.asarray(sim.posture["rear"])
 
 
 def test_open_field_mouse_strides_and_stance_against_the_truth(open_field) -> None:
@@ -119,13 +114,7 @@ def test_open_field_mouse_strides_and_stance_against_the_truth(open_field) -> No
     mean), duty factor within 0.06 of the truth (30 fps: half a frame is 0.04 of a 12-frame cycle)."""
     _, tri, true_cycles, _ = open_field
     cyc = _cycles(tri)
-    matched = []
-    for r in cyc.itertuples():
-        c = true_cycles[true_cycles["paw"] == r.paw]
-        j = int(np.argmin(np.abs(c["t_off"].to_numpy() - r.swing_start_s)))
-        if abs(c["t_off"].iloc[j] - r.swing_start_s) < 0.05 and abs(c["t_off2"].iloc[j] - r.stance_end_s) < 0.05:
-            matched.append((r.stride_length, c["stride"].iloc[j], r.duty_factor, c["duty"].iloc[j]))
-    m = np.array(matched)
+    m = match_true_cycles(cyc, true_cycles)
     assert len(m) > 0.6 * len(true_cycles)
     assert np.median(m[:, 0] / m[:, 1]) == pytest.approx(1.0, abs=0.02)
     assert m[:, 0].mean() / m[:, 1].mean() == pytest.approx(1.0, abs=0.02)

@@ -93,14 +93,23 @@ def _kp(ds: xr.Dataset, name: str) -> xr.DataArray:
     return ds["position"].sel(keypoint=find_keypoint(ds, name), drop=True)
 
 
-def compute_heading(ds: xr.Dataset, from_kp: str = "tail_base", to_kp: str = "snout") -> xr.DataArray:
+def compute_heading(ds: xr.Dataset, from_kp: str = "tail_base", to_kp: str = "snout", *,
+                    floor: object | None = None) -> xr.DataArray:
     """Angle of the body axis ``from_kp -> to_kp`` in radians (time, individual).
 
     The angle is ``atan2(dy, dx)`` in image coordinates (x right, y down), so with y down a
     positive angle turns clockwise on screen. Range (-pi, pi].
+
+    On a 3D pose (mm) it is the angle of the body axis projected onto the floor
+    (:func:`features.threed.compute_heading_3d`; ``floor`` a :class:`features.threed.Floor`
+    or spec, default :func:`features.threed.resolve_floor`), measured from the floor
+    frame's x axis, counter-clockwise seen from above.
     """
     validate_pose(ds, context="compute_heading")
-    _refuse_3d(ds, "compute_heading", "the heading is an angle in the floor plane")
+    if ds.sizes.get("space") == 3:
+        from features.threed import compute_heading_3d
+
+        return compute_heading_3d(ds, find_keypoint(ds, from_kp), find_keypoint(ds, to_kp), floor=floor)
     v = _kp(ds, to_kp) - _kp(ds, from_kp)
     out = np.arctan2(v.sel(space="y", drop=True), v.sel(space="x", drop=True))
     out.name = "heading"

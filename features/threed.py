@@ -11,7 +11,9 @@ z = height), where the 2D floor features (zones, heading, gait) apply.
 height). :func:`compute_feature_table_3d` is :func:`features.table.compute_feature_table`
 for 3D poses (it dispatches here): speed, acceleration and distance in mm from all three
 axes, world ``x_mm, y_mm, z_mm``, the floor position and heights, zones drawn on the floor
-in mm. The image-plane heading is refused when asked for by name.
+in mm, and the heading on the floor (:func:`compute_heading_3d`: the body axis projected
+onto the floor). :func:`floor_view` is the pose seen straight from above, for the top-view
+behaviour rules.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from pose.keypoints import find_role, select_keypoints
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Floor", "FloorError", "estimate_floor", "half_sample_mode", "floor_from_spec", "floor_from_calibration", "resolve_floor",
-           "floor_axes", "to_floor_frame", "compute_height", "compute_feature_table_3d"]
+__all__ = ["Floor", "FloorError", "estimate_floor", "half_sample_mode", "floor_from_spec", "floor_from_calibration",
+           "resolve_floor", "FLOOR_SPEC_ATTR", "floor_axes", "to_floor_frame", "floor_view", "compute_heading_3d",
+           "compute_height", "compute_feature_table_3d"]
 
 #: Minimum ratio of the body track's in-plane spread to its spread along the normal.
 MIN_PLANARITY = 4.0
@@ -315,10 +318,18 @@ def floor_from_calibration(path: str | Path) -> Floor:
                      f"{point.round(1).tolist()} mm, up = {normal.round(3).tolist()}, the cameras' side)")
 
 
+#: Attribute of a 3D pose holding its floor as a :func:`floor_from_spec` string (e.g. the
+#: cohort's ``floor`` column in ``ethopose run``); :func:`resolve_floor` uses it when no floor is given.
+FLOOR_SPEC_ATTR = "floor_spec"
+
+
 def resolve_floor(ds: xr.Dataset, floor: Floor | str | None = None) -> Floor:
     """The floor to use: ``floor`` as given (a :class:`Floor` or a :func:`floor_from_spec`
-    string), else :func:`estimate_floor`. Logs which and why, and warns loudly when the
-    animal's median keypoint lies below a given floor (its up is probably the wrong way)."""
+    string), else the pose's ``attrs["floor_spec"]`` (:data:`FLOOR_SPEC_ATTR`), else
+    :func:`estimate_floor`. Logs which and why, and warns loudly when the animal's median
+    keypoint lies below a given floor (its up is probably the wrong way)."""
+    if floor is None:
+        floor = ds.attrs.get(FLOOR_SPEC_ATTR) or None
     if floor is None:
         return estimate_floor(ds)
     out = floor_from_spec(floor) if isinstance(floor, str) else floor
@@ -348,8 +359,9 @@ def floor_axes(floor: Floor) -> np.ndarray:
 
 def to_floor_frame(ds: xr.Dataset, floor: Floor) -> xr.Dataset:
     """The pose in the floor's frame: ``x, y`` on the floor (:func:`floor_axes`, mm) and
-    ``z`` = height above it, so 2D floor features (zones, heading, hull area) take
-    ``.sel(space=["x", "y"])``. Variables other than ``position`` and ``confidence`` are dropped.
+    ``z`` = height above it, so 2D floor features (zones, hull area) take
+    ``.sel(space=["x", "y"])`` (:func:`floor_view`). Variables other than ``position`` and
+    ``confidence`` are dropped; ``attrs["floor_spec"]`` becomes ``"z=0"``.
     """
     axes = floor_axes(floor)
     pos = ds["position"].transpose("time", "space", "keypoint", "individual").values
@@ -359,8 +371,67 @@ def to_floor_frame(ds: xr.Dataset, floor: Floor) -> xr.Dataset:
     out = ds[keep].copy()
     out["position"] = (("time", "space", "keypoint", "individual"), new, dict(ds["position"].attrs, units="mm"))
     out.attrs["floor"] = floor.how
+    out.attrs[FLOOR_SPEC_ATTR] = "z=0"  # in its own frame the floor is z = 0, up +z
     return append_history(out, "to_floor_frame", {"normal": np.round(floor.normal, 6).tolist(),
                                                   "offset_mm": round(floor.offset_mm, 4)})
+
+
+def floor_view(ds: xr.Dataset, floor: Floor | str | None = None) -> xr.Dataset:
+    """The 3D pose seen straight from above: a 2D pose (``space = x, y`` on the floor, mm) for
+    the top-view rules (:mod:`behavior.rules`: rearing by foreshortening, immobility...).
+
+    :func:`to_floor_frame` (``floor`` default :func:`resolve_floor`) without the height, with
+    ``px_per_mm = 1`` (its "pixels" are mm): an orthographic top view of the animal, whatever
+    way the calibration's world axes point.
+    """
+    fl = resolve_floor(ds, floor)
+    out = to_floor_frame(ds, fl).sel(space=["x", "y"])
+    out.attrs["px_per_mm"] = 1.0
+    out.attrs.pop(FLOOR_SPEC_ATTR, None)
+    return out
+
+
+def compute_heading_3d(ds: xr.Dataset, from_kp: str = "tail_base", to_kp: str = "snout", *,
+                       floor: Floor | str | None = None) -> xr.DataArray:
+    """Heading of a 3D pose: the body axis ``from_kp -> to_kp`` projected onto the floor, rad (time, individual).
+
+    Parameters
+    ----------
+    ds
+        3D pose Dataset (mm).
+    from_kp, to_kp
+        The body axis (default tail base to snout).
+    floor
+        The floor; default :func:`resolve_floor`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``atan2(v . e2, v . e1)`` of the axis ``v`` on the floor's axes :func:`floor_axes`
+        (``e1`` = world x projected onto the floor), range (-pi, pi]: counter-clockwise seen
+        from above (the floor's up toward the viewer). On a ``z = 0`` floor (up = +z) it is
+        ``atan2(dy, dx)`` of the world x, y. NaN where either keypoint is unknown.
+
+    Notes
+    -----
+    The image heading (:func:`features.kinematics.compute_heading` on a top view, y down)
+    turns the other way: a top-view camera looking down sees the floor mirrored in y.
+    Vertical motion does not change the heading; an axis standing almost upright (a full
+    rear with the snout straight above the tail base) has a short projection and a noisy
+    angle.
+    """
+    fl = resolve_floor(ds, floor)
+    axes = floor_axes(fl)
+    pos = ds["position"]
+    v = pos.sel(keypoint=to_kp, drop=True) - pos.sel(keypoint=from_kp, drop=True)
+    e = xr.DataArray(axes[:2], dims=["axis", "space"], coords={"space": pos["space"].values})
+    on_floor = xr.dot(v, e, dim="space").where(v.notnull().all("space"))
+    out = np.arctan2(on_floor.isel(axis=1, drop=True), on_floor.isel(axis=0, drop=True))
+    out = out.transpose("time", ...)
+    out.name = "heading"
+    out.attrs = {"units": "rad", "from_keypoint": from_kp, "to_keypoint": to_kp,
+                 "frame": "floor (counter-clockwise from the floor's x, seen from above)", "floor": fl.how}
+    return out
 
 
 def compute_height(ds: xr.Dataset, floor: Floor | None = None) -> xr.DataArray:
@@ -371,10 +442,9 @@ def compute_height(ds: xr.Dataset, floor: Floor | None = None) -> xr.DataArray:
     ds
         3D pose Dataset (mm).
     floor
-        The floor; default :func:`estimate_floor`.
+        The floor; default :func:`resolve_floor` (``attrs["floor_spec"]``, else :func:`estimate_floor`).
     """
-    floor = estimate_floor(ds) if floor is None else floor
-    return _height_of(ds["position"], floor)
+    return _height_of(ds["position"], resolve_floor(ds, floor))
 
 
 def _height_of(position: xr.DataArray, floor: Floor) -> xr.DataArray:
@@ -407,11 +477,13 @@ def compute_feature_table_3d(
     keypoint
         Reference point (default: a body-centre keypoint, else the centroid).
     families
-        ``speed``, ``distance``, ``keypoint_speeds``, ``zones`` (``heading`` is an image
-        feature, refused when named; by default it is left out, logged).
+        ``speed``, ``distance``, ``heading``, ``keypoint_speeds``, ``zones`` (default: all
+        but ``keypoint_speeds``). ``heading`` is on the floor (:func:`compute_heading_3d`) and
+        needs a floor and snout and tail-base keypoints.
     floor
         A :class:`Floor` or a :func:`floor_from_spec` string (``"z=0"``...); default
-        :func:`estimate_floor`. When none can be found the height and floor columns are
+        :func:`resolve_floor` (the pose's ``attrs["floor_spec"]``, else :func:`estimate_floor`).
+        When none can be found the height and floor columns are
         left out, the reason is logged as a warning and kept in ``attrs["floor"]``.
     min_dwell_s
         Minimum zone visit/exit duration (flicker removal), as in the 2D table.
@@ -423,23 +495,21 @@ def compute_feature_table_3d(
         floor_y_mm`` (on the floor) and ``height_mm`` (above it) of the reference point,
         ``snout_height_mm`` and ``max_height_mm`` (highest keypoint: rearing),
         ``speed_mm_s, acceleration_mm_s2`` (3D), ``distance_mm`` (cumulative 3D path),
-        ``speed_<keypoint>_mm_s``, ``in_<zone>``. attrs ``length_unit = "mm"``, ``space = 3``,
-        ``floor`` (which floor and why).
+        ``heading_rad, angular_velocity_rad_s`` (on the floor) and ``body_length_mm`` (3D
+        snout to tail base), ``speed_<keypoint>_mm_s``, ``in_<zone>``. attrs
+        ``length_unit = "mm"``, ``space = 3``, ``floor`` (which floor and why).
     """
     from features import zones as zmod
     from features.table import FAMILIES, reference_position, tidy_table
 
     if zones is not None and not isinstance(zones, zmod.ZoneSet):
         raise ValueError(f"zones of a 3D pose must be a features.zones.ZoneSet in floor mm, got {type(zones).__name__}")
-    fam = set(FAMILIES) - {"keypoint_speeds", "heading"} if families is None else set(families)
-    if families is None:
-        logger.info("3D pose: heading (an image feature) left out of the table")
-    if "heading" in fam:
-        kin._refuse_3d(ds, "heading", "heading is an angle in the image plane")
+    fam = set(FAMILIES) - {"keypoint_speeds"} if families is None else set(families)
     unknown = fam - set(FAMILIES)
     if unknown:
         raise ValueError(f"unknown feature families {sorted(unknown)}; known: {list(FAMILIES)}")
     ref, ref_name = reference_position(ds, keypoint)
+    snout, tail = find_role(ds, "snout"), find_role(ds, "tail_base")
     cols: dict[str, np.ndarray] = {}
 
     def add(name: str, da: xr.DataArray) -> None:
@@ -462,16 +532,23 @@ def compute_feature_table_3d(
         add("floor_x_mm", on_floor.isel(axis=0))
         add("floor_y_mm", on_floor.isel(axis=1))
         add("height_mm", _height_of(ref, floor))
-        snout = find_role(ds, "snout")
         if snout:
             add("snout_height_mm", h.sel(keypoint=snout, drop=True))
-        add("max_height_mm", h.max("keypoint", skipna=True))
+        # numpy, not h.max(skipna=True): xarray hands that to numbagg, whose JIT compile costs ~3 s per process
+        add("max_height_mm", xr.apply_ufunc(np.fmax.reduce, h, input_core_dims=[["keypoint"]], kwargs={"axis": -1}))
     if "speed" in fam:
         add("speed_mm_s", kin.compute_speed(ref))
         acc = kin.compute_acceleration(ref)
         add("acceleration_mm_s2", np.sqrt((acc**2).sum("space", skipna=False)))
     if "distance" in fam:
         add("distance_mm", kin.compute_distance_travelled(ref, cumulative=True))
+    if "heading" in fam and snout and tail and floor is not None:
+        head = compute_heading_3d(ds, tail, snout, floor=floor)
+        add("heading_rad", head)
+        add("angular_velocity_rad_s", kin.compute_angular_velocity(head))
+        add("body_length_mm", kin.compute_body_length(ds, snout, tail))
+    elif "heading" in fam and families is not None:
+        logger.warning("3D features: no heading (%s)", "no floor" if floor is None else "no snout / tail-base keypoint")
     if "keypoint_speeds" in fam:
         speeds = kin.compute_speed(ds["position"])
         for k in ds["keypoint"].values:

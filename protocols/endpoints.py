@@ -116,7 +116,9 @@ def apply_aliases(ds: xr.Dataset, protocol: Protocol) -> xr.Dataset:
 
 
 def resolve_scale(protocol: Protocol, ds: xr.Dataset, placement: ArenaPlacement | None) -> float:
-    """Pixels per mm from the protocol's scale source."""
+    """Pixels per mm from the protocol's scale source (1 for a 3D pose: already in mm)."""
+    if ds.sizes.get("space") == 3:  # triangulated: mm, whatever the scale source says
+        return 1.0
     src = protocol.scale.source
     if src == "explicit":
         return float(protocol.scale.px_per_mm)  # type: ignore[arg-type]
@@ -134,6 +136,11 @@ def detect_behaviours(ds: xr.Dataset, protocol: Protocol) -> dict[str, np.ndarra
     if not protocol.behaviours:
         return {}
     from behavior import rules
+
+    if ds.sizes.get("space") == 3:  # the top-view rules on the pose seen straight from above (mm)
+        from features.threed import floor_view
+
+        ds = floor_view(ds)
 
     out = {}
     for b in protocol.behaviours:
@@ -462,7 +469,9 @@ def analyse_session(
     keep = {k: v for k, v in ep.items()
             if k in wanted or (k.startswith("freezing_pct_") and "freezing_pct_per_epoch" in wanted)}
     keep = quality(raw, protocol, keep)
-    if protocol.uncertainty is not None:  # pose-uncertainty intervals <endpoint>_lo / _hi
+    if protocol.uncertainty is not None and ds.sizes.get("space") == 3:  # its bootstrap worlds are 2D tracks
+        logger.warning("%s: pose-uncertainty intervals are not computed for a 3D pose", pose_path or "session")
+    elif protocol.uncertainty is not None:  # pose-uncertainty intervals <endpoint>_lo / _hi
         keep.update(interval_columns(raw, protocol, zones, px_per_mm))
     ds = append_history(ds, "protocols.analyse_session",
                         {"protocol": protocol.name, "assay": protocol.assay, "px_per_mm": px_per_mm,

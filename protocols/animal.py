@@ -215,6 +215,40 @@ def _qc(ds: Any, res: Any, protocol: Protocol, warnings: list[str], failures: li
                        extra_failures=failures, coverage_flag=res.endpoints.get("quality_flag"))
 
 
+def set_floor(ds: Any, row: dict[str, Any], pose_path: Path) -> None:
+    """Record the cohort row's ``floor`` (a checked spec) in a 3D pose's ``attrs["floor_spec"]``,
+    which every 3D feature then uses (:func:`features.threed.resolve_floor`).
+
+    Raises
+    ------
+    ValueError
+        A floor given for a 2D pose, naming the file.
+    """
+    spec = str(row.get("floor") or "").strip()
+    if not spec:
+        return
+    if ds.sizes.get("space") != 3:
+        raise ValueError(f"{pose_path}: the cohort's floor column ({spec!r}) is for 3D (triangulated) poses; "
+                         "this one is 2D")
+    from features.threed import FLOOR_SPEC_ATTR
+
+    ds.attrs[FLOOR_SPEC_ATTR] = spec
+
+
+def session_geometry(res: Any) -> dict[str, Any]:
+    """``geometry.json`` of an analysed session: scale, arena corners and zones.
+
+    A 3D session's corners and zones are in mm on the floor (``arena_corners_floor_mm``,
+    ``units: "floor_mm"``, ``floor``: how it was found) instead of image pixels.
+    """
+    corners = None if res.arena_corners_px is None else np.asarray(res.arena_corners_px).tolist()
+    zones = {n: z.model_dump(mode="json") for n, z in res.zones.items()}
+    if res.pose.sizes.get("space") == 3:
+        return {"px_per_mm": None, "units": "floor_mm", "arena_corners_floor_mm": corners, "zones": zones,
+                "floor": res.frames.attrs.get("floor")}
+    return {"px_per_mm": res.px_per_mm, "arena_corners_px": corners, "zones": zones}
+
+
 def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_dir: str | None = None,
                    *, isolate_reads: bool = False) -> dict[str, Any]:
     """Analyse one animal and write its folder; never raises (errors are returned).
@@ -254,6 +288,7 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
             ds = Predictor.from_dir(model_dir).predict_video(pose_path)
         if _number(row, "px_per_mm") is not None:
             ds.attrs["px_per_mm"] = _number(row, "px_per_mm")
+        set_floor(ds, row, pose_path)
         gated = _video_gate_on(protocol) and bool(row.get("video_path"))
         warnings = integrity_warnings(ds, row, check_video_file=not gated) + video_warnings
         res = analyse_session(ds, protocol, pose_path=pose_path)
@@ -263,9 +298,7 @@ def process_animal(row: dict[str, Any], protocol: Protocol, out_dir: str, model_
         tmp.mkdir(parents=True)
         res.frames.to_parquet(tmp / "frames.parquet")
         save(res.pose, tmp / "pose.nc")
-        geometry = {"px_per_mm": res.px_per_mm,
-                    "arena_corners_px": None if res.arena_corners_px is None else np.asarray(res.arena_corners_px).tolist(),
-                    "zones": {n: z.model_dump(mode="json") for n, z in res.zones.items()}}
+        geometry = session_geometry(res)
         (tmp / "geometry.json").write_text(json.dumps(geometry, indent=1))
         meta = {k: row[k] for k in ("subject_id", "group", "sex", "session", "pose_path", "video_path")}
         meta["dose"] = _number(row, "dose")

@@ -21,7 +21,18 @@ session      no        session label (default ``1``)
 fps          no        frame rate, for pose files that do not record it (DeepLabCut)
 px_per_mm    no        calibration of this video (used by protocols whose scale
                        source is ``pose_attrs``)
+floor        no        3D (triangulated) pose files: the floor, as
+                       :func:`features.threed.floor_from_spec` reads it (``z=0``,
+                       ``point=X,Y,Z;normal=NX,NY,NZ``, ``board:calibration.toml``,
+                       relative to the csv's folder); empty: fitted to the paws
 ============ ========= ==========================================================
+
+A 3D pose file (``space = x, y, z`` in mm, from ``ethopose pose triangulate``) runs
+the same protocols: the arena and zones are drawn on the floor in mm
+(:func:`protocols.geometry.locate_arena_3d`: ``arena.json`` beside it holds the arena
+floor's corners as world points, ``corners_mm``), distances and speeds are in mm from the
+3D track, the top-view behaviour rules see the pose from straight above, and the report
+shows the 3D trajectories.
 
 Results layout (``DIR``)::
 
@@ -93,7 +104,7 @@ from protocols.schema import Protocol, load_protocol, protocol_yaml
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("subject_id", "group")
-OPTIONAL_COLUMNS = ("dose", "sex", "session", "pose_path", "video_path", "fps", "px_per_mm")
+OPTIONAL_COLUMNS = ("dose", "sex", "session", "pose_path", "video_path", "fps", "px_per_mm", "floor")
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -127,8 +138,9 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``subject_id, group, dose, fps, px_per_mm`` (floats, NaN if absent), ``sex,
-        session, pose_path, video_path`` (absolute paths or ``""``), ``key``, ``line`` (the
-        csv line number).
+        session, pose_path, video_path`` (absolute paths or ``""``), ``floor`` (when the csv
+        has that column: a checked floor spec, a board's calibration path made absolute, or
+        ``""``), ``key``, ``line`` (the csv line number).
 
     Raises
     ------
@@ -190,6 +202,9 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
                 if not p.exists():
                     errors.append(f"{where}, column '{col}': file not found: {p}")
                 files[col] = str(p.resolve()) if p.exists() else str(p)
+        floor, floor_error = _floor_cell(str(r.get("floor", "")).strip(), path.parent)
+        if floor_error:
+            errors.append(f"{where}, column 'floor': {floor_error}")
         if not files:
             errors.append(f"{where}: neither 'pose_path' nor 'video_path' is given")
         elif "pose_path" not in files and not need_model:
@@ -199,6 +214,7 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
                      "fps": numbers["fps"], "px_per_mm": numbers["px_per_mm"],
                      "sex": str(r.get("sex", "")).strip(), "session": session,
                      "pose_path": files.get("pose_path", ""), "video_path": files.get("video_path", ""),
+                     **({"floor": floor} if "floor" in raw.columns else {}),
                      "key": animal_key(sid, session), "line": line, **extra})
     table = pd.DataFrame(rows)
     dup = table[table.duplicated("key", keep=False)]
@@ -208,6 +224,27 @@ def read_cohort(path: str | Path, *, need_model: bool = False) -> pd.DataFrame:
         shown = errors[:20] + ([f"... and {len(errors) - 20} more"] if len(errors) > 20 else [])
         raise CohortError("invalid cohort table\n" + "\n".join(shown))
     return table
+
+
+def _floor_cell(text: str, folder: Path) -> tuple[str, str]:
+    """A cohort ``floor`` cell checked (:func:`features.threed.floor_from_spec`), a board's
+    calibration path made absolute: ``(spec, "")`` or ``("", error)``; ``("", "")`` when empty."""
+    if not text:
+        return "", ""
+    from features.threed import floor_from_spec
+
+    for prefix in ("board:", "board="):
+        if text.startswith(prefix):
+            p = Path(text[len(prefix):].strip())
+            p = p if p.is_absolute() else folder / p
+            if not p.is_file():
+                return "", f"calibration file not found: {p}"
+            text = f"board:{p.resolve()}"
+    try:
+        floor_from_spec(text)
+    except (ValueError, OSError) as exc:
+        return "", str(exc)
+    return text, ""
 
 
 def done_state(out_dir: Path, key: str) -> dict[str, Any] | None:
@@ -307,6 +344,9 @@ def _pid_alive(pid: int) -> bool:
 def _input_files(row: dict[str, Any], protocol: Protocol) -> dict[str, Path]:
     """The files an animal's analysis reads: pose/video and the arena file beside it."""
     files = {c: Path(row[c]) for c in ("pose_path", "video_path") if row.get(c)}
+    floor = str(row.get("floor") or "")
+    if floor.startswith("board:"):
+        files["floor_calibration"] = Path(floor[len("board:"):])
     arena = protocol.arena
     if arena is not None and arena.source == "arena_json" and files:
         src = files.get("pose_path", files.get("video_path"))
@@ -416,12 +456,13 @@ def run_cohort(
     proto_sha = sha256_text(proto_text)
     model_sha = combined_sha256(model_files(model_dir), cache)
     meta_cols = [c for c in cohort.columns if c not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "key", "line")]
+    row_cols = [*meta_cols, "floor"]  # a changed floor redoes the animal (no column: not in the fingerprint)
     result = CohortResult(out_dir=out)
     todo = []
     for r in cohort.to_dict("records"):
         r["fingerprint"] = animal_fingerprint(r, protocol_sha256=proto_sha, model_sha256=model_sha,
                                               input_files=_input_files(r, proto), cache=cache,
-                                              metadata_columns=meta_cols)
+                                              metadata_columns=row_cols)
         state = done_state(out, r["key"])
         if state is None:
             todo.append(r)

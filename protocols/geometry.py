@@ -6,10 +6,20 @@ only decides *where the corners come from* for a protocol (``explicit``, ``arena
 ``tracked_corners``, ``pose_extent``) and turns the protocol's zones (written in
 ``arena_fraction``, ``mm`` or ``px``) into the :class:`~features.zones.ZoneSet` the
 per-frame feature table uses.
+
+A triangulated session (``space = x, y, z`` in mm) has no image: its arena lies on the
+floor (:func:`features.threed.resolve_floor`: the cohort's ``floor`` column, recorded in
+the pose's ``attrs["floor_spec"]``, else the floor fitted to the paws), and
+:func:`locate_arena_3d` places it there: the placement's "pixels" are millimetres in the
+floor frame (:func:`features.threed.to_floor_frame`), so the compiled zones are the floor
+zones :func:`features.threed.compute_feature_table_3d` takes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +28,21 @@ import xarray as xr
 from features.zones import ArenaError, ArenaPlacement, Circle, Polygon, ZoneSet, read_arena
 from protocols.schema import Arena, BorderZone, CircleZone, PolygonZone, Protocol
 
-__all__ = ["ArenaError", "ArenaPlacement", "arena_file", "locate_arena", "compile_zones", "zones_px"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["ArenaError", "ArenaPlacement", "FloorPlacement", "arena_file", "locate_arena", "locate_arena_3d",
+           "compile_zones", "zones_px"]
+
+#: A 3D arena corner may lie this far (mm) from the floor before the mismatch is logged as a warning.
+CORNER_OFF_FLOOR_MM = 10.0
+
+
+@dataclass(frozen=True)
+class FloorPlacement(ArenaPlacement):
+    """An arena on the floor of a 3D pose: ``corners_px`` are floor-frame mm, ``floor`` says
+    which floor (:attr:`features.threed.Floor.how`)."""
+
+    floor: str = ""
 
 
 def arena_file(arena: Arena, pose_path: Path) -> Path:
@@ -43,7 +67,13 @@ def locate_arena(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None) ->
     ------
     ArenaError
         Naming the missing file or keypoints.
+
+    Notes
+    -----
+    A 3D pose (``space = 3``) goes to :func:`locate_arena_3d`.
     """
+    if ds.sizes.get("space") == 3:
+        return locate_arena_3d(arena, ds, pose_path)
     if arena.source == "arena_json":
         if pose_path is None:
             raise ArenaError("arena source 'arena_json' needs the pose file's folder")
@@ -75,14 +105,132 @@ def locate_arena(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None) ->
     return ArenaPlacement(corners, arena.width_mm, arena.height_mm)
 
 
+def locate_arena_3d(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None,
+                    floor: object | None = None) -> FloorPlacement:
+    """Place the arena on the floor of a 3D pose (mm); the placement's "pixels" are floor mm.
+
+    Parameters
+    ----------
+    arena
+        The protocol's arena section. Its sources in 3D: ``arena_json`` (the file beside
+        the pose holds ``corners_mm``: the arena floor's 4 corners tl, tr, br, bl as 3D
+        points in the pose's world, mm), ``tracked_corners`` (the corner keypoints' median
+        3D positions), ``pose_extent`` (the smallest rectangle around every keypoint's floor
+        projection, its long side along the arena's longer one: biased inwards, for quick
+        looks). ``explicit`` corners are image pixels: refused.
+    ds
+        The 3D pose (mm).
+    pose_path
+        The pose file (``arena.json`` beside it).
+    floor
+        A :class:`features.threed.Floor` or spec; default :func:`features.threed.resolve_floor`
+        (``attrs["floor_spec"]``, else fitted to the paws).
+
+    Returns
+    -------
+    ArenaPlacement
+        ``corners_px`` are the corners in the floor frame (mm; :func:`features.threed.to_floor_frame`'s
+        x, y), so ``px_per_mm`` is the measured arena size over the protocol's (about 1).
+
+    Raises
+    ------
+    ArenaError
+        A source without 3D corners (naming the file and what it holds), or no floor.
+    """
+    from features.threed import FloorError, floor_axes, resolve_floor
+
+    try:
+        fl = resolve_floor(ds, floor)  # type: ignore[arg-type]
+    except (FloorError, ValueError) as exc:
+        raise ArenaError(f"3D arena: no floor to draw it on ({exc})") from exc
+    axes = floor_axes(fl)
+    if arena.source == "explicit":
+        raise ArenaError("arena source 'explicit' gives image pixels (corners_px) but this pose is 3D (mm): give the "
+                         "floor corners in an arena.json ('corners_mm', world mm) or use 'tracked_corners'")
+    if arena.source == "arena_json":
+        if pose_path is None:
+            raise ArenaError("arena source 'arena_json' needs the pose file's folder")
+        f = arena_file(arena, pose_path)
+        if not f.is_file():
+            raise ArenaError(f"arena file {f} not found (protocol arena.source is 'arena_json'; a 3D session needs "
+                             "'corners_mm': the arena floor's corners tl, tr, br, bl in the pose's world, mm)")
+        try:
+            data = json.loads(f.read_text())
+        except ValueError as exc:
+            raise ArenaError(f"{f}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict) or "corners_mm" not in data:
+            has = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ArenaError(f"{f}: a 3D (triangulated) session needs 'corners_mm' (4 world points x, y, z in mm, "
+                             f"tl, tr, br, bl); the file has {has} (pixels of one camera are not on the 3D floor; "
+                             "triangulate each corner from the cameras' views)")
+        world = np.asarray(data["corners_mm"], float)
+        if world.shape != (4, 3) or not np.isfinite(world).all():
+            raise ArenaError(f"{f}: 'corners_mm' must be 4 finite (x, y, z) points in mm, got shape {world.shape}")
+        what = f"{f.name} corners_mm"
+    elif arena.source == "tracked_corners":
+        names = list(arena.corner_keypoints or [])
+        missing = [n for n in names if n not in ds.coords["keypoint"].values]
+        if missing:
+            raise ArenaError(f"arena corner keypoint(s) {missing} not in the pose file")
+        pos = ds["position"].sel(keypoint=names).isel(individual=0).transpose("time", "keypoint", "space").values
+        world = np.nanmedian(pos, axis=0)
+        if not np.isfinite(world).all():
+            raise ArenaError(f"arena corner keypoints {names} are never tracked")
+        what = f"tracked corners {names}"
+    else:  # pose_extent
+        return _extent_on_floor(arena, ds, axes, fl.how)
+    heights = world @ axes[2] - fl.offset_mm
+    worst = float(np.max(np.abs(heights)))
+    if worst > CORNER_OFF_FLOOR_MM:
+        logger.warning("3D arena: the %s lie %s mm from the floor (%s): is the floor or the corners' world right?",
+                       what, np.round(heights, 1).tolist(), fl.how)
+    corners = world @ axes[:2].T
+    placement = FloorPlacement(corners, arena.width_mm, arena.height_mm, floor=fl.how)
+    logger.info("3D arena from %s: on the floor, %.0f x %.0f mm measured (protocol %.0f x %.0f), corners %.1f mm "
+                "off the floor at most", what, *_sides(corners), arena.width_mm, arena.height_mm, worst)
+    return placement
+
+
+def _sides(c: np.ndarray) -> tuple[float, float]:
+    return (float(np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2,
+            float(np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2)
+
+
+def _extent_on_floor(arena: Arena, ds: xr.Dataset, axes: np.ndarray, floor_how: str) -> FloorPlacement:
+    """The smallest rectangle around all keypoints' floor projections (pose_extent in 3D)."""
+    import cv2
+
+    pos = ds["position"].isel(individual=0).transpose("time", "keypoint", "space").values.reshape(-1, 3)
+    pos = pos[np.isfinite(pos).all(1)]
+    if len(pos) < 3:
+        raise ArenaError("arena source 'pose_extent' but no keypoint is ever tracked")
+    xy = (pos @ axes[:2].T).astype(np.float32)
+    (cx, cy), (w, h), angle = cv2.minAreaRect(xy)
+    u = np.array([np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))])
+    if (w >= h) != (arena.width_mm >= arena.height_mm):  # the long side along the arena's long side
+        u, w, h = np.array([-u[1], u[0]]), h, w
+    if u[0] < 0:
+        u = -u
+    v = np.array([-u[1], u[0]])
+    c = np.array([cx, cy])
+    corners = np.stack([c - u * w / 2 + v * h / 2, c + u * w / 2 + v * h / 2, c + u * w / 2 - v * h / 2,
+                        c - u * w / 2 - v * h / 2])
+    logger.warning("3D arena from the pose extent (%.0f x %.0f mm on the floor): biased inwards, for quick looks", w, h)
+    return FloorPlacement(corners, arena.width_mm, arena.height_mm, floor=floor_how)
+
+
 def compile_zones(protocol: Protocol, placement: ArenaPlacement | None) -> ZoneSet:
     """The protocol's zones in pixels, as a :class:`features.zones.ZoneSet`.
 
     A border zone (e.g. ``wall``) becomes the arena polygon with a hole: the floor farther
-    than ``margin_mm`` from every wall.
+    than ``margin_mm`` from every wall. On a 3D pose's :class:`FloorPlacement` the zones
+    come out in floor mm, and a zone in ``px`` is refused (a 3D session has no image).
     """
     out: list[Polygon | Circle] = []
     for z in protocol.zones:
+        if isinstance(placement, FloorPlacement) and not isinstance(z, BorderZone) and z.units == "px":
+            raise ArenaError(f"zone {z.name!r} is in image pixels but the session is 3D (mm on the floor): "
+                             "write it in 'mm' or 'arena_fraction'")
         needs_arena = isinstance(z, BorderZone) or z.units != "px"
         if needs_arena and placement is None:
             raise ArenaError(f"zone {z.name!r} is in arena units but no arena was located")

@@ -455,6 +455,18 @@ def _height_of(position: xr.DataArray, floor: Floor) -> xr.DataArray:
     return h
 
 
+def _floor_zone_columns(point: xr.DataArray, floor: Floor, zones: object, n_min: int,
+                        prefix: str) -> dict[str, np.ndarray]:
+    """``<prefix>in_<zone>`` ((time, individual) bool) of a point's floor projection, flicker removed."""
+    from features import zones as zmod
+
+    e = xr.DataArray(floor_axes(floor)[:2], dims=["axis", "space"], coords={"space": point["space"].values})
+    xy = xr.dot(point, e, dim="space").transpose("time", "individual", "axis").values  # (time, individual, 2)
+    occ = zmod.occupancy_from_xy(xy, zones)  # type: ignore[arg-type]
+    return {f"{prefix}in_{z}": np.stack([zmod.clean_occupancy(occ[:, i, j], n_min) for i in range(occ.shape[1])], 1)
+            for j, z in enumerate(zones.names)}  # type: ignore[attr-defined]
+
+
 def compute_feature_table_3d(
     ds: xr.Dataset,
     zones: object | None = None,
@@ -463,6 +475,7 @@ def compute_feature_table_3d(
     families: Collection[str] | None = None,
     floor: Floor | str | None = None,
     min_dwell_s: float = 0.5,
+    snout_zones: bool = False,
 ) -> pd.DataFrame:
     """Per-frame features of a 3D pose (mm), laid out as :func:`features.table.compute_feature_table`.
 
@@ -487,6 +500,9 @@ def compute_feature_table_3d(
         left out, the reason is logged as a warning and kept in ``attrs["floor"]``.
     min_dwell_s
         Minimum zone visit/exit duration (flicker removal), as in the 2D table.
+    snout_zones
+        Also add the snout's world ``snout_x_mm, snout_y_mm, snout_z_mm`` and, with zones
+        and a floor, ``snout_in_<zone>`` from its floor projection (sniffing, head dips).
 
     Returns
     -------
@@ -496,7 +512,8 @@ def compute_feature_table_3d(
         ``snout_height_mm`` and ``max_height_mm`` (highest keypoint: rearing),
         ``speed_mm_s, acceleration_mm_s2`` (3D), ``distance_mm`` (cumulative 3D path),
         ``heading_rad, angular_velocity_rad_s`` (on the floor) and ``body_length_mm`` (3D
-        snout to tail base), ``speed_<keypoint>_mm_s``, ``in_<zone>``. attrs
+        snout to tail base), ``speed_<keypoint>_mm_s``, ``in_<zone>``, ``snout_x_mm, snout_y_mm,
+        snout_z_mm, snout_in_<zone>`` (``snout_zones``). attrs
         ``length_unit = "mm"``, ``space = 3``, ``floor`` (which floor and why).
     """
     from features import zones as zmod
@@ -553,12 +570,15 @@ def compute_feature_table_3d(
         speeds = kin.compute_speed(ds["position"])
         for k in ds["keypoint"].values:
             add(f"speed_{k}_mm_s", speeds.sel(keypoint=k, drop=True))
+    n_min = max(1, int(round(min_dwell_s * float(ds.attrs["fps"]))))
     if zones is not None and "zones" in fam and floor is not None:
-        xy = np.stack([cols["floor_x_mm"], cols["floor_y_mm"]], axis=-1)  # (time, individual, 2)
-        occ = zmod.occupancy_from_xy(xy, zones)
-        n_min = max(1, int(round(min_dwell_s * float(ds.attrs["fps"]))))
-        for j, z in enumerate(zones.names):
-            cols[f"in_{z}"] = np.stack([zmod.clean_occupancy(occ[:, i, j], n_min) for i in range(occ.shape[1])], 1)
+        cols.update(_floor_zone_columns(ref, floor, zones, n_min, ""))
+    if snout_zones and snout:
+        s = ds["position"].sel(keypoint=snout, drop=True)
+        for axis in ("x", "y", "z"):
+            add(f"snout_{axis}_mm", s.sel(space=axis, drop=True))
+        if zones is not None and "zones" in fam and floor is not None:
+            cols.update(_floor_zone_columns(s, floor, zones, n_min, "snout_"))
     table = tidy_table(ds, cols)
     table.attrs = {"reference_keypoint": ref_name, "length_unit": "mm", "px_per_mm": None,
                    "fps": float(ds.attrs["fps"]), "space": 3, "floor": floor_note}

@@ -108,7 +108,8 @@ def compute_feature_table(
     if ds.sizes.get("space") == 3:  # a triangulated pose (mm): its own table, features.threed
         from features.threed import compute_feature_table_3d
 
-        return compute_feature_table_3d(ds, zones, keypoint=keypoint, families=families, min_dwell_s=min_dwell_s)
+        return compute_feature_table_3d(ds, zones, keypoint=keypoint, families=families, min_dwell_s=min_dwell_s,
+                                        snout_zones=snout_zones)
     fam = set(FAMILIES) - {"keypoint_speeds"} if families is None else set(families)
     unknown = fam - set(FAMILIES)
     if unknown:

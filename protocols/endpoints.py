@@ -194,6 +194,11 @@ def _col(frames: pd.DataFrame, name: str) -> np.ndarray:
     return frames[name].to_numpy(bool) if name in frames else np.zeros(len(frames), bool)
 
 
+def _has_snout(frames: pd.DataFrame) -> bool:
+    """The table has the snout's position (image columns, or world mm of a 3D session)."""
+    return "snout_x_px" in frames or "snout_x_mm" in frames
+
+
 def open_field_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float]:
     """Open-field endpoints from the per-frame table.
 
@@ -240,7 +245,7 @@ def elevated_plus_maze_endpoints(frames: pd.DataFrame, zones: ZoneSet) -> dict[s
            "distance_mm": total_distance(frames, "mm")}
     total = n_open_entries + n_closed_entries
     out["open_arm_entries_pct"] = float(100 * n_open_entries / total) if total else float("nan")
-    if "snout_x_px" in frames:
+    if _has_snout(frames):
         on_maze = np.zeros(len(frames), bool)
         for name in zones.names:
             on_maze |= _col(frames, f"snout_in_{name}")
@@ -256,7 +261,7 @@ def three_chamber_endpoints(frames: pd.DataFrame, fps: float) -> dict[str, float
     snout is tracked; the centre keypoint when the pose has no snout).
     """
     valid = valid_frames(frames)
-    snout = "snout_x_px" in frames
+    snout = _has_snout(frames)
     sniff_valid = valid_frames(frames, "snout_") if snout else valid
 
     def sniff(zone: str) -> float:

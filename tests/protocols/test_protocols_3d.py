@@ -193,3 +193,62 @@ def test_gait_protocol_on_the_3d_gait_mouse() -> None:
     assert ep["cadence_hz"] == pytest.approx(truth.cadence_hz, rel=0.01)
     assert ep["duty_factor"] == pytest.approx(truth.duty_factor, abs=0.02)
     assert ep["speed_mm_s"] == pytest.approx(truth.speed_mm_s, rel=0.01) and ep["n_strides"] >= 8
+
+
+def _lifted_session(folder: Path, xy_mm: np.ndarray, size_mm: tuple[float, float], fps: float = 10.0) -> str:
+    """A 3D session in the tilted world from top-view tracks ``(time, 2, keypoint)`` in mm (snout, body
+    centre, tail base at heights 14, 28, 16 mm), its arena.json (the arena floor's corners, world mm), and
+    the floor as a cohort would give it (the plane through the world's origin with the tilted up)."""
+    from pose.dataset import from_numpy
+    from pose.io import save
+    from pose.threed.cameras import rodrigues
+
+    r = rodrigues(TILT_RVEC)
+    z = np.broadcast_to(np.array([14.0, 28.0, 16.0])[None, None], (len(xy_mm), 1, 3))
+    level = np.concatenate([xy_mm, z], axis=1)[..., None]  # (time, space, keypoint, individual)
+    ds = from_numpy(level, np.ones((len(xy_mm), 3, 1)), keypoints=["snout", "body_center", "tail_base"], fps=fps)
+    save(_tilt(ds, r), folder / "points3d.nc")
+    w, h = size_mm
+    corners = np.array([[0.0, 0, 0], [w, 0, 0], [w, h, 0], [0, h, 0]]) @ r.T + TILT_T
+    (folder / "arena.json").write_text(json.dumps({"corners_mm": corners.tolist()}))
+    n = r @ [0.0, 0.0, 1.0]
+    return f"point={','.join(map(str, TILT_T))};normal={','.join(map(str, n))}"
+
+
+def _analyse_3d(folder: Path, protocol_name: str, floor: str) -> dict:
+    import yaml
+
+    from pose.io import load
+    from protocols.animal import set_floor
+    from protocols.endpoints import analyse_session
+    from protocols.schema import parse_protocol, protocol_yaml
+
+    data = yaml.safe_load(protocol_yaml(load_protocol(protocol_name)))
+    data["filters"] = []
+    ds = load(folder / "points3d.nc")
+    set_floor(ds, {"floor": floor}, folder / "points3d.nc")
+    return analyse_session(ds, parse_protocol(data), pose_path=folder / "points3d.nc").endpoints
+
+
+def test_maze_and_three_chamber_known_answers_on_3d_sessions(tmp_path) -> None:
+    """The 2D known-answer tracks of the elevated plus maze and the three-chamber test
+    (tests/protocols/test_protocols_endpoints.py), lifted into a tilted 3D world: the same endpoints,
+    the snout's floor projection giving the head dips and the sniffing."""
+    # elevated plus maze, 750 mm: open arms along y = 375, closed arms along x = 375
+    c = 375.0
+    xy = np.r_[np.c_[np.linspace(100, 300, 40), np.full(40, c)], np.full((10, 2), c),
+               np.c_[np.full(60, c), np.linspace(300, 100, 60)]]
+    pos = np.stack([xy + [10, 0], xy, xy - [10, 0]], axis=-1)  # (time, 2, keypoint)
+    pos[10:15, 1, 0] = c + 60  # head dips over the open arm's edge twice
+    pos[25:30, 1, 0] = c - 60
+    (tmp_path / "epm").mkdir()
+    ep = _analyse_3d(tmp_path / "epm", "elevated_plus_maze", _lifted_session(tmp_path / "epm", pos, (750, 750)))
+    assert ep["open_arm_time_pct"] == pytest.approx(40.0, abs=1.5)
+    assert ep["open_arm_entries"] == 0 and ep["closed_arm_entries"] == 1 and ep["head_dips"] == 2
+    # three chambers, 600 x 400 mm: 6 s at the stranger's cup, 2 s in the middle, 2 s at the object's
+    xy = np.r_[np.tile([100.0, 200.0], (60, 1)), np.tile([300.0, 200.0], (20, 1)), np.tile([500.0, 200.0], (20, 1))]
+    pos = np.stack([xy + [10, 0], xy, xy - [10, 0]], axis=-1)
+    (tmp_path / "three").mkdir()
+    ep = _analyse_3d(tmp_path / "three", "three_chamber", _lifted_session(tmp_path / "three", pos, (600, 400)))
+    assert ep["social_time_s"] == pytest.approx(6.0) and ep["object_time_s"] == pytest.approx(2.0)
+    assert ep["sociability_index"] == pytest.approx(0.5) and ep["social_chamber_time_pct"] == pytest.approx(60.0)

@@ -31,7 +31,7 @@ from protocols.schema import Arena, BorderZone, CircleZone, PolygonZone, Protoco
 logger = logging.getLogger(__name__)
 
 __all__ = ["ArenaError", "ArenaPlacement", "FloorPlacement", "arena_file", "locate_arena", "locate_arena_3d",
-           "compile_zones", "zones_px"]
+           "triangulate_arena", "compile_zones", "zones_px"]
 
 #: A 3D arena corner may lie this far (mm) from the floor before the mismatch is logged as a warning.
 CORNER_OFF_FLOOR_MM = 10.0
@@ -189,6 +189,70 @@ def locate_arena_3d(arena: Arena, ds: xr.Dataset, pose_path: Path | None = None,
     logger.info("3D arena from %s: on the floor, %.0f x %.0f mm measured (protocol %.0f x %.0f), corners %.1f mm "
                 "off the floor at most", what, *_sides(corners), arena.width_mm, arena.height_mm, worst)
     return placement
+
+
+#: The 8 ways one camera's 4 arena corners may correspond to another's (4 rotations, either direction).
+_CORNER_ORDERS = [np.roll(np.arange(4), k) for k in range(4)] + [np.roll(np.arange(4)[::-1], k) for k in range(4)]
+
+
+def triangulate_arena(cameras: list, views: dict[str, np.ndarray], *, max_error_px: float = 10.0) -> np.ndarray:
+    """The arena floor's 4 corners in the world (mm) from their pixels in two or more calibrated cameras.
+
+    Parameters
+    ----------
+    cameras
+        The calibrated cameras (:func:`pose.threed.cameras.load_calibration`).
+    views
+        ``camera name -> (4, 2)`` corner pixels in that camera's image (its arena.json's
+        ``corners_px``, :func:`features.zones.arena_corners`), each in that image's own
+        tl, tr, br, bl order: cameras on different sides see different corners at their
+        top-left, so each view's order is matched to the first one's (the rotation or
+        reflection whose triangulation reprojects best).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(4, 3)`` world mm, in the first view's order: the ``corners_mm`` of a 3D session's
+        arena.json (:func:`locate_arena_3d`).
+
+    Raises
+    ------
+    ArenaError
+        Fewer than two views, a camera not in the calibration, or corners that do not
+        triangulate (reprojection error over ``max_error_px`` in some view: another arena, a
+        wrong calibration), naming the view.
+    """
+    from pose.threed.cameras import select_cameras
+    from pose.threed.triangulation import reprojection_errors, triangulate_points
+
+    if len(views) < 2:
+        raise ArenaError(f"triangulating the arena needs its corners in two or more cameras, got {list(views)}")
+    names = list(views)
+    try:
+        cams = select_cameras(cameras, names, context="arena corners")
+    except ValueError as exc:
+        raise ArenaError(str(exc)) from exc
+    px = [np.asarray(views[n], float) for n in names]
+    for n, p in zip(names, px, strict=True):
+        if p.shape != (4, 2) or not np.isfinite(p).all():
+            raise ArenaError(f"arena corners of camera {n!r} must be 4 finite (x, y) pixels, got shape {p.shape}")
+    for i in range(1, len(px)):
+        errs = [float(np.mean(reprojection_errors([cams[0], cams[i]],
+                                                  triangulate_points([cams[0], cams[i]], np.stack([px[0], px[i][o]])),
+                                                  np.stack([px[0], px[i][o]]))))
+                for o in _CORNER_ORDERS]
+        px[i] = px[i][_CORNER_ORDERS[int(np.argmin(np.nan_to_num(errs, nan=np.inf)))]]  # NaN: behind a camera
+    obs = np.stack(px)
+    world = triangulate_points(cams, obs)
+    err = reprojection_errors(cams, world, obs)  # (C, 4)
+    worst = np.nanmax(err, axis=1)
+    bad = [f"{n} {e:.1f} px" for n, e in zip(names, worst, strict=True) if not e <= max_error_px]
+    if bad:
+        raise ArenaError(f"the arena corners do not triangulate (reprojection error {', '.join(bad)}; at most "
+                         f"{max_error_px:g} px): another arena in some view, or a wrong calibration")
+    logger.info("arena corners triangulated from %s: reprojection error at most %s px", names,
+                np.round(worst, 2).tolist())
+    return world
 
 
 def _sides(c: np.ndarray) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""``ethopose run`` (a protocol over a cohort) and ``ethopose report`` (rebuild the report)."""
+"""``ethopose run`` (a protocol over a cohort), ``ethopose report`` (rebuild the report), ``ethopose arena-3d``."""
 
 from __future__ import annotations
 
@@ -92,3 +92,32 @@ def verify(
         typer.echo(line)
     if not res.ok:
         raise typer.Exit(1)
+
+
+def arena_3d(
+    views: list[str] = typer.Argument(..., help="CAMERA=ARENA_JSON: one camera's arena.json (corners_px in its image); two or more."),
+    calibration: Path = typer.Option(..., "--calibration", help="Calibration TOML (anipose format) of those cameras."),
+    out: Path = typer.Option(Path("arena.json"), "--out", "-o", help="The 3D session's arena.json (corners_mm), beside its points3d.nc."),
+) -> None:
+    """Triangulate the arena floor's corners from each camera's arena.json into a 3D session's arena.json (world mm)."""
+    import json
+
+    from features.zones import ArenaError, read_arena
+    from pose.atomic import write_text_atomic
+    from pose.threed.cameras import CalibrationFileError, load_calibration
+    from protocols.geometry import triangulate_arena
+
+    try:
+        pairs = [v.split("=", 1) for v in views]
+        bad = [v for v, p in zip(views, pairs, strict=True) if len(p) != 2]
+        if bad:
+            raise ArenaError(f"give each view as CAMERA=ARENA_JSON, got {bad}")
+        cameras, _ = load_calibration(calibration)
+        corners = triangulate_arena(cameras, {n: read_arena(f, 1.0, 1.0).corners_px for n, f in pairs})
+    except (ArenaError, CalibrationFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    write_text_atomic(out, json.dumps({"corners_mm": corners.round(3).tolist(), "calibration": str(calibration),
+                                       "views": dict(pairs)}, indent=1))
+    typer.echo(f"arena corners (world mm, {pairs[0][0]}'s tl, tr, br, bl): {corners.round(1).tolist()}")
+    typer.echo(f"wrote {out}")

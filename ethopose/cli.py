@@ -28,7 +28,7 @@ from pose.refine.cli import compare, merge, outliers
 from pose.synthetic.cli import app as synth_app
 from pose.threed.cli import calibrate, refine_calibration_cmd, reprojection_video, triangulate
 from pose.tracking.cli import swap, track
-from protocols.cli import export_nwb, report, run, verify
+from protocols.cli import arena_3d, export_nwb, report, run, verify
 
 # Exceptions whose class is defined in these packages are the project's own errors (bad
 # input, named file / frame / field): one line and exit code 2, the traceback only with -v.
@@ -125,6 +125,7 @@ app.command("run")(run)
 app.command("report")(report)
 app.command("export-nwb")(export_nwb)
 app.command("verify")(verify)
+app.command("arena-3d")(arena_3d)
 app.command("dashboard")(dashboard)
 app.command("label")(label)
 app.command("demo")(demo)

@@ -41,8 +41,10 @@ def _true_endpoints(truth, rear: np.ndarray) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def cohort3d(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float], object]:
     """Two 3D sessions of one virtual mouse (3 cameras, 1 px noise, triangulated and Kalman-smoothed as
-    ``ethopose pose triangulate`` writes them): ``level`` (world z up, cohort floor ``z=0``) and ``tilted``
-    (floor fitted to the paws), each with its arena.json of world corners; the cohort csv; the truth."""
+    ``ethopose pose triangulate`` writes them): ``level`` (world z up, cohort floor ``z=0``; its arena.json
+    triangulated by ``ethopose arena-3d`` from each camera's arena.json, corners clicked with 0.5 px noise,
+    each in its own image's order) and ``tilted`` (floor fitted to the paws; the true corners); the cohort
+    csv; the truth."""
     from pose.io import save
     from pose.synthetic.multicam import lift_to_3d, make_rig, project_poses
     from pose.synthetic.openfield import simulate_open_field
@@ -61,9 +63,58 @@ def cohort3d(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         (d / name).mkdir()
         save(ds, d / name / "points3d.nc")
         (d / name / "arena.json").write_text(json.dumps({"corners_mm": corners.tolist()}))
+    _triangulate_arena_files(cams, d / "level")
     (d / "cohort.csv").write_text("subject_id,group,pose_path,floor\n"
                                   "level,a,level/points3d.nc,z=0\ntilted,b,tilted/points3d.nc,\n")
     return d, _true_endpoints(truth, np.asarray(sim.posture["rear"])), points
+
+
+def _triangulate_arena_files(cams: list, folder: Path) -> None:
+    """Each camera's arena.json (the true corners projected, 0.5 px noise, starting at the corner nearest its
+    image's top-left), then ``ethopose arena-3d`` writes ``folder/arena.json``."""
+    from typer.testing import CliRunner
+
+    from ethopose.cli import app
+    from pose.threed.cameras import save_calibration
+
+    rng = np.random.default_rng(SEED)
+    views = []
+    for cam in cams:
+        uv = cam.project(CORNERS) + rng.normal(0, 0.5, (4, 2))
+        uv = np.roll(uv, -int(np.argmin(uv.sum(1))), axis=0)
+        (folder / f"{cam.name}.arena.json").write_text(json.dumps({"corners_px": uv.tolist()}))
+        views.append(f"{cam.name}={folder / f'{cam.name}.arena.json'}")
+    save_calibration(cams, folder / "calibration.toml")
+    res = CliRunner().invoke(app, ["arena-3d", *views, "--calibration", str(folder / "calibration.toml"),
+                                   "--out", str(folder / "arena.json")])
+    assert res.exit_code == 0, res.output
+
+
+def test_arena_corners_triangulated_from_the_cameras(cohort3d, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ethopose.cli import app
+
+    d, _, _ = cohort3d
+    got = np.asarray(json.loads((d / "level" / "arena.json").read_text())["corners_mm"])
+    # the true corners in the first camera's image order, within 3 mm (0.5 px clicks)
+    err = np.linalg.norm(got[:, None] - CORNERS[None], axis=-1)
+    assert err.min(1).max() < 3.0 and len(set(err.argmin(1))) == 4
+    order = err.argmin(1)
+    assert any(np.array_equal(order, np.roll(o, k)) for o in (np.arange(4), np.arange(4)[::-1]) for k in range(4))
+    # a view of another arena (shifted 40 px in one of three cameras) does not triangulate; bad arguments are named
+    other = json.loads((d / "level" / "cam1.arena.json").read_text())
+    (tmp_path / "cam1.arena.json").write_text(json.dumps({"corners_px": (np.asarray(other["corners_px"]) + 40).tolist()}))
+    views = [f"cam0={d / 'level' / 'cam0.arena.json'}", f"cam1={tmp_path / 'cam1.arena.json'}",
+             f"cam2={d / 'level' / 'cam2.arena.json'}"]
+    cli = ["--calibration", str(d / "level" / "calibration.toml"), "--out", str(tmp_path / "arena.json")]
+    res = CliRunner().invoke(app, ["arena-3d", *views, *cli])
+    assert res.exit_code == 2 and "the arena corners do not triangulate" in res.output, res.output
+    res = CliRunner().invoke(app, ["arena-3d", "cam0", f"cam1={tmp_path / 'cam1.arena.json'}", *cli])
+    assert res.exit_code == 2 and "CAMERA=ARENA_JSON, got ['cam0']" in res.output
+    res = CliRunner().invoke(app, ["arena-3d", views[0], f"cam9={tmp_path / 'cam1.arena.json'}", *cli])
+    assert res.exit_code == 2 and "camera(s) ['cam9'] not in the calibration" in res.output
+    assert not (tmp_path / "arena.json").exists()
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,8 @@ from protocols.uncertainty import (
     _endpoints,
     basic_interval,
     bootstrap_differences,
+    count_interval,
+    equal_tailed_count_interval,
 )
 
 #: level -> (jitter sd px at confidence 1, fraction of frames in low-confidence bursts, burst error sd px)
@@ -104,9 +106,9 @@ def run(n_sessions: int, seconds: float, n_boot: int, seed: int, levels: list[st
             ds = noisy_pose(tr, level, np.random.default_rng(10_000 + seed + i))
             t0 = time.process_time()
             # endpoint_intervals' own two steps (the bench also needs the replicates)
-            theta, diff, info = bootstrap_differences(ds, protocol.filters, zones, centre="body_center",
-                                                      px_per_mm=ppm, min_dwell_s=protocol.min_dwell_s,
-                                                      n_boot=n_boot, seed=i)
+            theta, diff, info, worlds = bootstrap_differences(ds, protocol.filters, zones, centre="body_center",
+                                                              px_per_mm=ppm, min_dwell_s=protocol.min_dwell_s,
+                                                              n_boot=n_boot, seed=i, return_worlds=True)
             cpu = time.process_time() - t0
             for e in INTERVAL_ENDPOINTS:
                 v, d = float(theta[e]), diff[e].to_numpy(float)
@@ -117,6 +119,8 @@ def run(n_sessions: int, seconds: float, n_boot: int, seed: int, levels: list[st
                              "lo": lo, "hi": hi, "bias": bias, "sigma_px": info["sigma_px"], "cpu_s": cpu,
                              "covered": bool(lo <= tv <= hi), "naive_covered": bool(lo + bias <= tv <= hi + bias),
                              "fuzzy_covered": fuzzy_coverage(v - tv, d) if e == "centre_entries" else np.nan})
+                if e == "centre_entries":
+                    rows[-1].update(count_diagnostics(v, tv, d, worlds[e].to_numpy(float)))
                 if e == "centre_time_pct":
                     tv = t["truth_csv_centre_time_pct"]
                     rows.append({**rows[-1], "endpoint": "centre_time_pct (truth.csv def.)", "truth": tv,
@@ -150,6 +154,62 @@ def fuzzy_coverage(d_true: float, diff: np.ndarray, level: float = 0.95) -> floa
     return float(1.0 - drop_lo if d_true == q_lo else 1.0 - drop_hi if d_true == q_hi else 1.0)
 
 
+def _hist(x: np.ndarray) -> str:
+    """``value:count`` pairs of a whole-number sample, ``;``-separated (the csv keeps the bootstrap)."""
+    u, c = np.unique(x[np.isfinite(x)], return_counts=True)
+    return ";".join(f"{a:g}:{b}" for a, b in zip(u, c, strict=True))
+
+
+def _unhist(h: str) -> np.ndarray:
+    """The sample back from :func:`_hist`."""
+    pairs = [x.split(":") for x in str(h).split(";") if x]
+    return np.concatenate([np.full(int(c), float(v)) for v, c in pairs]) if pairs else np.array([])
+
+
+def floor_mass(value: float, diff: np.ndarray, level: float = 0.95) -> float:
+    """The least share of a count's replicates that any whole-number interval holding at least
+    ``level`` of them can hold: the coverage floor of a calibrated non-randomized interval.
+
+    When more than ``level`` of the replicates agree with the estimate, every such interval
+    holds that atom, so the floor is at least its share (e.g. 0.99 for ``[k, k]`` at 99 %).
+    """
+    d = np.asarray(diff, float)
+    cand, counts = np.unique(np.maximum(value - d[np.isfinite(d)], 0.0), return_counts=True)
+    cum = np.concatenate([[0], np.cumsum(counts)])
+    i, j = np.triu_indices(cand.size)
+    mass = (cum[j + 1] - cum[i]) / cum[-1]
+    return float(mass[mass >= level - 1e-12].min())
+
+
+def count_diagnostics(value: float, truth: float, diff: np.ndarray, world: np.ndarray) -> dict:
+    """What a count's bootstrap said about the truth of one session.
+
+    ``own_mass``: the share of the replicates' candidate counts (``value - diff``, at least 0)
+    inside the reported (shortest) interval, the coverage a calibrated bootstrap would give
+    it; ``et_*``: the same for the equal-tailed interval it replaced; ``p_zero``: the share
+    of replicates that count what the world counts (at 0.95 or more the interval is [k, k]
+    and nothing narrower or other exists); ``p_below`` / ``p_at``: the bootstrap's mass below
+    and at the truth (a randomized PIT is ``p_below + U p_at``); ``post_*``: the same
+    interval taken from the posterior worlds' own counts (a pure posterior interval).
+    """
+    cand = np.maximum(value - diff[np.isfinite(diff)], 0.0)
+    lo, hi = count_interval(value, diff)
+    et_lo, et_hi = equal_tailed_count_interval(value, diff)
+    w = world[np.isfinite(world)]
+    p_lo, p_hi = count_interval(0.0, -w)  # the shortest interval of the posterior's own counts
+    return {"own_mass": float(np.mean((cand >= lo) & (cand <= hi))),
+            "et_lo": et_lo, "et_hi": et_hi, "et_covered": bool(et_lo <= truth <= et_hi),
+            "et_mass": float(np.mean((cand >= et_lo) & (cand <= et_hi))),
+            "p_zero": float(np.mean(diff[np.isfinite(diff)] == 0)),
+            "p_below": float(np.mean(cand < truth)), "p_at": float(np.mean(cand == truth)),
+            "post_lo": p_lo, "post_hi": p_hi, "post_covered": bool(p_lo <= truth <= p_hi),
+            "post_p_at": float(np.mean(w == truth)), "diff_sd": float(np.std(diff[np.isfinite(diff)])),
+            "floor_mass": floor_mass(value, diff),
+            "p_too_many": float(np.mean(diff[np.isfinite(diff)] > 0)),
+            "p_too_few": float(np.mean(diff[np.isfinite(diff)] < 0)),
+            "diff_hist": _hist(diff), "world_hist": _hist(w)}
+
+
 def coverage_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Clopper-Pearson (exact binomial) interval of a coverage of ``k`` hits in ``n``."""
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
@@ -172,6 +232,39 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                      "exact": float((x.value == x.truth).mean()),
                      "zero_width": float((x.hi == x.lo).mean())})
     return pd.DataFrame(rows)
+
+
+def count_table(df: pd.DataFrame) -> str:
+    """Markdown: what the entries coverage is made of, per level (rows of :func:`count_diagnostics`)."""
+    x = df[df.endpoint == "centre_entries"].copy()
+    if x.empty or "own_mass" not in x:
+        return ""
+    if "floor_mass" not in x:  # rows written before the column: recompute from the kept bootstrap
+        ds = [_unhist(h) for h in x.diff_hist]
+        x["floor_mass"] = [floor_mass(v, d) for v, d in zip(x.value, ds, strict=True)]
+        x["p_too_many"] = [float(np.mean(d > 0)) for d in ds]
+        x["p_too_few"] = [float(np.mean(d < 0)) for d in ds]
+    lines = ["| level | n | coverage (shortest) | 95 % CI | equal-tailed (before) | mean width shortest / "
+             "equal-tailed | interval's own bootstrap mass (mean) | floor: least mass any >= 95 % interval "
+             "can hold (mean) | sessions with floor >= 98 % | [k, k] forced (>= 95 % of replicates = 0) | "
+             "value = truth | covered when value != truth | P(too many): bootstrap / actual | "
+             "P(too few): bootstrap / actual | randomized coverage | posterior worlds' own interval |",
+             "|---|" + "---|" * 15]
+    for lv in [lv for lv in LEVELS if lv in set(x.level)]:
+        r = x[x.level == lv]
+        k, n = int(r.covered.sum()), len(r)
+        lo, hi = coverage_ci(k, n)
+        err = r.value - r.truth
+        wrong = r[err != 0]
+        lines.append(
+            f"| {lv} | {n} | {100 * k / n:.1f} % | {100 * lo:.1f}-{100 * hi:.1f} | {100 * r.et_covered.mean():.1f} % | "
+            f"{(r.hi - r.lo).mean():.2f} / {(r.et_hi - r.et_lo).mean():.2f} | {100 * r.own_mass.mean():.1f} % | "
+            f"{100 * r.floor_mass.mean():.1f} % | {100 * (r.floor_mass >= 0.98).mean():.0f} % | "
+            f"{100 * (r.p_zero >= 0.95).mean():.0f} % | {100 * (err == 0).mean():.0f} % | "
+            f"{100 * wrong.covered.mean():.0f} % of {len(wrong)} | {100 * r.p_too_many.mean():.1f} / "
+            f"{100 * (err > 0).mean():.1f} % | {100 * r.p_too_few.mean():.1f} / {100 * (err < 0).mean():.1f} % | "
+            f"{100 * r.fuzzy_covered.mean():.1f} % | {100 * r.post_covered.mean():.1f} % |")
+    return "\n".join(lines)
 
 
 def table(df: pd.DataFrame) -> str:
@@ -223,6 +316,9 @@ def main() -> None:
     else:
         df = run(a.sessions, a.seconds, a.n_boot, a.seed, a.levels.split(","), a.rows)
     md = table(df)
+    counts = count_table(df)
+    if counts:
+        md += "\n\nCentre entries, what the coverage is made of:\n\n" + counts
     cpu = df.groupby(["level", "session"]).cpu_s.first()
     md += f"\n\nCPU per session interval (n_boot={a.n_boot}, {a.seconds:g} s at 30 fps): median {cpu.median():.2f} s\n"
     print(md)

@@ -33,8 +33,9 @@ bias-corrected (basic) parametric bootstrap interval:
 4. **Basic interval around the truth, not around the biased value.** Distance from a noisy
    track is biased upward; ``theta* - theta_s`` carries that bias, so
    ``[theta_hat - q_hi(theta* - theta_s), theta_hat - q_lo(theta* - theta_s)]`` is centred on
-   the bias-corrected value (:func:`basic_interval`). Counts (entries) take the exact
-   quantiles of their whole-number differences, percentages are clipped to [0, 100].
+   the bias-corrected value (:func:`basic_interval`). Counts (entries) take the shortest
+   whole-number interval holding at least 95 % of the replicates (:func:`count_interval`),
+   percentages are clipped to [0, 100].
 
 Notes
 -----
@@ -67,10 +68,11 @@ from protocols.uncertainty_model import jitter_model, kalman_posterior_draws, st
 class UncertaintyOptions(BaseModel):
     """``uncertainty:`` in a protocol YAML: give endpoints a pose-uncertainty interval.
 
-    Off unless present (``uncertainty: {n_boot: 200}``): the cost is about ``4 n_boot`` extra
+    The built-in open field has ``uncertainty: {n_boot: 200}``; a protocol without the key
+    (or with ``uncertainty: null``) gets no intervals. The cost is about ``4 n_boot`` extra
     passes of the protocol's cleaning and feature table per animal (two stand-in worlds;
-    ~2 s CPU per minute of 30 fps video at 200 replicates). The coverage of the truth on
-    the virtual mouse, per endpoint and error level, is in
+    ~23 s CPU per 10-minute animal at 30 fps and 200 replicates). The coverage of the truth
+    on the virtual mouse, per endpoint and error level, is in
     ``bench/results/endpoint_uncertainty.md``.
     """
 
@@ -292,13 +294,16 @@ def bootstrap_differences(
     n_boot: int = 200,
     sigma_px: float | None = None,
     seed: int = 0,
-) -> tuple[pd.Series, pd.DataFrame, dict[str, float]]:
+    return_worlds: bool = False,
+) -> tuple[pd.Series, pd.DataFrame, dict[str, float]] | tuple[pd.Series, pd.DataFrame, dict[str, float], pd.DataFrame]:
     """The bootstrap of :func:`endpoint_intervals`: the estimate and ``theta* - theta_s``.
 
     Parameters are those of :func:`endpoint_intervals`. Returns ``(theta_hat, diff, info)``:
     the protocol's endpoints on the session, one row per replicate of
     ``theta(replicate) - theta(world)`` per endpoint, and ``{"sigma_px", "sigma_scale_se",
-    "gap_pct"}``.
+    "gap_pct"}``; with ``return_worlds`` also ``theta(world)`` per replicate (the zone
+    endpoints' worlds are draws from the Kalman posterior, so these are the posterior's own
+    centre time and entries).
     """
     one = ds.isel(individual=[0]).sel(keypoint=[centre])
     fps = float(ds.attrs["fps"])
@@ -328,35 +333,88 @@ def bootstrap_differences(
     # bootstrap carries where the animal may have been relative to a zone boundary
     zone_worlds = zone_stand_ins(xy, observed, sd, fps, n_boot, rng)
     boot = np.where(observed[:, None, None], zone_worlds + noise, np.nan)
-    zdiff, _ = _replicate_differences(zone_worlds, boot, conf, one, steps, zones, centre, px_per_mm, min_dwell_s)
+    zdiff, theta_s = _replicate_differences(zone_worlds, boot, conf, one, steps, zones, centre, px_per_mm,
+                                            min_dwell_s)
     for e in zdiff.columns:
         if e != "distance_mm":
             diff[e] = zdiff[e]
     known = np.isfinite(worlds[:, :, 0]).all(axis=1)
     info = {"sigma_px": float(np.nanmedian(sd[observed])) if observed.any() else float("nan"),
             "sigma_scale_se": scale_se, "gap_pct": float(100 * (known & ~observed).mean())}
+    if return_worlds:
+        return theta_hat, diff, info, theta_s
     return theta_hat, diff, info
 
 
-def basic_interval(endpoint: str, value: float, diff: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The basic bootstrap interval ``[value - q_hi(diff), value - q_lo(diff)]`` of one endpoint.
+def count_interval(value: float, diff: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The shortest whole-number interval that holds at least ``level`` of a count's bootstrap.
 
-    Counts (``centre_entries``) have whole-number differences: their quantiles are the exact
-    (inverted-CDF) ones, so each tail outside the interval holds at most ``(1 - level) / 2``
-    of the replicates and the bounds are whole numbers (no interpolation, no rounding
-    outward). Percentages are clipped to [0, 100], lengths and counts at 0.
+    The candidate true counts of the replicates are ``value - diff`` (whole numbers). Of the
+    intervals ``[a, b]`` of them that hold at least ``level`` of the replicates, the
+    narrowest is taken; among equally narrow ones the one holding most replicates, then the
+    one whose centre is nearest the bias-corrected value ``value - mean(diff)``.
+
+    Notes
+    -----
+    This is the highest-posterior-mass set of integers, kept contiguous. The equal-tailed
+    interval (each tail at most ``(1 - level) / 2``) is one of the candidates, so this one
+    is never wider; it is narrower when both tails are just over ``(1 - level) / 2``, e.g.
+    3.5 % of the replicates one entry too many and 3.5 % one too few, where the equal-tailed
+    interval must hold all three values (100 %) and this one holds 96.5 %. A count's
+    interval still cannot hold less than its most frequent value: when more than ``level``
+    of the replicates agree with the estimate the interval is ``[k, k]`` and covers exactly
+    when the count is right (``bench/results/endpoint_uncertainty.md``).
     """
     d = np.asarray(diff, float)
     d = d[np.isfinite(d)]
     if d.size == 0 or not np.isfinite(value):
         return float("nan"), float("nan")
+    # ascending candidate counts (a reflected difference below 0 is a count of 0)
+    cand, counts = np.unique(np.maximum(value - d, 0.0), return_counts=True)
+    cum = np.concatenate([[0], np.cumsum(counts)])
+    i, j = np.triu_indices(cand.size)  # every interval [cand[i], cand[j]]
+    mass = (cum[j + 1] - cum[i]) / d.size
+    ok = mass >= level - 1e-12
+    width = cand[j] - cand[i]
+    off_centre = np.abs((cand[i] + cand[j]) / 2 - (value - d.mean()))
+    best = np.lexsort((off_centre[ok], -mass[ok], width[ok]))[0]
+    return float(cand[i[ok][best]]), float(cand[j[ok][best]])
+
+
+def basic_interval(endpoint: str, value: float, diff: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The basic bootstrap interval ``[value - q_hi(diff), value - q_lo(diff)]`` of one endpoint.
+
+    Counts (``centre_entries``) have whole-number differences: their interval is
+    :func:`count_interval`, the shortest whole-number interval holding at least ``level``
+    of the replicates (never wider than the equal-tailed one of exact quantiles; no
+    interpolation, no rounding outward). Percentages are clipped to [0, 100], lengths and
+    counts at 0.
+    """
+    d = np.asarray(diff, float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.isfinite(value):
+        return float("nan"), float("nan")
+    if endpoint == "centre_entries":
+        return count_interval(value, d, level)
     a = (1 - level) / 2
-    method = "inverted_cdf" if endpoint == "centre_entries" else "linear"
-    lo = value - float(np.quantile(d, 1 - a, method=method))
-    hi = value - float(np.quantile(d, a, method=method))
+    lo = value - float(np.quantile(d, 1 - a))
+    hi = value - float(np.quantile(d, a))
     if endpoint.endswith("_pct"):
         return max(0.0, lo), min(100.0, hi)
     return max(0.0, lo), hi
+
+
+def equal_tailed_count_interval(value: float, diff: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """A count's equal-tailed basic interval (exact, inverted-CDF quantiles: each tail at most
+    ``(1 - level) / 2``); :func:`count_interval` replaced it (kept for the bench's comparison)."""
+    d = np.asarray(diff, float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.isfinite(value):
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    lo = value - float(np.quantile(d, 1 - a, method="inverted_cdf"))
+    hi = value - float(np.quantile(d, a, method="inverted_cdf"))
+    return max(0.0, lo), max(0.0, hi)
 
 
 def endpoint_intervals(

@@ -17,7 +17,9 @@ from protocols.schema import load_protocol
 from protocols.uncertainty import (
     _endpoints,
     basic_interval,
+    count_interval,
     endpoint_intervals,
+    equal_tailed_count_interval,
     impute_gaps,
     interval_summary,
 )
@@ -173,15 +175,32 @@ def test_kalman_posterior_draws_cover_a_track_drawn_from_the_model_95_percent_of
     np.testing.assert_array_equal(still, np.repeat(track[:, :, None], 5, axis=2))
 
 
-def test_count_interval_takes_exact_quantiles_of_whole_number_differences():
-    """Entries: each tail outside the interval holds at most 2.5 % of the replicates, bounds whole."""
+def test_count_interval_is_the_shortest_whole_number_interval_with_95_percent_of_the_replicates():
+    """Entries: the narrowest [a, b] of whole numbers holding >= 95 % of ``value - diff``."""
     assert basic_interval("centre_entries", 4.0, np.zeros(200)) == (4.0, 4.0)  # an exact count: [k, k]
     d = np.r_[np.zeros(194), np.ones(6)]  # 3 % of replicates count one entry too many
+    assert basic_interval("centre_entries", 4.0, d) == (4.0, 4.0)  # [4, 4] holds 97 %
+    assert equal_tailed_count_interval(4.0, d) == (3.0, 4.0)  # the equal-tailed one must take 3 (tail 3 %)
+    d = np.r_[np.zeros(188), np.ones(12)]  # 6 %: [4, 4] holds only 94 %
     assert basic_interval("centre_entries", 4.0, d) == (3.0, 4.0)
-    d = np.r_[np.zeros(196), np.ones(4)]  # 2 %: within the tail, not in the interval
-    assert basic_interval("centre_entries", 4.0, d) == (4.0, 4.0)
+    d = np.r_[-np.ones(7), np.zeros(186), np.ones(7)]  # 3.5 % each side
+    assert basic_interval("centre_entries", 4.0, d) in ((3.0, 4.0), (4.0, 5.0))  # 96.5 %, one side
+    assert equal_tailed_count_interval(4.0, d) == (3.0, 5.0)  # both sides: 100 %
+    d = np.r_[-np.ones(6), np.zeros(186), np.ones(8)]  # the heavier side is kept
+    assert basic_interval("centre_entries", 4.0, d) == (3.0, 4.0)
     d = np.r_[-np.ones(10), np.zeros(180), np.full(10, 2.0)]
-    assert basic_interval("centre_entries", 1.0, d) == (0.0, 2.0)  # clipped at 0, upper bound 1 - (-1)
+    # candidates 2 (5 %), 1 (90 %) and the reflected -1, a count of 0 (5 %): [0, 1] and [1, 2] both hold 95 %;
+    # the one nearer the bias-corrected value 1 - 0.05 is kept
+    assert basic_interval("centre_entries", 1.0, d) == (0.0, 1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # never wider than the equal-tailed interval, always >= 95 % of the replicates
+        d = rng.choice([-2.0, -1.0, 0.0, 1.0, 2.0, 3.0], 200, p=rng.dirichlet(np.ones(6) * 0.5))
+        v = float(rng.integers(0, 6))
+        lo, hi = count_interval(v, d)
+        et_lo, et_hi = equal_tailed_count_interval(v, d)
+        cand = np.maximum(v - d, 0.0)
+        assert hi - lo <= et_hi - et_lo and np.mean((cand >= lo) & (cand <= hi)) >= 0.95
+        assert lo == int(lo) and hi == int(hi)
     lo, hi = basic_interval("centre_time_pct", 99.5, np.linspace(-1.0, 1.0, 201))
     assert lo == pytest.approx(99.5 - 0.95) and hi == 100.0  # a percentage is clipped at 100
 
@@ -304,9 +323,10 @@ def test_analyse_session_switch_adds_interval_columns_the_statistics_ignore(tmp_
     tr, _, _ = _session(3, seconds=10.0)
     (tmp_path / "arena.json").write_text(json.dumps(tr.arena))
     ds = _jitter(tr, 1.5, 4)
+    assert PROTOCOL.uncertainty == UncertaintyOptions(n_boot=200)  # on in the built-in open field
     on = PROTOCOL.model_copy(update={"uncertainty": UncertaintyOptions(n_boot=40)})
     ep = analyse_session(ds, on, pose_path=tmp_path / "m.nc").endpoints
-    off = analyse_session(ds, PROTOCOL, pose_path=tmp_path / "m.nc").endpoints
+    off = analyse_session(ds, PROTOCOL.model_copy(update={"uncertainty": None}), pose_path=tmp_path / "m.nc").endpoints
     for e in ("distance_mm", "centre_time_pct", "centre_entries"):
         assert ep[f"{e}_lo"] <= ep[f"{e}_hi"] and f"{e}_lo" not in off
         assert ep[e] == off[e]  # the endpoints themselves are unchanged
@@ -325,7 +345,9 @@ def test_protocol_switch_writes_interval_columns_the_statistics_ignore(tmp_path:
 
     csv = write_synthetic_cohort(tmp_path / "d", n_per_group=2, seconds=15.0, fps=20.0)
     yaml_path = tmp_path / "of.yaml"
-    yaml_path.write_text(Path(protocol_path("open_field")).read_text() + "uncertainty: {n_boot: 40}\n")
+    text = Path(protocol_path("open_field")).read_text()
+    assert "\nuncertainty: {n_boot: 200}\n" in text  # on by default
+    yaml_path.write_text(text.replace("\nuncertainty: {n_boot: 200}\n", "\nuncertainty: {n_boot: 40}\n"))
     out = tmp_path / "out"
     run_cohort(yaml_path, csv, out, n_workers=0, progress=False, report=True)
     t = pd.read_csv(out / "endpoints.csv")
@@ -343,5 +365,7 @@ def test_protocol_switch_writes_interval_columns_the_statistics_ignore(tmp_path:
     html = (out / "report.html").read_text()
     assert "Pose-uncertainty intervals" in html and "value [lo, hi]" in html
     plain = tmp_path / "plain"
-    run_cohort("open_field", csv, plain, n_workers=0, progress=False, report=False)
-    assert not any(c.endswith("_lo") for c in pd.read_csv(plain / "endpoints.csv").columns)  # off by default
+    off_yaml = tmp_path / "off.yaml"
+    off_yaml.write_text(text.replace("\nuncertainty: {n_boot: 200}\n", "\nuncertainty: null\n"))
+    run_cohort(off_yaml, csv, plain, n_workers=0, progress=False, report=False)
+    assert not any(c.endswith("_lo") for c in pd.read_csv(plain / "endpoints.csv").columns)  # switched off

@@ -6,7 +6,7 @@
 - :data:`OKABE_ITO`, :func:`group_colours`: Okabe & Ito's colour-blind-safe palette, the
   reference (control) group first.
 - :func:`endpoint_figure`: box per group with every animal as a point; per-animal
-  intervals (``<endpoint>_lo``/``_hi`` columns, protocols.uncertainty) as error bars.
+  intervals (``<endpoint>_lo``/``_hi`` columns, protocols.uncertainty) as a segment beside each animal.
 - :func:`p_text`: the raw p beside the Holm- and BH-corrected ones, or "n too small".
 - :func:`agreement_scatter`, :func:`bland_altman_figure`: human vs ethopose with the
   identity line, and differences vs means with the bias and limits of agreement
@@ -87,7 +87,7 @@ def endpoint_figure(table: pd.DataFrame, endpoint: str, *, group_col: str = "gro
     groups
         Group order (default: sorted); colours follow :func:`group_colours`.
     interval
-        ``(lo, hi)`` columns of per-animal intervals, drawn as error bars.
+        ``(lo, hi)`` columns of per-animal intervals, drawn as a segment lo..hi at each animal (not as error bars around its value: a bias-corrected interval need not contain it).
 
     Animals the statistics leave out (a QC flag other than ``ok``,
     :func:`protocols.stats.usable_rows`) are drawn as grey crosses beside their group and do
@@ -115,14 +115,19 @@ def endpoint_figure(table: pd.DataFrame, endpoint: str, *, group_col: str = "gro
         y = pd.to_numeric(sub[endpoint], errors="coerce").to_numpy(float)
         fig.add_trace(go.Box(x=np.full(len(y), i), y=y, name=g, marker_color=colours[g], boxpoints=False,
                              line={"width": 1.5}, fillcolor="rgba(0,0,0,0)", showlegend=False, hoverinfo="skip"))
-        err = None
+        x = i + _jitter(len(y), i)
         if interval is not None:
+            # Each interval as its own segment lo..hi: a bias-corrected interval need not
+            # contain the raw value (distance at heavy pose error), so no error bar around y.
             lo = pd.to_numeric(sub[interval[0]], errors="coerce").to_numpy(float)
             hi = pd.to_numeric(sub[interval[1]], errors="coerce").to_numpy(float)
-            err = {"type": "data", "symmetric": False, "array": hi - y, "arrayminus": y - lo,
-                   "color": colours[g], "thickness": 1, "width": 3}
+            fig.add_trace(go.Scatter(
+                x=np.column_stack([x, x, np.full(len(x), np.nan)]).ravel(),
+                y=np.column_stack([lo, hi, np.full(len(x), np.nan)]).ravel(),
+                mode="lines", name=f"{g}: 95 % interval", showlegend=False, hoverinfo="skip",
+                line={"color": colours[g], "width": 1}))
         ids = sub["subject_id"].astype(str).to_numpy() if "subject_id" in sub else np.array([""] * len(y))
-        fig.add_trace(go.Scatter(x=i + _jitter(len(y), i), y=y, mode="markers", name=g, error_y=err,
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=g,
                                  marker={"color": colours[g], "size": 9, "line": {"color": "black", "width": 0.5}},
                                  text=ids, hovertemplate="%{text}: %{y:.3g}<extra>" + g + "</extra>"))
     fig.update_xaxes(tickvals=list(range(len(groups))), ticktext=groups, title_text="Group",

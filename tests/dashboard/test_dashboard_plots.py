@@ -50,17 +50,24 @@ def test_p_text_corrected_beside_raw_and_n_too_small():
 def test_endpoint_figure_axes_colours_and_intervals():
     table = pd.DataFrame({"subject_id": ["a", "b", "c", "d"], "group": ["control", "control", "treated", "treated"],
                           "distance_mm": [100.0, 120.0, 150.0, 170.0]})
-    table["distance_mm_lo"] = table["distance_mm"] - [5, 6, 7, 8]
-    table["distance_mm_hi"] = table["distance_mm"] + [1, 2, 3, 4]
+    table["distance_mm_lo"] = table["distance_mm"] - [5, 6, 7, 30]
+    table["distance_mm_hi"] = table["distance_mm"] + [1, 2, 3, -10]  # d: bias-corrected, below its value
     eps, intervals = endpoints_with_intervals(list(table.columns[2:]))
     assert eps == ["distance_mm"] and intervals == {"distance_mm": ("distance_mm_lo", "distance_mm_hi")}
     fig = endpoint_figure(table, "distance_mm", interval=intervals["distance_mm"])
     assert fig.layout.yaxis.title.text == "Distance (mm)" and fig.layout.xaxis.title.text == "Group"
-    points = [t for t in fig.data if t.type == "scatter"]
+    points = [t for t in fig.data if t.type == "scatter" and t.mode == "markers"]
     assert [p.marker.color for p in points] == OKABE_ITO[:2]
-    np.testing.assert_allclose(points[1].error_y.array, [3, 4])
-    np.testing.assert_allclose(points[1].error_y.arrayminus, [7, 8])
     np.testing.assert_allclose(points[1].y, [150, 170])
+    segments = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
+    assert [s.line.color for s in segments] == OKABE_ITO[:2]
+    # each animal's interval is drawn from its lo to its hi at the animal's own x, even when
+    # the interval lies wholly below the value (treated animal d: 140..160 around 170)
+    seg_y = np.asarray(segments[1].y, float).reshape(-1, 3)
+    np.testing.assert_allclose(seg_y[:, :2], [[143, 153], [140, 160]])
+    seg_x = np.asarray(segments[1].x, float).reshape(-1, 3)
+    np.testing.assert_allclose(seg_x[:, 0], points[1].x)
+    np.testing.assert_allclose(seg_x[:, 1], points[1].x)
 
 
 def test_endpoint_figure_shows_the_animals_the_test_uses():

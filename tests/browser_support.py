@@ -270,6 +270,17 @@ def sidebar_link_centre(browser: Browser, text: str) -> tuple[float, float]:
     return got
 
 
+def dashboard_fixtures():
+    """``tests/dashboard/dashboard_fixtures.py`` as a module (tests/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dashboard_fixtures", Path(__file__).resolve().parent / "dashboard" / "dashboard_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_average() -> str:
     """The machine's 1-minute load average and core count, for the printed timings."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"

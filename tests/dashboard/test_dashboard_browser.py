@@ -10,7 +10,6 @@ shared machine: printed, and asserted only loosely.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import time
@@ -26,6 +25,7 @@ from tests.browser_support import (
     Browser,
     CpuMeter,
     Timings,
+    dashboard_fixtures,
     free_port,
     load_average,
     serve,
@@ -40,9 +40,7 @@ from tests.browser_support import (
 # is the fast browser test of the default run)
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)]
 
-_spec = importlib.util.spec_from_file_location("dashboard_fixtures", Path(__file__).with_name("dashboard_fixtures.py"))
-fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fixtures)
+fixtures = dashboard_fixtures()
 
 #: url path -> texts that must be in the rendered page
 PAGES = {
@@ -137,13 +135,15 @@ def _check_frames_and_play(browser: Browser, tm: Timings) -> None:
     size = browser.eval(f"performance.getEntriesByName({first[0]!r}).map(e => e.encodedBodySize)[0] || 0")
     assert "/media/" in first[0] and first[0].endswith(".jpg"), first[0]
     print(f"frame sent as {first[0].rsplit('.', 1)[-1].upper()}, {size / 1000:.0f} kB")
-    for i in range(5):
+    for i in range(1, 6):
         before = browser.eval(_FRAME_JS)[0]
         xy = _button(browser, "Next")
-        assert tm.timed(f"frame step {i + 1}", lambda xy=xy: browser.click(*xy),
-                        lambda b=before: (browser.eval(_FRAME_JS) or [b])[0] != b, 30), "the frame did not change"
-    assert browser.eval(_SLIDER_JS) == 5
-    assert wait_until(lambda: _caption_frame(browser) == 5, 30), _caption_frame(browser)
+        # done when the image, the slider and the caption all show the next frame (each is drawn
+        # on its own in the browser: the slider's label can follow the image by a render)
+        assert tm.timed(f"frame step {i}", lambda xy=xy: browser.click(*xy),
+                        lambda b=before, i=i: (browser.eval(_FRAME_JS) or [b])[0] != b
+                        and browser.eval(_SLIDER_JS) == i and _caption_frame(browser) == i, 30), \
+            f"step {i}: slider {browser.eval(_SLIDER_JS)}, caption {_caption_frame(browser)}"
     icons = browser.icons_drawn()
     print(f"button icons drawn (name, CSS px wide): {icons}")
     for name in ("chevron_left", "chevron_right", "play_arrow"):  # one glyph, not the icon's name as text
@@ -151,8 +151,9 @@ def _check_frames_and_play(browser: Browser, tm: Timings) -> None:
     # a loaded machine takes a few seconds for the rerun that starts playing
     xy = _button(browser, "Play")
     playing = tm.timed("play: two strides", lambda: browser.click(*xy),
-                       lambda: (v := browser.eval(_SLIDER_JS)) is not None and v >= 5 + 2 * 6 and v, 60)
-    assert playing, "Play did not advance the frame"
+                       lambda: (v := browser.eval(_SLIDER_JS)) is not None and v >= 5 + 2 * 6
+                       and _has_button(browser, "Pause") and v, 60)
+    assert playing, f"Play did not advance the frame: slider {browser.eval(_SLIDER_JS)}"
     xy = _button(browser, "Pause")
     seen: list[tuple[float, int]] = []
 
@@ -166,6 +167,7 @@ def _check_frames_and_play(browser: Browser, tm: Timings) -> None:
     shown = _caption_frame(browser)
     print(f"play: frame 5 -> {playing} (stride 6 frames per 0.25 s), paused at {seen[-1][1]}, image shows frame {shown}")
     assert shown == seen[-1][1], "after Pause the image and the slider show different frames"
+    assert seen[-1][1] < 499, f"playback ran to the last frame: Pause did not stop it ({seen[-20:]})"
 
 
 def _caption_frame(browser: Browser) -> int | None:
@@ -252,12 +254,16 @@ def _check_endpoint_figure(browser: Browser) -> None:
 
 def _check_validation_figures(browser: Browser, shots: Path) -> None:
     browser.click(*_button(browser, "Compare"))
-    assert wait_until(lambda: "Bland-Altman" in browser.text() and browser.eval(
-        "document.querySelectorAll('.js-plotly-plot').length") >= 2 and not browser.running(), 60), browser.text()[:400]
-    time.sleep(1.5)
-    metas = browser.eval("[...document.querySelectorAll('.js-plotly-plot')].map(g => g.layout.meta)")
+    def both_drawn():
+        metas = browser.eval("[...document.querySelectorAll('.js-plotly-plot')].map(g => g.layout && g.layout.meta)")
+        return (metas if "Bland-Altman" in browser.text() and not browser.running() and browser.drawn()
+                and {"kind": "agreement", "n": 2} in (metas or []) and {"kind": "bland_altman", "n": 2} in metas
+                else None)
+
+    metas = wait_until(both_drawn, 60)
     print(f"validation figures: {metas}")
-    assert {"kind": "agreement", "n": 2} in metas and {"kind": "bland_altman", "n": 2} in metas
+    assert metas, (browser.text()[:400], browser.eval(
+        "[...document.querySelectorAll('.js-plotly-plot')].map(g => g.layout && g.layout.meta)"))
     assert "Bland-Altman (n = 2; shaded: 95 % CI of the bias)" in browser.text()
     browser.screenshot(shots / "dashboard_validation_compared.png", full_page=True)
 

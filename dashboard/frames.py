@@ -13,13 +13,15 @@ Keypoints are drawn into the pixels with OpenCV, so a frame step redraws one ima
 - :func:`encode_jpeg`: RGB array -> JPEG bytes.
 - :func:`colour_key_html`: the body parts' colours as a key to show under the frame (names
   written into the frame overlap when the keypoints are close, as on a mouse seen from above).
+- :class:`SliderFrame`: the frame a session is on, kept apart from the frame slider's value the
+  browser sends back (a stale echo of it would undo a step).
 """
 
 from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -139,3 +141,65 @@ def colour_key_html(names: Sequence[str], cutoff: float) -> str:
     items.append(f'<span style="white-space:nowrap"><span style="color:{rgb(LOW_CONFIDENCE_RGB)};font-weight:bold">'
                  f'&#215;</span>&nbsp;below {cutoff:g}</span>')
     return '<div style="font-size:0.85em;line-height:1.7">' + " ".join(items) + "</div>"
+
+
+class SliderFrame:
+    """The frame a session is on, with the frame slider's value the browser sends taken in only
+    when the user moved it.
+
+    Every rerun request a Streamlit page gets carries the value its browser's slider holds, and
+    one sent before the reply to the previous request arrived (a second Next clicked during the
+    first one's rerun, a play timer's reruns) still holds an earlier frame. Taken as the frame,
+    it undoes the step. The frame is kept under its own key (``<key>_pos``); the values drawn
+    into the slider since the browser last echoed the newest are remembered (``<key>_sent``),
+    and a value among them is an echo, ignored. Any other value is the user's drag.
+
+    Parameters
+    ----------
+    state
+        The session state (``st.session_state``, or a dict in tests).
+    key
+        The slider's widget key.
+    n_frames
+        Frames (slider positions ``0 .. n_frames - 1``).
+    """
+
+    #: drawn values kept while the browser may still echo them
+    KEEP = 64
+
+    def __init__(self, state: MutableMapping, key: str, n_frames: int) -> None:
+        self.state, self.key, self.n = state, key, int(n_frames)
+        self._pos, self._sent = f"{key}_pos", f"{key}_sent"
+
+    def current(self) -> int:
+        """The session's frame, a drag the browser sent taken in (call it in callbacks and before
+        drawing; calling it twice in one run changes nothing)."""
+        at = int(self.state.get(self._pos, 0))
+        sent = self.state.setdefault(self._sent, [])
+        v = self.state.get(self.key)
+        if v is not None:
+            v = int(v)
+            if sent and v == sent[-1]:
+                del sent[:-1]  # the browser has caught up
+            elif v not in sent:
+                at = v
+                sent[:] = [v]
+        at = int(np.clip(at, 0, self.n - 1))  # another file or animal may have fewer frames
+        self.state[self._pos] = at
+        return at
+
+    def go(self, at: int) -> None:
+        """Make ``at`` the session's frame (a callback's step or jump); drawn by :meth:`draw`."""
+        self.state[self._pos] = int(np.clip(int(at), 0, self.n - 1))
+
+    def draw(self, at: int | None = None) -> int:
+        """Set the slider's value to the session's frame (or to ``at``), before the slider is made;
+        returns that frame."""
+        at = self.current() if at is None else int(np.clip(int(at), 0, self.n - 1))
+        self.state[self._pos] = at
+        self.state[self.key] = at
+        sent = self.state.setdefault(self._sent, [])
+        if not sent or sent[-1] != at:
+            sent.append(at)
+            del sent[:-self.KEEP]
+        return at

@@ -18,7 +18,7 @@ from dashboard.data import (
     require_results,
     video_inside_root,
 )
-from dashboard.frames import arena_canvas, colour_key_html, draw_keypoints, encode_jpeg
+from dashboard.frames import SliderFrame, arena_canvas, colour_key_html, draw_keypoints, encode_jpeg
 from dashboard.model_eval import find_evaluation, read_model_error
 from dashboard.qc_figures import (
     confidence_cutoff,
@@ -72,7 +72,7 @@ video = video_inside_root(root, animal, pose)
 
 
 def _go_to_worst() -> None:
-    st.session_state["qc_pos"] = int(st.session_state["qc_worst_pick"])
+    SliderFrame(st.session_state, "qc_frame", len(t)).go(st.session_state["qc_worst_pick"])
 
 
 with st.expander("Worst frames (most keypoints below the cut-off)", expanded=bool(st.session_state.pop("qc_worst", False))):
@@ -84,54 +84,19 @@ n_frames = len(t)
 #: a frame every PLAY_INTERVAL_S while playing, advancing by a stride that keeps real time
 PLAY_INTERVAL_S = 0.25
 play_stride = max(1, int(round((animal.fps or 25.0) * PLAY_INTERVAL_S)))
-#: server-drawn slider values kept while the browser may still echo them (bounded)
-_SENT_KEEP = 64
-
-
-def _frame_pos() -> int:
-    """The frame this session is on (``qc_pos``), with a slider move the browser sent taken in.
-
-    Every rerun request carries the slider value the browser holds, and one sent before the
-    previous run's reply arrived still holds an earlier value (a second Next clicked during
-    the first one's rerun, the play timer's reruns). Such a value is one the server drew
-    itself (``qc_sent``): it is ignored, else it would undo the step. A value the server never
-    drew is the user's drag and becomes the frame.
-    """
-    at = int(st.session_state.get("qc_pos", 0))
-    sent = st.session_state.setdefault("qc_sent", [])
-    v = st.session_state.get("qc_frame")
-    if v is not None:
-        v = int(v)
-        if sent and v == sent[-1]:
-            del sent[:-1]  # the browser has caught up
-        elif v not in sent:
-            at = v
-            sent[:] = [v]
-    at = int(np.clip(at, 0, n_frames - 1))  # another animal may have fewer frames
-    st.session_state["qc_pos"] = at
-    return at
-
-
-def _set_slider(at: int) -> None:
-    """Make ``at`` the session's frame and the value the slider is drawn with (before the slider)."""
-    st.session_state["qc_pos"] = at
-    st.session_state["qc_frame"] = at
-    sent = st.session_state.setdefault("qc_sent", [])
-    if not sent or sent[-1] != at:
-        sent.append(at)
-        del sent[:-_SENT_KEEP]
+frame_at = SliderFrame(st.session_state, "qc_frame", n_frames)
 
 
 def _toggle_play() -> None:
-    _frame_pos()
+    frame_at.current()
     if st.session_state.get("qc_playing", False) and "qc_shown_frame" in st.session_state:
         # pausing: stay on the frame last drawn, the one the user saw when clicking
-        st.session_state["qc_pos"] = int(np.clip(st.session_state["qc_shown_frame"], 0, n_frames - 1))
+        frame_at.go(st.session_state["qc_shown_frame"])
     st.session_state["qc_playing"] = not st.session_state.get("qc_playing", False)
 
 
 def _step(delta: int) -> None:
-    st.session_state["qc_pos"] = int(np.clip(_frame_pos() + delta, 0, n_frames - 1))
+    frame_at.go(frame_at.current() + delta)
 
 
 playing = bool(st.session_state.get("qc_playing", False))
@@ -141,14 +106,14 @@ is_3d = pos.shape[1] == 3  # a triangulated pose (mm): no image frame, no floor 
 @st.fragment(run_every=PLAY_INTERVAL_S if playing else None)
 def _player() -> None:
     """Frame controls, the frame (JPEG with keypoints drawn) and the trajectory; reruns alone."""
-    at = _frame_pos()
+    at = frame_at.current()
     if st.session_state.get("qc_playing", False):
         if at >= n_frames - 1:
             # the end: a whole-page rerun, so the button offers Play again and the timer stops
             st.session_state["qc_playing"] = False
             st.rerun()
         at = min(at + play_stride, n_frames - 1)
-    _set_slider(at)
+    frame_at.draw(at)
     c_prev, c_next, c_slider = st.columns([2, 2, 9], vertical_alignment="bottom")
     c_prev.button("Prev", icon=":material/chevron_left:", key="qc_prev", on_click=_step, args=(-1,), help="previous frame (←)", shortcut="left")
     c_next.button("Next", icon=":material/chevron_right:", key="qc_next", on_click=_step, args=(1,), help="next frame (→)", shortcut="right")

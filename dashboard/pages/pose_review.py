@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.data import get_root, open_pose_file, pose_files, pose_video, video_reader
-from dashboard.frames import arena_canvas, encode_jpeg
+from dashboard.frames import SliderFrame, arena_canvas, encode_jpeg
 from dashboard.identities import (
     correctable,
     corrections,
@@ -83,6 +83,9 @@ def _row_of(frame_number: int) -> int:
     return int(np.clip(np.searchsorted(frames, int(frame_number)), 0, n_rows - 1))
 
 
+frame_at = SliderFrame(st.session_state, "pr_frame", n_rows)  # a stale slider echo never undoes a jump
+
+
 #: the suspects as the list shows them; a pick is kept as its label, so a table that changed (after a
 #: swap or an undo) never turns an old pick into another row
 labels = [f"frame {r.frame} ({r.time_s:.2f} s) · {r.individuals} · {r.reason}" for r in table.itertuples()]
@@ -94,12 +97,12 @@ def _go_to_suspect() -> None:
     if i is None:
         return
     row = table.iloc[i]
-    st.session_state["pr_frame"] = _row_of(row["frame"])
+    frame_at.go(_row_of(row["frame"]))
     st.session_state["pr_a"], st.session_state["pr_b"] = swap_pair(row, names)
 
 
 def _step_suspect(direction: int) -> None:
-    current = int(frames[min(st.session_state.get("pr_frame", 0), n_rows - 1)])
+    current = int(frames[frame_at.current()])
     cand = np.flatnonzero(table["frame"].to_numpy() > current) if direction > 0 else \
         np.flatnonzero(table["frame"].to_numpy() < current)
     if len(cand):
@@ -118,8 +121,7 @@ c_pick.selectbox("Go to suspect", labels, key="pr_suspect", placeholder="pick a 
 c_prev.button("Previous suspect", icon=":material/skip_previous:", key="pr_prev", on_click=_step_suspect, args=(-1,))
 c_next.button("Next suspect", icon=":material/skip_next:", key="pr_next", on_click=_step_suspect, args=(1,))
 
-if st.session_state.get("pr_frame", 0) > n_rows - 1:
-    st.session_state["pr_frame"] = 0
+frame_at.draw()
 row = st.slider("Frame (row)", 0, n_rows - 1, key="pr_frame")
 frame_no = int(frames[row])
 cutoff = st.number_input("Confidence cut-off (drawing only)", 0.0, 1.0, 0.5, 0.05, key="pr_cutoff",

@@ -64,3 +64,30 @@ def test_a_stale_slider_echo_does_not_undo_a_step(root: Path, monkeypatch: pytes
     at.run()
     at.slider(key="qc_frame").set_value(250).run()
     assert at.slider(key="qc_frame").value == 250 == _caption_frame(at)
+
+
+def test_slider_frame_on_a_plain_state():
+    """The rule alone, on a dict standing in for the session state (no Streamlit)."""
+    from dashboard.frames import SliderFrame
+
+    state: dict = {}
+    frame = SliderFrame(state, "f", 10)
+
+    def request(browser_value: int | None, step: int = 0) -> int:  # one rerun: callback, then draw
+        if browser_value is not None:
+            state["f"] = browser_value  # the value the browser sent with the request
+        if step:
+            frame.go(frame.current() + step)
+        return frame.draw()
+
+    assert request(None) == 0
+    assert request(0, +1) == 1
+    assert request(0, +1) == 2  # sent before the reply that drew 1: an echo, the step counts
+    assert request(1, +1) == 3  # still behind
+    assert request(3) == 3 and state["f_sent"] == [3]  # caught up: only the newest is kept
+    assert request(7) == 7  # a drag
+    assert request(7, +5) == 9  # clipped to the last frame
+    assert request(99) == 9 and request(-4, -1) == 0  # a value out of range clipped too
+    for _ in range(3 * SliderFrame.KEEP):  # a browser that never answers: memory stays bounded
+        request(0, +1)
+    assert len(state["f_sent"]) <= SliderFrame.KEEP

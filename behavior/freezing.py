@@ -26,7 +26,8 @@ bouts were kept when their length plus half the speed window reached 1 s (a wind
 into the movement at either end shortens a still period by up to *w*: half of it on
 average). Frames in a rearing posture (snout-tail-base length < 0.75 of its median) or,
 where the forepaws were tracked, in a grooming bout (body still, forepaws within 15 mm of the
-snout, for at least 1 s: :func:`behavior.posture.detect_grooming`) were not freezing. Before
+snout or nearer than 0.8 of their distance while walking, for at least 1 s:
+:func:`behavior.posture.detect_grooming`) were not freezing. Before
 the speeds, keypoint positions farther from their own 0.5 s running median than the larger of
 5 times the keypoint's jitter and 10 mm were treated as missing (a pose model's confident
 gross errors: :mod:`behavior.outliers`). *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window

@@ -51,7 +51,7 @@ def _grooming_geometry(pose, states: np.ndarray, px_per_mm: float) -> dict:
     return {"paw_snout_mm": float(np.nanmedian(paw[g])), "head_ratio": float(np.nanmedian(head[g]))}
 
 
-def score_run(run: Path, work: Path) -> list[dict]:
+def score_run(run: Path, work: Path, label: str | None = None) -> list[dict]:
     """Rows (run, pose source, rule variant, state, kappa) for one demo output folder."""
     from behavior.freezing import detect_freezing
     from behavior.posture import detect_grooming
@@ -71,7 +71,7 @@ def score_run(run: Path, work: Path) -> list[dict]:
         n = min(len(states), pose.sizes["time"])
         sc = score_behaviour(pose, states, ppm, work)
         geo = _grooming_geometry(pose, states, ppm)
-        base = {"run": run.name, "seed": seed, "pose": source,
+        base = {"run": label or run.name, "seed": seed, "pose": source,
                 "mean_error_px": err.get("mean_error_px", float("nan")) if source == "predicted" else 0.0, **geo}
         for name in STATE_ORDER:
             rows.append({**base, "rule": "default", "state": name, "kappa": sc[name]["kappa"],
@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         args.runs.append(out)
     work = Path("/tmp") / "freezing_demo_states"
     work.mkdir(exist_ok=True)
-    df = pd.DataFrame([row for run in args.runs for row in score_run(run, work)])
+    names = [r.name for r in args.runs]  # two transfer folders may share a name: add the parent's
+    labels = [f"{r.parent.name}/{r.name}" if names.count(r.name) > 1 else r.name for r in args.runs]
+    df = pd.DataFrame([row for run, lab in zip(args.runs, labels, strict=True) for row in score_run(run, work, lab)])
     tab = df.pivot_table(index=["run", "pose", "rule"], columns="state", values="cell", aggfunc="first")
     tab = tab[[s for s in STATE_ORDER if s in tab.columns]].fillna("")
     geo = df.groupby(["run", "pose"])[["mean_error_px", "paw_snout_mm", "head_ratio"]].first()

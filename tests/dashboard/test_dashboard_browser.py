@@ -234,8 +234,8 @@ def _check_endpoint_figure(browser: Browser) -> None:
     got = browser.eval("""(() => { const gd = document.querySelector('.js-plotly-plot');
       if (!gd) return null;
       return {y: gd.querySelector('.ytitle').textContent, x: gd.querySelector('.xtitle').textContent,
-              colours: gd._fullData.filter(t => t.type === 'scatter').map(t => t.marker.color),
-              names: gd._fullData.filter(t => t.type === 'scatter').map(t => t.name)}; })()""")
+              colours: gd._fullData.filter(t => t.type === 'scatter' && t.mode === 'markers').map(t => t.marker.color),
+              names: gd._fullData.filter(t => t.type === 'scatter' && t.mode === 'markers').map(t => t.name)}; })()""")
     print(f"endpoint figure: y axis {got['y']!r}, x axis {got['x']!r}, group colours {got['colours']}")
     assert got["y"] == "Distance (mm)" and got["x"] == "Group"
     # the QC-flagged animal (bad01, left out of the test) is a grey cross beside the two groups' boxes

@@ -44,7 +44,10 @@ def _parent(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
         time.sleep(600)
     """)
     code = f"import sys; from dashboard.cli import run_child; sys.exit(run_child([sys.executable, '-c', {server!r}]))"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    # SIGINT as at a terminal: a test run started in the background (``pytest &``, nohup)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt in the parent
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert _wait(lambda: pids.is_file() and len(pids.read_text().split()) == 2), "server did not start"
     return proc, pids
 

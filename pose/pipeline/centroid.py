@@ -93,6 +93,18 @@ def instance_anchors(keypoints: np.ndarray, *, min_keypoints: int = 2) -> np.nda
     return mean
 
 
+def closest_centre_gaps(keypoints: np.ndarray) -> np.ndarray:
+    """Per frame with two or more labelled animals, the distance between its two closest
+    animal centres (``keypoints``: ``(frames, individuals, keypoints, 2)``)."""
+    gaps = []
+    for a in instance_anchors(keypoints):
+        a = a[np.isfinite(a).all(axis=1)]
+        if len(a) >= 2:
+            d = np.linalg.norm(a[:, None] - a[None], axis=-1)
+            gaps.append(d[np.triu_indices(len(a), 1)].min())
+    return np.array(gaps, float)
+
+
 def derive_centroid_config(keypoints: np.ndarray, frame_hw: tuple[int, int], *, stride: int = 4,
                            rotation_deg: float = 180.0, **given) -> CentroidConfig:
     """Scale, crop, score-map width and suppression radius from the labelled animals.
@@ -121,16 +133,10 @@ def derive_centroid_config(keypoints: np.ndarray, frame_hw: tuple[int, int], *, 
     reasons["crop_px"] = f"the scaled frame's longer side {side:.0f} px, rounded up to 32, at most 512"
     sigma = float(np.clip(0.15 * size * scale, stride, 2 * stride))
     reasons["sigma_px"] = f"0.15 x scaled animal size, clipped to {stride}-{2 * stride} (stride {stride})"
-    anchors = instance_anchors(kps)
-    gaps = []
-    for a in anchors:
-        a = a[np.isfinite(a).all(axis=1)]
-        if len(a) >= 2:
-            d = np.linalg.norm(a[:, None] - a[None], axis=-1)
-            gaps.append(d[np.triu_indices(len(a), 1)].min())
+    gaps = closest_centre_gaps(kps)
     radius = 0.3 * size
     why = f"0.3 x animal size {size:.0f} px"
-    if gaps and 0.5 * float(np.percentile(gaps, 2)) < radius:
+    if gaps.size and 0.5 * float(np.percentile(gaps, 2)) < radius:
         radius = max(0.5 * float(np.percentile(gaps, 2)), 2.0 * stride / scale)
         why += f", lowered to half the closest labelled centres' distance (2nd percentile {np.percentile(gaps, 2):.0f} px)"
     reasons["nms_radius_px"] = why

@@ -44,6 +44,7 @@ from pose.atomic import write_text_atomic
 from pose.pipeline.augment import FILL_RGB
 from pose.pipeline.centroid import (
     CentroidDetector,
+    closest_centre_gaps,
     derive_centroid_config,
     instance_anchors,
     train_centroid_model,
@@ -58,6 +59,10 @@ TOPDOWN_JSON = "topdown.json"
 TOPDOWN_TRAIN_JSON = "topdown_train.json"  # the training's config and budget split (--resume)
 CROP_MARGIN = 1.25  # crop half-side / farthest labelled keypoint from the centre
 JITTER_FRACTION = 0.06  # training crops' centres moved by up to this x the crop side (centroid error)
+# ... and by at most this x the closest labelled centres' distance (2nd percentile), so that the
+# centred animal stays the one nearest the crop centre when two animals touch: a neighbour at
+# distance g is farther from the centre than the target while the radial jitter sqrt(2) j < g / 2
+JITTER_GAP_FRACTION = 0.35
 
 
 class TopDownInfo(BaseModel):
@@ -125,11 +130,33 @@ def crop_side_px(keypoints: np.ndarray) -> tuple[int, str]:
                   f"({r:.0f} px, 99th percentile)")
 
 
+def instance_jitter_px(keypoints: np.ndarray, side: int) -> tuple[float, str]:
+    """Largest shift (per axis, original pixels) of a training crop's centre from its animal's.
+
+    ``JITTER_FRACTION x side`` (the centroid model's error), lowered to ``JITTER_GAP_FRACTION``
+    x the 2nd percentile of the closest labelled centres' distance: with a larger jitter the
+    target is in training as far off-centre as a touching neighbour, so at inference a crop
+    centred on one of two animals in contact cannot say which one it is meant for.
+    """
+    jitter = JITTER_FRACTION * side
+    why = f"{JITTER_FRACTION} x the written crop side {side} px"
+    gaps = closest_centre_gaps(keypoints)
+    if gaps.size:
+        g = float(np.percentile(gaps, 2))
+        if JITTER_GAP_FRACTION * g < jitter:
+            jitter = JITTER_GAP_FRACTION * g
+            why += (f", lowered to {JITTER_GAP_FRACTION} x the closest labelled centres' distance (2nd percentile "
+                    f"{g:.1f} px), so that the centred animal stays the one nearest the crop centre in contacts")
+    return round(float(jitter), 2), why
+
+
 def write_instance_project(project: Project, labels: LabelSet, out: Path, side: int, test_images: set[str],
-                           seed: int = 0) -> tuple[Project, list[str]]:
+                           seed: int = 0, jitter_px: float | None = None) -> tuple[Project, list[str]]:
     """A single-animal project of crops, one per labelled animal, centred (with a small jitter)
     on it; the crop's labels are that animal's keypoints only.
 
+    ``jitter_px``: the largest shift of a crop's centre per axis (default
+    ``JITTER_FRACTION x side``; :func:`instance_jitter_px` derives it from the labels).
     Returns the project and the crop names of ``test_images``' animals (its test frames).
     """
     import pose.io
@@ -137,6 +164,7 @@ def write_instance_project(project: Project, labels: LabelSet, out: Path, side: 
 
     kps, inds, parts = split_individuals(labels)
     anchors = instance_anchors(kps)
+    jitter = JITTER_FRACTION * side if jitter_px is None else float(jitter_px)
     rng = np.random.default_rng([seed, 11])
     folder = out / "labeled-data" / "instances"
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +176,7 @@ def write_instance_project(project: Project, labels: LabelSet, out: Path, side: 
                 continue
             if frame is None:
                 frame = cv2.cvtColor(cv2.imread(str(project.root / image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            centre = anchors[f, i] + rng.uniform(-JITTER_FRACTION, JITTER_FRACTION, 2) * side
+            centre = anchors[f, i] + rng.uniform(-1.0, 1.0, 2) * jitter
             crop, origin = crop_around(frame, centre, side)
             name = f"{Path(image).parent.name}_{Path(image).stem}_{ind}.png"
             cv2.imwrite(str(folder / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
@@ -277,7 +305,10 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
                                 **{f"centroid_{k}": v for k, v in ccfg.reasons.items()}})
     _echo(f"top-down: {len(train_idx)} training frames, {len(test_idx)} test frames; "
           f"{int(per_frame[train_idx].sum())} training animals")
+    jitter, jitter_why = instance_jitter_px(kps[train_idx], 2 * side)
+    info.reasons["instance_jitter_px"] = f"{jitter} px: {jitter_why}"
     _echo(f"  crop {side} px: {side_why}")
+    _echo(f"  instance crops' centre jitter +-{jitter} px: {jitter_why}")
     for k, v in ccfg.reasons.items():
         _echo(f"  centroid {k} {getattr(ccfg, k)}: {v}")
     _echo(f"  budget: {budget or '-'} min ({'CPU' if cfg.cpu_minutes else 'wall'}), {centroid_share:.0%} to the centroid model")
@@ -310,7 +341,7 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     # written with twice the side: the training crops (the recipe's crop_px) then hold real
     # surroundings, neighbours included (as negatives), like the crops seen at inference
     inst_project, inst_test = write_instance_project(project, labels, model_dir / "instance_project", 2 * side,
-                                                     set(split.test), seed=cfg.seed)
+                                                     set(split.test), seed=cfg.seed, jitter_px=jitter)
     update = {"mine_period": 0, "augment": cfg.augment.model_copy(update={"random_crop": False})}
     if cfg.cpu_minutes:
         update["cpu_minutes"] = cfg.cpu_minutes - c_budget

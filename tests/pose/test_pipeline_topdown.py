@@ -184,6 +184,26 @@ def test_instance_project_holds_each_animal_alone_and_keeps_the_frame_split(tmp_
     assert not multi_animal_reason(single)[0]
 
 
+def test_instance_jitter_is_bounded_by_the_closest_animals_distance():
+    """Far-apart animals keep the centroid-error jitter; animals labelled in contact lower it so
+    that the target stays nearer the crop centre than its neighbour (radial jitter < gap / 2)."""
+    from pose.pipeline.topdown import JITTER_FRACTION, instance_jitter_px
+
+    body = np.array([[-10.0, 0.0], [0.0, 0.0], [10.0, 0.0]])
+    frames = 50
+    far = np.stack([np.stack([body + [50, 50], body + [250, 50]]) for _ in range(frames)])
+    jitter, why = instance_jitter_px(far, 300)
+    assert jitter == pytest.approx(JITTER_FRACTION * 300) and "lowered" not in why
+    gaps = np.linspace(12.0, 60.0, frames)  # centre distances of the pair, frame by frame
+    near = np.stack([np.stack([body + [50, 50], body + [50 + g, 50]]) for g in gaps])
+    jitter, why = instance_jitter_px(near, 300)
+    g2 = float(np.percentile(gaps, 2))
+    assert jitter == pytest.approx(0.35 * g2, abs=0.01) and "lowered" in why
+    assert np.sqrt(2) * jitter < g2 / 2  # for all but the 2 % closest labelled pairs
+    single = far[:, :1]  # one animal per frame: no gap, the default
+    assert instance_jitter_px(single, 300)[0] == pytest.approx(JITTER_FRACTION * 300)
+
+
 def make_single(root):
     import sys
     from pathlib import Path

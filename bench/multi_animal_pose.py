@@ -4,6 +4,7 @@ Run (bench/results/multi_animal_pose.md comes from these commands; each stage ke
 outputs in --work and is skipped when they exist, so a stage can be re-run alone)::
 
     nice -n 10 python3 bench/multi_animal_pose.py virtual --work /tmp/map --cpu-minutes 10
+    nice -n 10 python3 bench/multi_animal_pose.py contacts --work /tmp/map
     nice -n 10 python3 bench/multi_animal_pose.py flies --work /tmp/map --cpu-minutes 10
     python3 bench/multi_animal_pose.py report --work /tmp/map --out bench/results/multi_animal_pose.md
 
@@ -17,6 +18,9 @@ the held-out video, :func:`pose.tracking.track_identities` links them (``n_anima
 motmetrics (:func:`pose.tracking.identity_metrics`) scores IDF1 and switches against the
 truth. Keypoint error per animal: per frame, predicted instances are matched to the true
 animals (Hungarian, mean keypoint distance), independently of the identities.
+
+``contacts``: the virtual stage's instances with the predictor's options for animals in
+contact (``split_merged``, ``propagate``, both), each tracked and scored the same way.
 
 ``flies``: ../shared/data/sleap-flies-tracks (2 flies, 1,500 frames, every frame labelled by
 people, the two identities as tracks) imported as a project; the models train on frames
@@ -241,6 +245,92 @@ def run_virtual(args: argparse.Namespace) -> dict:
     return row
 
 
+def _split_merged_rows(model: Path, video: Path, inst: xr.Dataset, start: int) -> tuple[xr.Dataset, dict]:
+    """``inst`` with its frames of fewer than 2 instances re-predicted with ``split_merged``:
+    the same as a whole ``split_merged=True`` inference (the split is only tried in a frame
+    with fewer centres than the count, and such a frame has fewer instances)."""
+    from pose.pipeline.topdown import TopDownPredictor
+    from pose.video import VideoReader
+
+    pred = TopDownPredictor(model, n_animals=2, threads=1, split_merged=True)
+    xy = inst.position.values.copy()
+    cf = inst.confidence.values.copy()
+    found = np.isfinite(xy).any(axis=(1, 2)).sum(axis=1)
+    want = set((np.flatnonzero(found < 2) + start).tolist())
+    c0 = time.process_time()
+    buf, rows = [], []
+
+    def flush() -> None:
+        if buf:
+            k, c, _ = pred.predict_keypoints(np.stack(buf))
+            for r, a, b in zip(rows, k, c, strict=True):
+                xy[r], cf[r] = a.transpose(2, 1, 0), b.T
+            buf.clear()
+            rows.clear()
+
+    with VideoReader(video) as rd:
+        for first, batch in rd.iter_batches(64, start=start, stop=start + inst.sizes["time"]):
+            for k, frame in enumerate(batch):
+                if first + k in want:
+                    buf.append(frame)
+                    rows.append(first + k - start)
+                    if len(buf) == 8:
+                        flush()
+        flush()
+    out = inst.copy(deep=True)
+    out["position"].values[:] = xy
+    out["confidence"].values[:] = cf
+    after = np.isfinite(xy).any(axis=(1, 2)).sum(axis=1)
+    return out, {"rows_recomputed": len(want), "cpu_s": round(time.process_time() - c0, 1),
+                 "frames_with_2_after": int(((found < 2) & (after >= 2)).sum())}
+
+
+def _propagated(model: Path, video: Path, inst: xr.Dataset, start: int) -> tuple[xr.Dataset, dict]:
+    """``inst`` after :meth:`pose.pipeline.topdown.TopDownPredictor.propagate_instances`
+    (what ``propagate=True`` adds to an inference)."""
+    from pose.pipeline.topdown import TopDownPredictor
+
+    pred = TopDownPredictor(model, n_animals=2, threads=1)
+    xy = inst.position.values.transpose(0, 3, 2, 1).copy()  # (T, P, K, 2)
+    cf = inst.confidence.values.transpose(0, 2, 1).copy()
+    c0 = time.process_time()
+    added = pred.propagate_instances(xy, cf, video, list(range(start, start + inst.sizes["time"])))
+    out = inst.copy(deep=True)
+    out["position"].values[:] = xy.transpose(0, 3, 2, 1)
+    out["confidence"].values[:] = cf.transpose(0, 2, 1)
+    return out, {"added": int(added), "cpu_s": round(time.process_time() - c0, 1)}
+
+
+def run_contacts(args: argparse.Namespace) -> dict:
+    """The saved virtual instances with the contact options of the predictor, each scored:
+    ``split_merged``, ``propagate`` and both (no retraining, no full re-inference)."""
+    import pose.io
+    from pose.tracking import estimate_body_size_px
+
+    work = Path(args.work)
+    truth = pose.io.load(work / "virtual_test" / "truth.nc")
+    n = int(round(args.score_seconds * truth.attrs["fps"])) if args.score_seconds else truth.sizes["time"]
+    inst = pose.io.load(work / f"virtual_instances_{n}.nc")  # the virtual stage's inference
+    truth = truth.isel(time=slice(0, inst.sizes["time"]))
+    model, video = work / "virtual_model", work / "virtual_test" / "video.mp4"
+    body = estimate_body_size_px(truth.position.values[:, :2])
+    ppm = truth.attrs.get("px_per_mm")
+    split, split_cost = _split_merged_rows(model, video, inst, 0)
+    prop, prop_cost = _propagated(model, video, inst, 0)
+    both, both_cost = _propagated(model, video, split, 0)
+    out = {"frames": int(inst.sizes["time"]), "split_cost": split_cost, "propagate_cost": prop_cost,
+           "both_cost": both_cost, "variants": {}}
+    for name, ds in (("as inferred", inst), ("split_merged", split), ("propagate", prop),
+                     ("split_merged + propagate", both)):
+        sc = score(truth.copy(), ds, body, ppm)
+        out["variants"][name] = {k: sc[k] for k in ("idf1", "switches", "switches_per_10_min", "mota",
+                                                     "identity_accuracy", "found_per_frame", "errors")}
+        print(name, {k: out["variants"][name][k] for k in ("idf1", "switches", "identity_accuracy", "found_per_frame")},
+              flush=True)
+    (work / "virtual_contacts.json").write_text(json.dumps(out, indent=1, default=float))
+    return out
+
+
 def run_flies(args: argparse.Namespace) -> dict:
     import pose.io
     from pose.pipeline.importers import read_labels, write_project
@@ -272,6 +362,7 @@ def run_flies(args: argparse.Namespace) -> dict:
 def report(args: argparse.Namespace) -> str:
     work = Path(args.work)
     rows = [json.loads(p.read_text()) for p in (work / "virtual_result.json", work / "flies_result.json") if p.is_file()]
+    contacts = json.loads((work / "virtual_contacts.json").read_text()) if (work / "virtual_contacts.json").is_file() else None
     lines = ["| dataset | frames | CPU-min budget | centroid recall (held-out labels) | IDF1 | switches | "
              "switches / 10 min | identity accuracy | baseline IDF1 / switches | per-animal error mean (median, p90) px | detected |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -302,6 +393,17 @@ def report(args: argparse.Namespace) -> str:
                          f"frames with fewer than 2 instances, {bad} where an animal has no instance within a quarter "
                          f"body (or none), {cov} inside a swap-suspect event; frames "
                          + ", ".join(str(d["frame"]) for d in det[:20]) + (" ..." if len(det) > 20 else ""))
+    if contacts:
+        lines += ["", f"Virtual pair, the predictor's contact options on the same {contacts['frames']} frames "
+                  "(`contacts` stage):", "",
+                  "| variant | IDF1 | switches | identity accuracy | instances per frame | per-animal error mean px (detected) |",
+                  "|---|---|---|---|---|---|"]
+        for name, v in contacts["variants"].items():
+            errs = "; ".join(f"{k} {e['mean_px']:.2f} ({e['detected']:.3f})" for k, e in v["errors"].items())
+            lines.append(f"| {name} | {v['idf1']:.4f} | {int(v['switches'])} | {v['identity_accuracy']:.4f} | "
+                         f"{v['found_per_frame']:.3f} | {errs} |")
+        lines.append(f"\nCost: split_merged {contacts['split_cost']}, propagate {contacts['propagate_cost']}, "
+                     f"both {contacts['both_cost']}")
     text = "\n".join(lines)
     if args.out:
         Path(args.out).write_text(Path(args.out).read_text().split("<!-- table -->")[0] + "<!-- table -->\n" + text + "\n"
@@ -311,7 +413,7 @@ def report(args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["virtual", "flies", "report"])
+    parser.add_argument("stage", choices=["virtual", "contacts", "flies", "report"])
     parser.add_argument("--work", default="/tmp/multi_animal_pose")
     parser.add_argument("--cpu-minutes", type=float, default=10.0, help="training budget of each dataset (both models)")
     parser.add_argument("--train-seconds", type=float, default=60.0)
@@ -335,6 +437,8 @@ def main() -> None:
     SPLIT_MERGED = args.split_merged
     if args.stage == "virtual":
         print(json.dumps(run_virtual(args), indent=1, default=float))
+    elif args.stage == "contacts":
+        print(json.dumps(run_contacts(args), indent=1, default=float))
     elif args.stage == "flies":
         print(json.dumps(run_flies(args), indent=1, default=float))
     print(report(args))

@@ -248,6 +248,11 @@ def infer(
                                   "count seen in the labels, centres above the centroid model's threshold)."),
     track_ids: bool = typer.Option(True, "--track/--no-track", help="Multi-animal: assign identities "
                                    "(ethopose pose track) after detection."),
+    split_merged: bool = typer.Option(False, "--split-merged/--no-split-merged", help="Multi-animal, with "
+                                      "--n-animals: split a centroid peak in which animals in contact merged."),
+    propagate: bool = typer.Option(False, "--propagate/--no-propagate", help="Multi-animal, with --n-animals: "
+                                   "a frame with fewer animals also gets crops at the previous frame's instances it "
+                                   "lacks (animals in contact)."),
     start: int = typer.Option(0, help="First frame."),
     stop: int = typer.Option(None, help="Frame after the last (default: the end)."),
     batch_size: int = typer.Option(8, help="Frames per inference batch."),
@@ -269,7 +274,8 @@ def infer(
         pose.io.save(ds, out)
         typer.echo(f"wrote {out}: {ds.sizes['time']} frames (single-animal model)")
         return
-    pred = TopDownPredictor(model_dir, n_animals=n_animals, runtime=runtime, device=device, threads=threads)
+    pred = TopDownPredictor(model_dir, n_animals=n_animals, runtime=runtime, device=device, threads=threads,
+                            split_merged=split_merged, propagate=propagate)
     ds = pred.predict_video(video, batch_size=batch_size, start=start, stop=stop)
     found = (ds["position"].notnull().any(dim=("space", "keypoint"))).sum(dim="individual").values
     typer.echo(f"top-down: {ds.sizes['time']} frames, up to {ds.sizes['individual']} animals per frame "

@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -384,10 +385,16 @@ class TopDownPredictor:
         (:func:`pose.pipeline.centroid.split_merged_peaks`). Off by default: shown on
         synthetic score maps and neutral on the flies' centroid model, not yet measured on
         a trained model of animals in contact (``bench/results/multi_animal_pose.md``).
+    propagate
+        With ``n_animals``, in :meth:`predict_video`: a frame with fewer instances than the
+        count also gets a crop at each previous-frame instance that it lacks
+        (:meth:`propagate_instances`): two animals in contact that make one centroid peak
+        keep both instances. Off by default until measured (``bench/results/multi_animal_pose.md``).
     """
 
     def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
-                 device: str = "auto", threads: int | None = None, split_merged: bool = False) -> None:
+                 device: str = "auto", threads: int | None = None, split_merged: bool = False,
+                 propagate: bool = False) -> None:
         from pose.pipeline.inference import Predictor
 
         self.root = Path(model_dir).expanduser().resolve()
@@ -397,6 +404,7 @@ class TopDownPredictor:
         self.info = TopDownInfo.model_validate_json(path.read_text())
         self.n_animals = n_animals
         self.split_merged = split_merged
+        self.propagate = propagate
         # the centroid model in the same runtime as the instance model (ONNX on CPU by default)
         self.centroid = CentroidDetector(self.root / "centroid", device="cpu" if runtime.startswith("onnx") else device,
                                          threads=threads, runtime=runtime)
@@ -453,13 +461,100 @@ class TopDownPredictor:
 
         xy, conf, frames, reader = predict_video_frames(self.predict_keypoints, video, batch_size=batch_size,
                                                         start=start, stop=stop)
+        added = 0
+        if self.propagate and self.n_animals:
+            added = self.propagate_instances(xy, conf, video, frames)
         names = [f"instance_{j}" for j in range(xy.shape[1])]
         ds = from_numpy(xy.transpose(0, 3, 2, 1), conf.transpose(0, 2, 1), keypoints=self.info.bodyparts,
                         individuals=names, fps=reader.fps, video_path=str(video), frame_index=frames,
                         source_software="ethopose")
         ds.attrs.update(model_dir=str(self.root), **video_completeness(reader, len(frames)))
+        if self.propagate and self.n_animals:
+            ds.attrs["propagated_instances"] = int(added)
         return append_history(ds, "predict_video_topdown", {"model_dir": str(self.root), "n_animals": self.n_animals,
-                                                            "start": start, "stop": stop})
+                                                            "start": start, "stop": stop,
+                                                            "split_merged": self.split_merged,
+                                                            "propagate": self.propagate})
+
+    def propagate_instances(self, xy: np.ndarray, conf: np.ndarray, video: str | Path, frames: list[int]) -> int:
+        """In place, in frame order: a frame with fewer instances than ``n_animals`` gets a crop
+        centred on each instance of the previous frame that none of its own lies on; the
+        instance model's keypoints there are kept unless they lie on an instance already found
+        (the duplicate rule of :meth:`predict_keypoints`) or are less confident than the 5th
+        percentile of the instances found by the centroid model (an animal that left, or
+        background).
+
+        Why: two animals in contact can make one centroid peak; the instance model, trained on
+        crops centred on their animal, still places the keypoints of the animal whose centre a
+        crop is centred on, and an animal moves a few pixels between frames.
+
+        Parameters
+        ----------
+        xy, conf
+            ``(T, P, K, 2)`` keypoints and ``(T, P, K)`` confidences of :meth:`predict_keypoints`
+            for ``frames`` of ``video``; updated in place.
+
+        Returns
+        -------
+        The number of instances added.
+        """
+        from pose.video import VideoReader
+
+        p = xy.shape[1]
+        found = np.isfinite(xy).all(axis=-1).any(axis=-1)  # (T, P)
+        if found.all() or not found.any():
+            return 0
+        with warnings.catch_warnings():  # an empty slot's median is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med_conf = np.nanmedian(np.where(np.isfinite(xy).all(axis=-1), conf, np.nan), axis=-1)  # (T, P)
+        floor = float(np.nanpercentile(med_conf[found], 5))
+        min_px = 0.15 * self.info.animal_size_px
+        row_of = {f: r for r, f in enumerate(frames)}
+        need = {f for f, r in row_of.items() if r > 0 and found[r].sum() < p}
+        if not need:
+            return 0
+        added = 0
+        with VideoReader(video) as reader:
+            for first, batch in reader.iter_batches(32, start=frames[0], stop=frames[-1] + 1):
+                for k, frame in enumerate(batch):
+                    f = first + k
+                    r = row_of.get(f)
+                    if f not in need or r is None:
+                        continue
+                    added += self._fill_from_previous(frame, xy, conf, r, floor, min_px)
+        return added
+
+    def _fill_from_previous(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, r: int, floor: float,
+                            min_px: float) -> int:
+        """Row ``r`` of ``xy``/``conf``: crops at row ``r - 1``'s instances that row ``r`` lacks."""
+        p = xy.shape[1]
+        have = [j for j in range(p) if np.isfinite(xy[r, j]).any()]
+        free = [j for j in range(p) if j not in have]
+        prev = [xy[r - 1, j] for j in range(p) if np.isfinite(xy[r - 1, j]).any()]
+        added = 0
+        for inst in prev:
+            if not free:
+                break
+            if any(_median_distance(inst, xy[r, j]) < min_px for j in range(p) if np.isfinite(xy[r, j]).any()):
+                continue  # this animal is found in row r
+            centre = np.nanmean(inst, axis=0)
+            crop, origin = crop_around(frame, centre, self.crop_side_px)
+            kp, cf = self.instance.predict_keypoints(crop[None])
+            new = kp[0] + origin
+            if float(np.median(cf[0])) < floor:
+                continue
+            if any(_median_distance(new, xy[r, j]) < min_px for j in range(p) if np.isfinite(xy[r, j]).any()):
+                continue  # the crop found an animal already there
+            j = free.pop(0)
+            xy[r, j], conf[r, j] = new, cf[0]
+            added += 1
+        return added
+
+
+def _median_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Median keypoint distance of two instances ``(K, 2)`` (inf when none is shared)."""
+    d = np.linalg.norm(a - b, axis=-1)
+    return float(np.nanmedian(d)) if np.isfinite(d).any() else float("inf")
 
 
 def _drop_duplicates(xy: np.ndarray, conf: np.ndarray, score: np.ndarray, min_px: float) -> None:

@@ -345,3 +345,72 @@ def test_topdown_resume_continues_where_it_stopped(tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), (sub, k)
+
+
+class _NearestBlob:
+    """A stand-in instance model: the keypoints (all at the blob's centre) of the bright blob
+    nearest the crop centre, confidence 0.9; 0.05 where the crop holds none."""
+
+    def predict_keypoints(self, crops):
+        kps, confs = [], []
+        for crop in crops:
+            n, _, _, cents = cv2.connectedComponentsWithStats((crop.max(axis=-1) > 100).astype(np.uint8))
+            c = (crop.shape[1] - 1) / 2
+            if n < 2:
+                kps.append(np.full((3, 2), c))
+                confs.append(np.full(3, 0.05))
+                continue
+            best = cents[1:][np.argmin(np.linalg.norm(cents[1:] - c, axis=1))]
+            kps.append(np.repeat(best[None], 3, axis=0))
+            confs.append(np.full(3, 0.9))
+        return np.array(kps), np.array(confs)
+
+
+def _propagation_case(tmp_path, draw_b):
+    """Two disks moving towards each other over 6 frames; the first pass found only A in
+    frames 2-4 (one centroid peak for two animals in contact)."""
+    import sys
+    from pathlib import Path
+
+    from pose.pipeline.topdown import TopDownInfo, TopDownPredictor
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pipeline_helpers import write_video
+
+    a = np.array([[18.0 + 2 * t, 32.0] for t in range(6)])
+    b = np.array([[46.0 - 2 * t, 32.0] for t in range(6)])
+    frames = np.zeros((6, 64, 64, 3), np.uint8)
+    for t in range(6):
+        cv2.circle(frames[t], (int(a[t, 0]), int(a[t, 1])), 3, (255, 255, 255), -1)
+        if draw_b[t]:
+            cv2.circle(frames[t], (int(b[t, 0]), int(b[t, 1])), 3, (255, 255, 255), -1)
+    video = write_video(tmp_path / "pair.avi", frames)
+    xy = np.full((6, 2, 3, 2), np.nan)
+    conf = np.zeros((6, 2, 3))
+    for t in range(6):
+        xy[t, 0], conf[t, 0] = a[t], 0.9
+        if t not in (2, 3, 4):
+            xy[t, 1], conf[t, 1] = b[t], 0.9
+    pred = object.__new__(TopDownPredictor)
+    pred.info = TopDownInfo(bodyparts=PARTS, individuals=["a", "b"], n_animals=2, crop_side_px=24,
+                            animal_size_px=20.0, reasons={})
+    pred.crop_side_px, pred.instance, pred.n_animals = 24, _NearestBlob(), 2
+    return pred, xy, conf, video, b
+
+
+def test_propagation_keeps_an_animal_whose_centroid_peak_merged(tmp_path):
+    """Frames 2-4 lack B: crops at B's previous positions recover it frame after frame."""
+    pred, xy, conf, video, b = _propagation_case(tmp_path, [True] * 6)
+    added = pred.propagate_instances(xy, conf, str(video), list(range(6)))
+    assert added == 3
+    for t in (2, 3, 4):
+        assert np.abs(xy[t, 1] - b[t]).max() < 1.5, (t, xy[t, 1], b[t])
+
+
+def test_propagation_adds_nothing_for_an_animal_that_is_gone(tmp_path):
+    """B leaves the picture in frame 3: its crop there finds nothing confident (not added), and
+    frame 4, with no previous B, gets nothing either; frame 2 (B still there) is recovered."""
+    pred, xy, conf, video, b = _propagation_case(tmp_path, [True, True, True, False, False, True])
+    added = pred.propagate_instances(xy, conf, str(video), list(range(6)))
+    assert added == 1 and np.isfinite(xy[2, 1]).all()
+    assert np.isnan(xy[3, 1]).all() and np.isnan(xy[4, 1]).all()

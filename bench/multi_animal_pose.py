@@ -322,6 +322,8 @@ def run_contacts(args: argparse.Namespace) -> dict:
            "both_cost": both_cost, "variants": {}}
     for name, ds in (("as inferred", inst), ("split_merged", split), ("propagate", prop),
                      ("split_merged + propagate", both)):
+        if name != "as inferred":  # kept for a closer look
+            pose.io.save(ds, work / f"virtual_instances_{n}_{name.replace(' + ', '_')}.nc")
         sc = score(truth.copy(), ds, body, ppm)
         out["variants"][name] = {k: sc[k] for k in ("idf1", "switches", "switches_per_10_min", "mota",
                                                      "identity_accuracy", "found_per_frame", "errors")}

@@ -83,6 +83,22 @@ _TRANSITIONS = {
 }
 
 
+# Braking into a freeze: a real mouse decelerates to rest over ~0.1-0.3 s (it does not stop
+# from full speed in one frame). When a freeze bout starts, the speed and the turning rate decay
+# with this time constant (s) until the speed falls below _REST_MM_S, then the body is held
+# rigidly. From walking speeds (50-120 mm/s) that takes 0.19-0.25 s, from a run (220-320 mm/s)
+# 0.28-0.30 s, from a turn (10-40 mm/s) 0.10-0.18 s; the peak deceleration v/tau is 0.8-2 m/s^2
+# from a walk. The braking frames keep the label of the bout before the freeze: freezing is the
+# absence of all movement except respiration, so the truth's freeze starts on the first frame
+# at rest, where a human scorer puts it (on demo1 the head has slowed to 8-12 mm/s within
+# 0.06 s of the human's onset); the freeze's drawn duration (_BOUT_MEDIAN_S) is its time at
+# rest, the braking comes before it. Braking draws no random numbers: a session is unchanged up
+# to its first freeze and keeps its sequence of random draws; after it the path has moved on by
+# the braking distance (v * tau: 1-19 mm) and the later bouts by the braking time, so
+# position-dependent choices (wall steering, rearing near a wall) can differ from there on.
+_BRAKE_TAU_S = 0.06
+_REST_MM_S = 2.0  # at rest: the glide left, v * tau, is 0.12 mm
+
 # Open-field paws alternate in a trot (the mouse's usual gait in an open field).
 _TROT_PHASE = {"left_forepaw": 0.0, "right_forepaw": 0.5, "left_hindpaw": 0.5,
                "right_hindpaw": 0.0}
@@ -263,6 +279,13 @@ def simulate_open_field(
     ------
     ValueError
         For a non-positive duration, frame rate or scale, or a preference outside [0, 1].
+
+    Notes
+    -----
+    A freeze is entered by braking: the speed decays with a 0.06 s time constant until the body
+    is at rest (0.1-0.3 s from turning, walking or running speeds). The braking frames keep the
+    label of the bout before; ``states`` says ``"freeze"`` from the first frame at rest, for the
+    freeze's drawn duration.
     """
     if seconds <= 0 or fps <= 0:
         raise ValueError(f"seconds and fps must be positive, got seconds={seconds}, fps={fps}")
@@ -295,9 +318,11 @@ def simulate_open_field(
     v_target, omega_turn = rng.uniform(*_SPEED_MM_S["walk"]) * speed_scale, 0.0
     wall_dir = 1.0
     t_state = 0.0
+    before = state  # the bout before the current one (labels a freeze's braking frames)
     for i in range(n):
         if remaining <= 0:
             near = min(x, y, L - x, L - y) < 50
+            before = state
             state = _choose_next(state, rng, center_preference, near)
             remaining, t_state = _bout_s(state, rng), 0.0
             lo_hi = _SPEED_MM_S.get(state)
@@ -305,9 +330,19 @@ def simulate_open_field(
             omega_turn = rng.choice([-1, 1]) * np.deg2rad(rng.uniform(90, 200))
             wall_dir = float(rng.choice([-1.0, 1.0]))
         states[i] = state
-        if state == "freeze":  # abrupt, rigid stop: nothing moves but noise
-            v = 0.0
-            omega = 0.0
+        gliding = False
+        if state == "freeze":  # brake to rest (see _BRAKE_TAU_S), then rigid: only noise moves
+            brake = np.exp(-dt / _BRAKE_TAU_S)
+            v, omega = v * brake, omega * brake
+            if abs(v) < _REST_MM_S:
+                v = omega = 0.0
+            else:  # still gliding to a stop: the previous bout's label, posture held, and the
+                # freeze's drawn duration (its time at rest) not yet started
+                gliding = True
+                states[i] = before
+                theta = _wrap(theta + omega * dt)
+                x += v * np.cos(theta) * dt
+                y += v * np.sin(theta) * dt
         else:
             sigma = {"walk": 50.0, "run": 25.0, "explore_wall": 20.0}.get(state, 15.0)
             a = np.exp(-dt / 0.5)
@@ -356,8 +391,9 @@ def simulate_open_field(
                          ("bend", bend), ("head", head), ("rear", rear), ("groom", groom),
                          ("tail", tail)):
             out[key][i] = val
-        remaining -= dt
-        t_state += dt
+        if not gliding:
+            remaining -= dt
+            t_state += dt
 
     kp_mm, step_phase = _keypoints_mm(out, dt, rng)
     kp_mm = _contain(kp_mm, L, margin)

@@ -95,6 +95,32 @@ def test_bout_durations_realistic(truth):
     assert dur_s.max() <= 5.0 + 1 / 30
 
 
+def test_freezes_are_entered_by_braking_and_labelled_from_rest(truth):
+    """A freeze starts where the body comes to rest after a 0.1-0.3 s deceleration."""
+    v = truth.posture["speed_mm_s"]
+    st = truth.states
+    fz = st == "freeze"
+    assert np.all(v[fz] == 0.0)  # the truth's freeze: body at rest
+    k = np.flatnonzero(fz[1:] & ~fz[:-1]) + 1  # freeze onsets
+    brake = np.exp(-(1 / 30) / 0.06)
+    braking_s, entry = [], []
+    for on in k:
+        j = on - 1
+        while j > 0 and v[j] > 0 and v[j] == pytest.approx(v[j - 1] * brake, rel=1e-9):
+            j -= 1  # back through the frames that decay by the braking factor
+        braking_s.append((on - 1 - j) / 30.0)
+        entry.append(v[j])
+        assert 0 < v[on - 1] < 2.0 / brake  # the last moving frame is almost at rest
+        assert st[on - 1] != "freeze" and st[j] == st[on - 1]  # braking keeps the bout's label
+    entry, braking_s = np.array(entry), np.array(braking_s)
+    walking = entry > 40
+    assert walking.sum() >= 3
+    assert np.all((braking_s[walking] >= 0.1) & (braking_s[walking] <= 0.32))
+    # the keypoints slow down too: body-centre speed from the positions, last braking frame
+    measured = _speed_mm_s(truth)
+    assert np.median(measured[k[walking] - 1]) < 0.25 * np.median(entry[walking])
+
+
 def test_mouse_stays_in_arena(truth):
     x0, y0, x1, y1 = truth.arena["bounds_px"]
     pos = truth.pose.position.values

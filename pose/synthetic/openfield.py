@@ -92,10 +92,11 @@ _TRANSITIONS = {
 # absence of all movement except respiration, so the truth's freeze starts on the first frame
 # at rest, where a human scorer puts it (on demo1 the head has slowed to 8-12 mm/s within
 # 0.06 s of the human's onset); the freeze's drawn duration (_BOUT_MEDIAN_S) is its time at
-# rest, the braking comes before it. Braking draws no random numbers: a session is unchanged up
-# to its first freeze and keeps its sequence of random draws; after it the path has moved on by
-# the braking distance (v * tau: 1-19 mm) and the later bouts by the braking time, so
-# position-dependent choices (wall steering, rearing near a wall) can differ from there on.
+# rest, the braking comes before it. Braking draws no random numbers: a session's body path
+# and states are unchanged up to its first freeze; after it the path has moved on by the braking
+# distance (v * tau: 1-19 mm) and the later bouts by the braking time, so position-dependent
+# choices (wall steering, rearing near a wall) can differ from there on. The keypoint noise
+# (0.08 mm sd), drawn after the path from the same generator, is drawn anew.
 _BRAKE_TAU_S = 0.06
 _REST_MM_S = 2.0  # at rest: the glide left, v * tau, is 0.12 mm
 

@@ -33,7 +33,8 @@ the speeds, keypoint positions farther from their own 0.5 s running median than 
 gross errors: :mod:`behavior.outliers`). *v_enter* = 10 mm/s and *v_exit* = 12.5 mm/s; *w* is the shortest window
 from 0.2 s to 0.5 s at which the recording's own tracking noise alone exceeds *v_enter* in
 fewer than 1 % of still frames (the jitter *sigma*: robust s.d. of the high-frequency residual
-of each keypoint group in the stiller half of the frames; the noise speed is Rayleigh
+of each keypoint group in the stiller half of the frames, for the head those where the head is
+in its stiller half too; the noise speed is Rayleigh
 distributed with scale *sigma* fps / sqrt(S2(*w*)), S2 the slope filter's sum of squared
 offsets), and where even 0.5 s does not suffice, *v_enter* and *v_exit* are raised by the
 factor that restores it." The values chosen for a

@@ -56,11 +56,13 @@ def test_bootstrap_ci_covers_the_truth_of_a_known_process():
 
 @pytest.mark.parametrize("fps,px_per_mm,level", [(15.0, 0.7, "mild"), (50.0, 2.0, "heavy")])
 def test_virtual_mouse_freezing_with_predicted_pose_errors(fps, px_per_mm, level):
-    """Always runs (no shared data): exact truth, two corners of the virtual grid (measured
-    0.843 and 0.896 for seed 0, 200 s; the whole grid: bench/results/freezing_robustness.md)."""
+    """Always runs (no shared data): exact truth, two corners of the virtual grid, at the
+    issue's bar (measured 0.891 and 0.900 for seed 0, 200 s, since freezes are entered by
+    braking; 0.843 and 0.896 with the one-frame stop; the whole grid:
+    bench/results/freezing_robustness.md)."""
     r = _bench().run_virtual(0, level, seconds=200, fps=fps, px_per_mm=px_per_mm)
     print(f"\nvirtual mouse {fps:g} fps, {px_per_mm:g} px/mm, {level}: kappa {_bench()._fmt(r)}")
-    assert r["kappa"] >= 0.80 and r["kappa_ci_low"] < r["kappa"] < r["kappa_ci_high"]
+    assert r["kappa"] >= 0.85 and r["kappa_ci_low"] < r["kappa"] < r["kappa_ci_high"]
 
 
 def test_rearing_grooming_from_a_short_trained_models_pose():

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tracking_identity import centroid_baseline  # noqa: E402
 
 SPLIT_MERGED = False  # --split-merged: split centroid peaks merged in contacts (TopDownPredictor)
+PROPAGATE = True  # --no-propagate: no crops at the previous frame's instances (TopDownPredictor)
 FLIES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sleap-flies-tracks"
 
 
@@ -200,7 +201,7 @@ def _infer(model: Path, video: Path, out: Path, start: int, stop: int | None) ->
         ds = pose.io.load(out)
         return ds, float(ds.attrs.get("infer_cpu_s", np.nan))
     c0 = time.process_time()
-    ds = TopDownPredictor(model, n_animals=2, threads=1, split_merged=SPLIT_MERGED).predict_video(
+    ds = TopDownPredictor(model, n_animals=2, threads=1, split_merged=SPLIT_MERGED, propagate=PROPAGATE).predict_video(
         video, start=start, stop=stop)
     ds.attrs["infer_cpu_s"] = round(time.process_time() - c0, 1)
     pose.io.save(ds, out)
@@ -252,7 +253,7 @@ def _split_merged_rows(model: Path, video: Path, inst: xr.Dataset, start: int) -
     from pose.pipeline.topdown import TopDownPredictor
     from pose.video import VideoReader
 
-    pred = TopDownPredictor(model, n_animals=2, threads=1, split_merged=True)
+    pred = TopDownPredictor(model, n_animals=2, threads=1, split_merged=True, propagate=False)
     xy = inst.position.values.copy()
     cf = inst.confidence.values.copy()
     found = np.isfinite(xy).any(axis=(1, 2)).sum(axis=1)
@@ -428,6 +429,7 @@ def main() -> None:
     parser.add_argument("--centroid-share", type=float, default=0.3, help="share of --cpu-minutes for the centroid model")
     parser.add_argument("--train-only", action="store_true", help="stop after rendering/importing and training")
     parser.add_argument("--split-merged", action="store_true", help="split centroid peaks merged in contacts")
+    parser.add_argument("--no-propagate", action="store_true", help="infer without crops at the previous frame's instances")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -435,8 +437,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     Path(args.work).mkdir(parents=True, exist_ok=True)
-    global SPLIT_MERGED
+    global SPLIT_MERGED, PROPAGATE
     SPLIT_MERGED = args.split_merged
+    PROPAGATE = not args.no_propagate
     if args.stage == "virtual":
         print(json.dumps(run_virtual(args), indent=1, default=float))
     elif args.stage == "contacts":

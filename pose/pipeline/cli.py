@@ -250,7 +250,7 @@ def infer(
                                    "(ethopose pose track) after detection."),
     split_merged: bool = typer.Option(False, "--split-merged/--no-split-merged", help="Multi-animal, with "
                                       "--n-animals: split a centroid peak in which animals in contact merged."),
-    propagate: bool = typer.Option(False, "--propagate/--no-propagate", help="Multi-animal, with --n-animals: "
+    propagate: bool = typer.Option(True, "--propagate/--no-propagate", help="Multi-animal, with --n-animals: "
                                    "a frame with fewer animals also gets crops at the previous frame's instances it "
                                    "lacks (animals in contact)."),
     start: int = typer.Option(0, help="First frame."),
@@ -264,7 +264,7 @@ def infer(
     instances are then tracked into identities (OUT) and the untracked ones kept beside it
     (<OUT stem>_instances.nc)."""
     import pose.io
-    from pose.pipeline.topdown import TopDownPredictor, is_topdown_model
+    from pose.pipeline.topdown import TopDownPredictor, is_topdown_model, missing_animals_warning
 
     if not is_topdown_model(model_dir):
         from pose.pipeline.inference import Predictor
@@ -280,6 +280,9 @@ def infer(
     found = (ds["position"].notnull().any(dim=("space", "keypoint"))).sum(dim="individual").values
     typer.echo(f"top-down: {ds.sizes['time']} frames, up to {ds.sizes['individual']} animals per frame "
                f"(mean {found.mean():.2f} found)")
+    warning = missing_animals_warning(ds, n_animals or pred.info.n_animals)
+    if warning:
+        typer.secho(warning, fg="red", err=True)
     if not track_ids:
         pose.io.save(ds, out)
         typer.echo(f"wrote {out} (untracked instances)")

@@ -414,3 +414,16 @@ def test_propagation_adds_nothing_for_an_animal_that_is_gone(tmp_path):
     added = pred.propagate_instances(xy, conf, str(video), list(range(6)))
     assert added == 1 and np.isfinite(xy[2, 1]).all()
     assert np.isnan(xy[3, 1]).all() and np.isnan(xy[4, 1]).all()
+
+
+def test_missing_animals_warning_is_loud_only_past_its_share():
+    from pose.dataset import from_numpy
+    from pose.pipeline.topdown import missing_animals_warning
+
+    pos = np.ones((100, 2, 3, 2))
+    pos[:2, :, :, 1] = np.nan  # 2 % of the frames with one animal: quiet
+    ds = from_numpy(pos, keypoints=PARTS, individuals=["instance_0", "instance_1"])
+    assert missing_animals_warning(ds, 2) is None
+    pos[:10, :, :, 1] = np.nan  # 10 %: loud, with the share
+    text = missing_animals_warning(from_numpy(pos, keypoints=PARTS, individuals=["instance_0", "instance_1"]), 2)
+    assert text and text.startswith("WARNING: 10.0 % OF THE FRAMES")

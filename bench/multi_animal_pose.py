@@ -22,6 +22,9 @@ animals (Hungarian, mean keypoint distance), independently of the identities.
 ``contacts``: the virtual stage's instances with the predictor's options for animals in
 contact (``split_merged``, ``propagate``, both), each tracked and scored the same way.
 
+``centring``: whether the instance model places the animal whose centre a crop is centred
+on, where two animals are close (the premise of ``split_merged`` and ``propagate``).
+
 ``flies``: ../shared/data/sleap-flies-tracks (2 flies, 1,500 frames, every frame labelled by
 people, the two identities as tracks) imported as a project; the models train on frames
 0-749 and predict frames 750-1499 of clip.mp4; errors against the human labels, identities
@@ -334,6 +337,50 @@ def run_contacts(args: argparse.Namespace) -> dict:
     return out
 
 
+def run_centring(args: argparse.Namespace, n_frames: int = 120) -> dict:
+    """Does the instance model place the animal at the crop centre? On the first ``n_frames``
+    frames where the inference lost one of two animals that it had in the frame before, one
+    crop is centred on each of the previous frame's instances: the share of frames whose two
+    crops give the two true animals (each within 5 px), and the share whose two crops give the
+    same animal (median keypoint distance under the duplicate rule)."""
+    import pose.io
+    from pose.pipeline.topdown import TopDownPredictor, _median_distance, crop_around
+    from pose.video import VideoReader
+
+    work = Path(args.work)
+    truth = pose.io.load(work / "virtual_test" / "truth.nc")
+    inst = pose.io.load(work / f"virtual_instances_{truth.sizes['time']}.nc")
+    true_xy = truth.position.values.transpose(0, 3, 2, 1)  # (T, A, K, 2)
+    xy = inst.position.values.transpose(0, 3, 2, 1)
+    n = np.isfinite(xy).all(axis=-1).any(axis=-1).sum(axis=1)
+    frames = [t for t in range(1, len(n)) if n[t] == 1 and n[t - 1] == 2][:n_frames]
+    pred = TopDownPredictor(work / "virtual_model", n_animals=2, threads=1)
+    dup_px = 0.15 * pred.info.animal_size_px
+    both, same, gaps = 0, 0, []
+    want = set(frames)
+    with VideoReader(work / "virtual_test" / "video.mp4") as rd:
+        for first, batch in rd.iter_batches(32, stop=max(frames) + 1 if frames else 0):
+            for k, frame in enumerate(batch):
+                t = first + k
+                if t not in want:
+                    continue
+                outs = []
+                for j in range(2):
+                    crop, origin = crop_around(frame, np.nanmean(xy[t - 1, j], axis=0), pred.crop_side_px)
+                    kp, _ = pred.instance.predict_keypoints(crop[None])
+                    d = [_median_distance(kp[0] + origin, true_xy[t, a]) for a in range(2)]
+                    outs.append((kp[0] + origin, int(np.argmin(d)), min(d)))
+                same += _median_distance(outs[0][0], outs[1][0]) < dup_px
+                both += outs[0][1] != outs[1][1] and outs[0][2] < 5 and outs[1][2] < 5
+                gaps.append(float(np.linalg.norm(np.nanmean(true_xy[t, 0], 0) - np.nanmean(true_xy[t, 1], 0))))
+    out = {"frames": len(frames), "both_animals_share": both / max(1, len(frames)),
+           "same_animal_share": same / max(1, len(frames)),
+           "true_centre_distance_px": {"min": min(gaps, default=np.nan), "median": float(np.median(gaps)) if gaps else np.nan,
+                                       "max": max(gaps, default=np.nan)}}
+    (work / "virtual_centring.json").write_text(json.dumps(out, indent=1, default=float))
+    return out
+
+
 def run_flies(args: argparse.Namespace) -> dict:
     import pose.io
     from pose.pipeline.importers import read_labels, write_project
@@ -416,7 +463,7 @@ def report(args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["virtual", "contacts", "flies", "report"])
+    parser.add_argument("stage", choices=["virtual", "contacts", "centring", "flies", "report"])
     parser.add_argument("--work", default="/tmp/multi_animal_pose")
     parser.add_argument("--cpu-minutes", type=float, default=10.0, help="training budget of each dataset (both models)")
     parser.add_argument("--train-seconds", type=float, default=60.0)
@@ -442,6 +489,8 @@ def main() -> None:
     PROPAGATE = not args.no_propagate
     if args.stage == "virtual":
         print(json.dumps(run_virtual(args), indent=1, default=float))
+    elif args.stage == "centring":
+        print(json.dumps(run_centring(args), indent=1, default=float))
     elif args.stage == "contacts":
         print(json.dumps(run_contacts(args), indent=1, default=float))
     elif args.stage == "flies":

@@ -220,6 +220,7 @@ def detect_rearing(
     px_per_mm: float | None = None,
     individual: str | int | None = None,
     speed_window_s: float = 0.5,
+    gross_error_mm: float | None = 10.0,
 ) -> xr.DataArray:
     """Rearing (top view): the body foreshortened while the body centre is not travelling.
 
@@ -239,6 +240,11 @@ def detect_rearing(
         rules (s).
     px_per_mm, individual
         Calibration; individual (required with several).
+    gross_error_mm
+        Positions farther than this (or 5 x the keypoint's jitter) from their 0.5 s running
+        median are not used (:func:`behavior.outliers.reject_gross_errors`, the rule freezing
+        applies): a pose model's confident gross error on the snout or the tail base
+        foreshortens the body as a rear does. None: every position is used.
 
     Notes
     -----
@@ -251,6 +257,15 @@ def detect_rearing(
     fps = _fps(ds)
     ppm = resolve_px_per_mm(ds, px_per_mm)
     one = select_individual(ds, individual)
+    gross: dict = {}
+    if gross_error_mm is not None:
+        from behavior.outliers import reject_gross_errors
+
+        one = one.copy(deep=True)
+        pos = one.position.isel(individual=0).transpose("time", "space", "keypoint")
+        kept, gross = reject_gross_errors(pos.values, fps=fps, px_per_mm=ppm, min_mm=gross_error_mm)
+        full = one.position.transpose("time", "space", "keypoint", "individual")
+        one["position"] = full.copy(data=kept[..., None]).transpose(*one.position.dims)
     foreshortened = rearing_posture(one, max_length_ratio=max_length_ratio, smooth_s=smooth_s)
     body = select_keypoints(one, "body")
     pos = one.position.isel(individual=0).transpose("time", "space", "keypoint").sel(keypoint=body).values
@@ -265,7 +280,8 @@ def detect_rearing(
     return _result(out, one, "rearing", {"max_length_ratio": max_length_ratio,
                                          "max_body_speed_mm_s": max_body_speed_mm_s,
                                          "smooth_s": smooth_s, "min_bout_s": min_bout_s,
-                                         "px_per_mm": ppm, **info})
+                                         "px_per_mm": ppm, "gross_error_mm": "off" if gross_error_mm is None else gross_error_mm,
+                                         "gross_errors_rejected": int(gross.get("rejected", 0)), **info})
 
 
 def detect_grooming(

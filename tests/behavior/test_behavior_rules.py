@@ -205,3 +205,30 @@ def test_head_length_ratio_and_grooming_with_the_forepaws_not_seen():
     assert not frozen[165:285].any() and frozen[20:130].all()
     assert not detect_grooming(ds, max_head_length_ratio=None).values.any()
     assert rules.detect_freezing(ds, grooming_head_length_ratio=None).values[165:285].all()
+
+
+def test_rearing_ignores_a_wandering_gross_error_but_not_a_rear():
+    """A still mouse (90 px long at 1 px/mm, 30 fps) whose tail base wanders 20-80 px toward
+    the nose for 0.7 s (a pose model's confident gross error, as the demo's seed-1 model draws it
+    at the wall: the body looks foreshortened as in a rear) and, later, a real rear (nose and
+    tail base drawn together over 0.3 s, held 2 s, length 0.67 of its median)."""
+    fps, n = 30.0, 600
+    kps = ["Nose", "Left Ear", "Right Ear", "Mid-Back", "Tailbase"]
+    off = np.array([[45, 0], [33, -8], [33, 8], [0, 0], [-45, 0]], float)
+    pos = np.broadcast_to(np.array([200.0, 200.0])[None, :, None] + off.T[None], (n, 2, 5)).copy()
+    pos += np.random.default_rng(0).normal(0, 0.5, pos.shape)
+    nose, tail = kps.index("Nose"), kps.index("Tailbase")
+    pos[150:171, 0, tail] += 50.0 + 30.0 * np.sin(2 * np.pi * 2.0 * np.arange(21) / fps)
+    ramp = np.r_[np.linspace(0, 15, 9), np.full(60, 15.0), np.linspace(15, 0, 9)]
+    pos[400:478, 0, nose] -= ramp
+    pos[400:478, 0, tail] += ramp
+    ds = from_numpy(pos, np.full((n, 5), 0.95), keypoints=kps, fps=fps, px_per_mm=1.0)
+    default = rules.detect_rearing(ds)
+    kept_all = rules.detect_rearing(ds, gross_error_mm=None).values.astype(bool)
+    assert kept_all[150:171].all()  # without the rejection the gross error is a rear
+    d = default.values.astype(bool)
+    assert not d[:380].any() and default.attrs["gross_errors_rejected"] > 0
+    true_rear = np.zeros(n, bool)
+    true_rear[409:469] = True  # the held part
+    assert d[true_rear].all() and d[400:480].sum() <= 70
+    assert cohen_kappa(true_rear, d) > 0.9 > cohen_kappa(true_rear, kept_all)

@@ -369,15 +369,10 @@ def detect_freezing(
 def _without_gross_errors(ds: xr.Dataset, *, individual: str | int | None, px_per_mm: float | None,
                           min_mm: float) -> tuple[xr.Dataset, dict]:
     """One individual's pose with :func:`behavior.outliers.reject_gross_errors` applied."""
-    from behavior.outliers import reject_gross_errors
+    from behavior.outliers import without_gross_errors
 
     validate_pose(ds, require_fps=True, context="detect_freezing")
-    one = select_individual(ds, individual).copy(deep=True)
-    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint")
-    clean, info = reject_gross_errors(pos.values, fps=_fps(one), px_per_mm=resolve_px_per_mm(one, px_per_mm),
-                                      min_mm=min_mm)
-    full = one.position.transpose("time", "space", "keypoint", "individual")
-    one["position"] = full.copy(data=clean[..., None]).transpose(*one.position.dims)
-    return one, info
+    one = select_individual(ds, individual)
+    return without_gross_errors(one, fps=_fps(one), px_per_mm=resolve_px_per_mm(one, px_per_mm), min_mm=min_mm)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import xarray as xr
 
 from behavior.noise import _residual, _robust_sd
 
@@ -84,3 +85,14 @@ def reject_gross_errors(
         logger.info("gross errors: %d of %d keypoint positions rejected (%.2f %%; %s)", info["rejected"], known,
                     100 * info["rejected_share"], info["rule"])
     return x, info
+
+
+def without_gross_errors(one: xr.Dataset, *, fps: float, px_per_mm: float, min_mm: float) -> tuple[xr.Dataset, dict]:
+    """A copy of a one-individual pose Dataset with :func:`reject_gross_errors` applied to its
+    positions (the rejected ones NaN), and the rejection's summary."""
+    one = one.copy(deep=True)
+    pos = one.position.isel(individual=0).transpose("time", "space", "keypoint")
+    clean, info = reject_gross_errors(pos.values, fps=fps, px_per_mm=px_per_mm, min_mm=min_mm)
+    full = one.position.transpose("time", "space", "keypoint", "individual")
+    one["position"] = full.copy(data=clean[..., None]).transpose(*one.position.dims)
+    return one, info

@@ -259,13 +259,9 @@ def detect_rearing(
     one = select_individual(ds, individual)
     gross: dict = {}
     if gross_error_mm is not None:
-        from behavior.outliers import reject_gross_errors
+        from behavior.outliers import without_gross_errors
 
-        one = one.copy(deep=True)
-        pos = one.position.isel(individual=0).transpose("time", "space", "keypoint")
-        kept, gross = reject_gross_errors(pos.values, fps=fps, px_per_mm=ppm, min_mm=gross_error_mm)
-        full = one.position.transpose("time", "space", "keypoint", "individual")
-        one["position"] = full.copy(data=kept[..., None]).transpose(*one.position.dims)
+        one, gross = without_gross_errors(one, fps=fps, px_per_mm=ppm, min_mm=gross_error_mm)
     foreshortened = rearing_posture(one, max_length_ratio=max_length_ratio, smooth_s=smooth_s)
     body = select_keypoints(one, "body")
     pos = one.position.isel(individual=0).transpose("time", "space", "keypoint").sel(keypoint=body).values
@@ -280,7 +276,8 @@ def detect_rearing(
     return _result(out, one, "rearing", {"max_length_ratio": max_length_ratio,
                                          "max_body_speed_mm_s": max_body_speed_mm_s,
                                          "smooth_s": smooth_s, "min_bout_s": min_bout_s,
-                                         "px_per_mm": ppm, "gross_error_mm": "off" if gross_error_mm is None else gross_error_mm,
+                                         "px_per_mm": ppm,
+                                         "gross_error_mm": "off" if gross_error_mm is None else gross_error_mm,
                                          "gross_errors_rejected": int(gross.get("rejected", 0)), **info})
 
 

@@ -586,8 +586,7 @@ def _drop_duplicates(xy: np.ndarray, conf: np.ndarray, score: np.ndarray, min_px
     for b in range(xy.shape[0]):
         for j in range(1, xy.shape[1]):
             for i in range(j):
-                d = np.linalg.norm(xy[b, i] - xy[b, j], axis=-1)
-                if np.isfinite(d).any() and np.nanmedian(d) < min_px:
+                if _median_distance(xy[b, i], xy[b, j]) < min_px:
                     xy[b, j] = np.nan
                     conf[b, j] = 0.0
                     score[b, j] = 0.0

@@ -511,19 +511,16 @@ class TopDownPredictor:
             med_conf = np.nanmedian(np.where(np.isfinite(xy).all(axis=-1), conf, np.nan), axis=-1)  # (T, P)
         floor = float(np.nanpercentile(med_conf[found], 5))
         min_px = 0.15 * self.info.animal_size_px
-        row_of = {f: r for r, f in enumerate(frames)}
-        need = {f for f, r in row_of.items() if r > 0 and found[r].sum() < p}
+        # frame number -> row, for the rows after the first that lack an animal
+        need = {f: r for r, f in enumerate(frames) if r > 0 and found[r].sum() < p}
         if not need:
             return 0
         added = 0
         with VideoReader(video) as reader:
             for first, batch in reader.iter_batches(32, start=frames[0], stop=frames[-1] + 1):
                 for k, frame in enumerate(batch):
-                    f = first + k
-                    r = row_of.get(f)
-                    if f not in need or r is None:
-                        continue
-                    added += self._fill_from_previous(frame, xy, conf, r, floor, min_px)
+                    if first + k in need:
+                        added += self._fill_from_previous(frame, xy, conf, need[first + k], floor, min_px)
         return added
 
     def _fill_from_previous(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, r: int, floor: float,

@@ -132,6 +132,9 @@ def train(
     pretrained: bool = typer.Option(True, help="Start from ImageNet weights when available."),
     freeze_stride: int = typer.Option(0, help="Keep the backbone's layers up to this output stride (2, 4, 8) "
                                       "at their ImageNet weights: cheaper steps; 0 = train all."),
+    anchor_sigma_px: float = typer.Option(None, help="Multi-animal: width (image px) of the instance model's "
+                                          "anchor channel, a Gaussian at the crop centre saying which animal "
+                                          "is meant; default: from the closest labelled animals; 0 = none."),
     threads: int = typer.Option(None, help="torch CPU threads."),
 ) -> None:
     """Train a pose model; the last line printed ends with the model folder."""
@@ -145,7 +148,7 @@ def train(
         cfg = TrainConfig(backbone=backbone, epochs=epochs, minutes=minutes, cpu_minutes=cpu_minutes, device=device, scale=scale,  # type: ignore[arg-type]
                           batch_size=batch_size, lr=lr, stride=stride, seed=seed, pretrained=pretrained,  # type: ignore[arg-type]
                           repeats=repeats, sigma_px=sigma_px, view=view, freeze_stride=freeze_stride,  # type: ignore[arg-type]
-                          flip_pairs=_parse_pairs(flip_pairs),
+                          flip_pairs=_parse_pairs(flip_pairs), anchor_sigma_px=anchor_sigma_px or None,
                           augment=AugmentConfig(crop_px=crop_px, rotation_deg=rotation_deg))
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
@@ -162,12 +165,16 @@ def train(
             raise typer.BadParameter("--from is not available for multi-animal (top-down) training")
         try:
             model_dir = train_topdown(project, config=cfg, out_dir=out, test_frames=test_frames,
-                                      training_fraction=training_fraction, overwrite=overwrite, resume=resume)
+                                      training_fraction=training_fraction, overwrite=overwrite, resume=resume,
+                                      anchor=anchor_sigma_px != 0)
         except (FileExistsError, FileNotFoundError, CheckpointMismatchError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"model: {model_dir}")
         return
+    if anchor_sigma_px:
+        raise typer.BadParameter("--anchor-sigma-px is for multi-animal (top-down) projects: a single-animal "
+                                 "model sees the whole frame, whose centre is not an animal's")
     try:
         model_dir = train_model(project, config=cfg, out_dir=out, test_frames=test_frames,
                                 training_fraction=training_fraction, init_from=init_from, resume=resume,

@@ -39,7 +39,7 @@ def load_torch_model(model_dir: str | Path | ModelDir, device=None):
     md = resolve_model_dir(model_dir)
     info = md.info
     model = PoseNet(len(info.names), backbone=info.backbone, stride=info.stride,  # type: ignore[arg-type]
-                    neck_channels=info.neck_channels, pretrained=False)
+                    neck_channels=info.neck_channels, pretrained=False, anchor_sigma_px=info.anchor_sigma_px)
     if not md.weights.is_file():
         raise FileNotFoundError(f"{md.root}: no {WEIGHTS} (is training finished?)")
     model.load_state_dict(torch.load(md.weights, map_location="cpu", weights_only=True))

@@ -208,6 +208,36 @@ def early_backbone_modules(backbone: nn.Module, up_to_stride: int) -> list[nn.Mo
     raise TypeError(f"cannot freeze layers of {type(backbone).__name__}")
 
 
+def add_input_channel(backbone: nn.Module) -> str:
+    """Give a :func:`build_backbone` network a 4th input channel, in place: its first
+    convolution (3 input channels) is replaced by one with 4, whose first 3 keep the
+    (ImageNet) weights and whose 4th starts at zero, so the network starts as it was.
+    Returns the convolution's name in ``backbone``."""
+    for name, module in backbone.named_modules():
+        if isinstance(module, nn.Conv2d) and module.in_channels == 3:
+            new = nn.Conv2d(4, module.out_channels, module.kernel_size, module.stride, module.padding,
+                            module.dilation, module.groups, module.bias is not None)
+            with torch.no_grad():
+                new.weight.zero_()
+                new.weight[:, :3] = module.weight
+                if module.bias is not None:
+                    new.bias.copy_(module.bias)
+            parent = backbone.get_submodule(name.rpartition(".")[0]) if "." in name else backbone
+            setattr(parent, name.rpartition(".")[2], new)
+            return name
+    raise TypeError(f"{type(backbone).__name__} has no 3-channel input convolution")
+
+
+def anchor_map(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """``(B, 1, H, W)``: a Gaussian of width ``sigma_px`` (input pixels, peak 1) at the centre
+    of ``x`` ``(B, C, H, W)``, the centre of a centred-instance crop."""
+    h, w = x.shape[-2], x.shape[-1]
+    ys = torch.arange(h, device=x.device, dtype=x.dtype) - (h - 1) / 2.0
+    xs = torch.arange(w, device=x.device, dtype=x.dtype) - (w - 1) / 2.0
+    g = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2.0 * sigma_px**2))
+    return g[None, None].expand(x.shape[0], 1, h, w)
+
+
 class PoseNet(nn.Module):
     """Backbone + FPN-style upsampling neck + heatmap and offset heads.
 
@@ -215,6 +245,13 @@ class PoseNet(nn.Module):
     Output: ``(heatmap_logits (batch, K, H/stride, W/stride),
     offsets (batch, 2K, H/stride, W/stride))``, offsets ``(dx, dy)`` per keypoint in units of
     ``stride`` input pixels.
+
+    ``anchor_sigma_px`` (centred-instance models of animals in contact): the backbone gets a
+    4th input channel, :func:`anchor_map`, a Gaussian of that width (input pixels) at the
+    input's centre, which tells the network which of the animals in a crop is meant (the
+    one centred). Convolutions see position only weakly (from the padding), so without it a
+    crop holding two touching animals is read as "an animal in the crop" (top-down models
+    conditioned on a prior, as DeepLabCut's BUCTD, do the same with a pose).
     """
 
     def __init__(
@@ -225,13 +262,18 @@ class PoseNet(nn.Module):
         stride: Literal[4, 8] = 4,
         neck_channels: int = 96,
         pretrained: bool = True,
+        anchor_sigma_px: float | None = None,
     ) -> None:
         super().__init__()
         if stride not in (4, 8):
             raise ValueError(f"stride must be 4 or 8, got {stride}")
+        if anchor_sigma_px is not None and not anchor_sigma_px > 0:
+            raise ValueError(f"anchor_sigma_px must be > 0, got {anchor_sigma_px}")
         self.n_keypoints = n_keypoints
         self.stride = stride
+        self.anchor_sigma_px = anchor_sigma_px
         self.backbone = build_backbone(backbone, pretrained=pretrained)
+        self._anchor_conv = add_input_channel(self.backbone) if anchor_sigma_px else None  # its name
         chans = self.backbone.channels
         self.levels = 3 if stride == 8 else 4  # how many backbone levels the neck fuses
         used = chans[4 - self.levels :]
@@ -262,9 +304,12 @@ class PoseNet(nn.Module):
         if up_to_stride not in (2, 4, 8):
             raise ValueError(f"up_to_stride must be 2, 4 or 8, got {up_to_stride}")
         modules = early_backbone_modules(self.backbone, up_to_stride)
+        anchor = self.backbone.get_submodule(self._anchor_conv).weight if self._anchor_conv else None
         n = 0
         for module in modules:
             for p in module.parameters():
+                if p is anchor:  # the anchor channel's weights start at zero: they must learn
+                    continue
                 p.requires_grad_(False)
                 n += p.numel()
         self._frozen = modules
@@ -279,6 +324,8 @@ class PoseNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = (x - self.mean) / self.std
+        if self.anchor_sigma_px:
+            x = torch.cat([x, anchor_map(x, self.anchor_sigma_px)], dim=1)
         feats = self.backbone(x)[4 - self.levels :]
         y = self.lateral[-1](feats[-1])
         for lat, f in zip(reversed(self.lateral[:-1]), reversed(feats[:-1]), strict=True):

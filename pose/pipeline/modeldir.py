@@ -68,6 +68,7 @@ class ModelInfo(BaseModel):
     project: str | None = None
     body_radius_px: float | None = None
     shape_prior: ShapePrior | None = None
+    anchor_sigma_px: float | None = None  # centred-instance models: the anchor channel's width (network px)
 
     def individual_channels(self) -> list[list[int]]:
         """Channel indices of each individual (one group when single-animal)."""

@@ -64,6 +64,11 @@ JITTER_FRACTION = 0.06  # training crops' centres moved by up to this x the crop
 # centred animal stays the one nearest the crop centre when two animals touch: a neighbour at
 # distance g is farther from the centre than the target while the radial jitter sqrt(2) j < g / 2
 JITTER_GAP_FRACTION = 0.35
+# the anchor channel (pose.pipeline.model.PoseNet anchor_sigma_px): a Gaussian at the crop centre
+# whose width is this x the closest labelled centres' distance (2nd percentile): a neighbour that
+# close lies 2 sigma from the centre, the target's centre (jittered) within 1 sigma ...
+ANCHOR_GAP_FRACTION = 0.5
+ANCHOR_SIZE_FRACTION = 0.25  # ... and at most this x the animal's size (animals never close)
 
 
 class TopDownInfo(BaseModel):
@@ -151,6 +156,29 @@ def instance_jitter_px(keypoints: np.ndarray, side: int) -> tuple[float, str]:
     return round(float(jitter), 2), why
 
 
+def instance_anchor_sigma_px(keypoints: np.ndarray, jitter_px: float, size_px: float) -> tuple[float, str]:
+    """Width (original pixels) of the centred-instance model's anchor channel.
+
+    ``ANCHOR_GAP_FRACTION x`` the 2nd percentile of the closest labelled centres' distance
+    (a neighbour that close reads 2 sigma from the crop centre), at most
+    ``ANCHOR_SIZE_FRACTION x`` the animal's size, and at least ``sqrt(2) x`` the training
+    crops' centre jitter (the target's centre stays within 1 sigma).
+    """
+    gaps = closest_centre_gaps(keypoints)
+    cap = ANCHOR_SIZE_FRACTION * size_px
+    if gaps.size:
+        g = float(np.percentile(gaps, 2))
+        sigma, why = ANCHOR_GAP_FRACTION * g, f"{ANCHOR_GAP_FRACTION} x the closest labelled centres' distance (2nd percentile {g:.1f} px)"
+        if sigma > cap:
+            sigma, why = cap, why + f", capped at {ANCHOR_SIZE_FRACTION} x the animal's size ({size_px:.0f} px)"
+    else:
+        sigma, why = cap, f"{ANCHOR_SIZE_FRACTION} x the animal's size ({size_px:.0f} px; no frame with two animals)"
+    floor = math.sqrt(2.0) * jitter_px
+    if sigma < floor:
+        sigma, why = floor, why + f", raised to sqrt(2) x the crops' centre jitter ({jitter_px} px)"
+    return round(float(sigma), 2), why
+
+
 def write_instance_project(project: Project, labels: LabelSet, out: Path, side: int, test_images: set[str],
                            seed: int = 0, jitter_px: float | None = None) -> tuple[Project, list[str]]:
     """A single-animal project of crops, one per labelled animal, centred (with a small jitter)
@@ -217,7 +245,7 @@ def crop_around(frame: np.ndarray, centre: np.ndarray, side: int) -> tuple[np.nd
 def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | Path | None = None,
                   test_frames: list[str] | str | Path | None = None, training_fraction: float | None = None,
                   centroid_share: float = 0.3, overwrite: bool = False, resume: bool = False,
-                  stop_after_epoch: int | None = None) -> Path:
+                  stop_after_epoch: int | None = None, anchor: bool = True) -> Path:
     """Train the centroid and the centred-instance models of a multi-animal project.
 
     Parameters
@@ -241,6 +269,11 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     stop_after_epoch
         Stop as if interrupted after this many epochs of the model in training (the
         centroid model, else the instance model); ``topdown.json`` is then not written.
+    anchor
+        Give the instance model an anchor channel (:class:`pose.pipeline.model.PoseNet`
+        ``anchor_sigma_px``) that marks the crop centre, so that of two animals in one crop it
+        places the centred one; its width is ``config.anchor_sigma_px`` when given, else
+        :func:`instance_anchor_sigma_px` of the labels.
 
     Returns
     -------
@@ -267,6 +300,7 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
                                     "top-down training, or killed before it started); train again without --resume")
         raw = json.loads(saved.read_text())
         cfg, centroid_share = TrainConfig.model_validate(raw["config"]), float(raw["centroid_share"])
+        anchor = bool(raw.get("anchor", False))
         split = Split.load(model_dir / "split.json")
         _echo(f"top-down: resuming {model_dir} with its saved config and split")
     else:
@@ -277,7 +311,7 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
         split = make_split(labels.images, project, test_frames, training_fraction, cfg.seed)
         split.save(model_dir / "split.json")
         write_text_atomic(model_dir / TOPDOWN_TRAIN_JSON, json.dumps(
-            {"config": cfg.model_dump(mode="json"), "centroid_share": centroid_share}, indent=1))
+            {"config": cfg.model_dump(mode="json"), "centroid_share": centroid_share, "anchor": anchor}, indent=1))
     index = {im: i for i, im in enumerate(labels.images)}
     train_idx = [index[im] for im in split.train]
     test_idx = [index[im] for im in split.test]
@@ -310,6 +344,14 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     info.reasons["instance_jitter_px"] = f"{jitter} px: {jitter_why}"
     _echo(f"  crop {side} px: {side_why}")
     _echo(f"  instance crops' centre jitter +-{jitter} px: {jitter_why}")
+    anchor_sigma = None
+    if anchor:
+        if cfg.anchor_sigma_px:
+            anchor_sigma, anchor_why = cfg.anchor_sigma_px, "given"
+        else:
+            anchor_sigma, anchor_why = instance_anchor_sigma_px(kps[train_idx], jitter, size)
+        info.reasons["instance_anchor_sigma_px"] = f"{anchor_sigma} px: {anchor_why}"
+        _echo(f"  instance model's anchor channel (a Gaussian at the crop centre) sigma {anchor_sigma} px: {anchor_why}")
     for k, v in ccfg.reasons.items():
         _echo(f"  centroid {k} {getattr(ccfg, k)}: {v}")
     _echo(f"  budget: {budget or '-'} min ({'CPU' if cfg.cpu_minutes else 'wall'}), {centroid_share:.0%} to the centroid model")
@@ -343,7 +385,8 @@ def train_topdown(project: str | Path | Project, *, config=None, out_dir: str | 
     # surroundings, neighbours included (as negatives), like the crops seen at inference
     inst_project, inst_test = write_instance_project(project, labels, model_dir / "instance_project", 2 * side,
                                                      set(split.test), seed=cfg.seed, jitter_px=jitter)
-    update = {"mine_period": 0, "augment": cfg.augment.model_copy(update={"random_crop": False})}
+    update = {"mine_period": 0, "augment": cfg.augment.model_copy(update={"random_crop": False}),
+              "anchor_sigma_px": anchor_sigma}
     if cfg.cpu_minutes:
         update["cpu_minutes"] = cfg.cpu_minutes - c_budget
     elif cfg.minutes:
@@ -412,12 +455,16 @@ class TopDownPredictor:
                                          threads=threads, runtime=runtime)
         self.instance = Predictor.from_dir(self.root / "instance", runtime=runtime, device=device,  # type: ignore[arg-type]
                                            threads=threads)
-        # crops as the instance model was trained on: its training crop (crop_px network
-        # pixels, the animal at the centre), not the smaller labelled crop padded at the
-        # bottom/right, which would put the animal off-centre
+        # crops exactly as the instance model was trained on: its training crop (crop_px
+        # network pixels, the animal at the centre), neither the smaller labelled crop padded
+        # at the bottom/right (the animal off-centre) nor a larger one: a crop 1.4x the
+        # training side (146 px, not 104, on the virtual pair) showed more of a touching
+        # neighbour than training did, and crops centred on either of two close mice returned
+        # the same mouse in 63 % of frames, against 22 % at the training side
+        # (bench/multi_animal_pose.py centring)
         train_cfg = json.loads((self.root / "instance" / "train_config.json").read_text())
         crop_px, scale = train_cfg["augment"]["crop_px"], train_cfg["scale"] or 1.0
-        self.crop_side_px = max(self.info.crop_side_px, int(math.floor(crop_px / scale)))
+        self.crop_side_px = int(math.floor(crop_px / scale))
 
     def predict_keypoints(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB uint8 ``(B, H, W, 3)`` -> keypoints ``(B, P, K, 2)`` (original pixels, NaN where a

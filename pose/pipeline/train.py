@@ -112,6 +112,10 @@ class TrainConfig(BaseModel):
         0, description="backbone layers up to this output stride keep their ImageNet weights (cheaper "
         "steps: 0.77x at 4, 0.66x at 8, 224 px crops on a CPU); 0 = all trained; ignored without ImageNet weights",
     )
+    anchor_sigma_px: float | None = Field(
+        None, gt=0, description="centred-instance models (top-down): a 4th input channel, a Gaussian of this "
+        "width (image pixels) at the crop centre, that says which of several animals in a crop is meant; None = none",
+    )
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_workers: int | None = Field(None, ge=0)
@@ -268,6 +272,7 @@ def train_model(
         label_keypoints=labels.keypoints, config=cfg.model_dump(mode="json"), recipe_file=model_dir / "recipe.json")
     ckpt = load_checkpoint(ckpt_path, fingerprint) if resume else None  # refused before anything is written
     individuals = sorted({n.split("/")[0] for n in labels.names}) if "/" in labels.names[0] else ["individual_0"]
+    anchor_sigma = round(cfg.anchor_sigma_px * (cfg.scale or 1.0), 3) if cfg.anchor_sigma_px else None  # network px
     index = {im: i for i, im in enumerate(labels.images)}
     train_idx = [index[im] for im in split.train]
     ModelInfo(
@@ -276,6 +281,7 @@ def train_model(
         skeleton=project.config.skeleton, pcutoff=project.config.pcutoff, project=str(project.root),
         body_radius_px=body_radius_px(labels.keypoints[train_idx], individual_channels(labels.names)),
         shape_prior=fit_shape_prior(labels.keypoints[train_idx], individual_channels(labels.names)),
+        anchor_sigma_px=anchor_sigma,
     ).save(model_dir)
 
     device = resolve_device(cfg.device)
@@ -301,7 +307,8 @@ def train_model(
                                cfg=cfg.augment, flip_pairs=flip_pairs, names=labels.names, seed=cfg.seed)
 
     model = PoseNet(len(labels.names), backbone=cfg.backbone, stride=cfg.stride,
-                    neck_channels=cfg.neck_channels, pretrained=cfg.pretrained and init_from is None)
+                    neck_channels=cfg.neck_channels, pretrained=cfg.pretrained and init_from is None,
+                    anchor_sigma_px=anchor_sigma)
     if init_from is not None:
         _init_weights(model, Path(init_from))
     if cfg.freeze_stride and (init_from is not None or model.backbone.imagenet_weights):

@@ -49,9 +49,11 @@ def make_blob_project(root: Path, n_frames: int = 12, size_px: int = 64, seed: i
     return root, kps
 
 
-def make_random_model(model_dir: Path, n_keypoints: int = 3, seed: int = 0) -> Path:
+def make_random_model(model_dir: Path, n_keypoints: int = 3, seed: int = 0,
+                      anchor_sigma_px: float | None = None) -> Path:
     """A model folder holding a random-initialised small network (no training): enough to
-    compare inference code paths with each other. Returns the folder."""
+    compare inference code paths with each other. ``anchor_sigma_px``: with an anchor
+    channel (random, non-zero weights). Returns the folder."""
     import torch
 
     from pose.pipeline.model import PoseNet
@@ -59,11 +61,16 @@ def make_random_model(model_dir: Path, n_keypoints: int = 3, seed: int = 0) -> P
 
     torch.manual_seed(seed)
     names = BODYPARTS[:n_keypoints] if n_keypoints <= len(BODYPARTS) else [f"kp{i}" for i in range(n_keypoints)]
-    net = PoseNet(len(names), backbone="efficientnet_lite0", stride=8, neck_channels=16, pretrained=False)
+    net = PoseNet(len(names), backbone="efficientnet_lite0", stride=8, neck_channels=16, pretrained=False,
+                  anchor_sigma_px=anchor_sigma_px)
+    if anchor_sigma_px:
+        with torch.no_grad():
+            stem = net.backbone._conv_stem.weight
+            stem[:, 3] = torch.randn_like(stem[:, 3]) * stem[:, :3].std()
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), model_dir / "weights.pt")
     ModelInfo(backbone="efficientnet_lite0", stride=8, neck_channels=16, names=names, bodyparts=names,
-              individuals=["individual_0"]).save(model_dir)
+              individuals=["individual_0"], anchor_sigma_px=anchor_sigma_px).save(model_dir)
     return model_dir
 
 

@@ -280,6 +280,12 @@ def test_trained_topdown_finds_every_animal_and_its_keypoints(trained):
     frames = np.stack([cv2.cvtColor(cv2.imread(str(root / f"labeled-data/vid/img{f:04d}.png")), cv2.COLOR_BGR2RGB)
                        for f in range(len(truth))])
     pred = TopDownPredictor(model_dir, runtime="torch")
+    # crops as the instance model was trained on (its crop_px at its scale), and its anchor channel
+    import json
+
+    train_cfg = json.loads((model_dir / "instance" / "train_config.json").read_text())
+    assert pred.crop_side_px == int(train_cfg["augment"]["crop_px"] / (train_cfg["scale"] or 1.0))
+    assert pred.instance.info.anchor_sigma_px and "instance_anchor_sigma_px" in pred.info.reasons
     found = pred.centroid.detect(frames)
     recall = centroid_recall([c for c, _ in found], list(instance_anchors(truth)), radius_px=4.0)
     assert recall["recall"] == 1.0 and recall["precision"] == 1.0, recall

@@ -64,6 +64,9 @@ JITTER_FRACTION = 0.06  # training crops' centres moved by up to this x the crop
 # centred animal stays the one nearest the crop centre when two animals touch: a neighbour at
 # distance g is farther from the centre than the target while the radial jitter sqrt(2) j < g / 2
 JITTER_GAP_FRACTION = 0.35
+# propagate_instances also crops where an animal was last seen, up to this long ago (the
+# tracker's default coasting time, pose.tracking.TrackingConfig.max_coast_s)
+PROPAGATE_MEMORY_S = 1.0
 # the anchor channel (pose.pipeline.model.PoseNet anchor_sigma_px): a Gaussian at the crop centre
 # whose width is this x the closest labelled centres' distance (2nd percentile): a neighbour that
 # close lies 2 sigma from the centre, the target's centre (jittered) within 1 sigma ...
@@ -430,11 +433,13 @@ class TopDownPredictor:
         a trained model of animals in contact (``bench/results/multi_animal_pose.md``).
     propagate
         With ``n_animals``, in :meth:`predict_video`: a frame with fewer instances than the
-        count is predicted again from crops centred on the previous frame's instances
-        (:meth:`propagate_instances`), so that two animals in contact that make one centroid
-        peak can keep both instances. On by default: on the virtual pair (10 min) IDF1 0.586 ->
-        0.618 and 170 -> 146 switches for 23 % more inference CPU; no change on the flies,
-        which are never merged (``bench/results/multi_animal_pose.md``).
+        count is predicted again from crops centred on the previous frame's instances and
+        where a missing animal was last seen (:meth:`propagate_instances`), so that two
+        animals in contact that make one centroid peak can keep both instances. On by default:
+        on the virtual pair (10 min) IDF1 0.586 -> 0.618 and 170 -> 146 switches for 23 % more
+        inference CPU (session 6); the last-seen crops then took the anchor model from 48 to 38
+        switches (IDF1 0.714 -> 0.702, within its 2-minute blocks' spread of 0.61-0.87); no
+        change on the flies, which are never merged (``bench/results/multi_animal_pose.md``).
     """
 
     def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
@@ -527,8 +532,9 @@ class TopDownPredictor:
 
     def propagate_instances(self, xy: np.ndarray, conf: np.ndarray, video: str | Path, frames: list[int]) -> int:
         """In place, in frame order: a frame with fewer instances than ``n_animals`` is
-        predicted again from crops centred on each instance of the previous frame
-        (:meth:`_fill_from_previous`); a result is dropped when it lies on one already kept
+        predicted again from crops centred on each instance of the previous frame, and where
+        an animal missing there was last seen within ``PROPAGATE_MEMORY_S`` (:func:`_crop_centres`,
+        :meth:`_fill_from_previous`); a result is dropped when it lies on one already kept
         (the duplicate rule of :meth:`predict_keypoints`) or is less confident than the 5th
         percentile of the instances found by the centroid model (an animal that left, or
         background).
@@ -564,15 +570,18 @@ class TopDownPredictor:
             return 0
         added = 0
         with VideoReader(video) as reader:
+            memory = max(1, int(round(PROPAGATE_MEMORY_S * (reader.fps or 30.0))))
             for first, batch in reader.iter_batches(32, start=frames[0], stop=frames[-1] + 1):
                 for k, frame in enumerate(batch):
                     if first + k in need:
-                        added += self._fill_from_previous(frame, xy, conf, need[first + k], floor, min_px)
+                        r = need[first + k]
+                        added += self._fill_from_previous(frame, xy, conf, r, _crop_centres(xy, r, memory, min_px),
+                                                          floor, min_px)
         return added
 
-    def _fill_from_previous(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, r: int, floor: float,
-                            min_px: float) -> int:
-        """Row ``r`` of ``xy``/``conf`` from crops centred on row ``r - 1``'s instances.
+    def _fill_from_previous(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, r: int,
+                            centres: list[np.ndarray], floor: float, min_px: float) -> int:
+        """Row ``r`` of ``xy``/``conf`` from crops centred on ``centres`` (:func:`_crop_centres`).
 
         Every previous instance gets a crop (not only the ones row ``r`` seems to lack: a crop
         centred between two touching animals can give one instance made of both, which lies
@@ -583,10 +592,8 @@ class TopDownPredictor:
         p = xy.shape[1]
         have = [j for j in range(p) if np.isfinite(xy[r, j]).any()]
         cands: list[tuple[np.ndarray, np.ndarray]] = []
-        for j in range(p):
-            if not np.isfinite(xy[r - 1, j]).any():
-                continue
-            crop, origin = crop_around(frame, np.nanmean(xy[r - 1, j], axis=0), self.crop_side_px)
+        for centre in centres:
+            crop, origin = crop_around(frame, centre, self.crop_side_px)
             kp, cf = self.instance.predict_keypoints(crop[None])
             if float(np.median(cf[0])) >= floor:
                 cands.append((kp[0] + origin, cf[0]))
@@ -616,6 +623,25 @@ def missing_animals_warning(instances: xr.Dataset, n_animals: int, max_pct: floa
             f"merge into one instance, or the model misses some): identities and per-animal measures in those "
             f"frames are not reliable; review the swap-suspect table, label more frames with the animals in "
             f"contact and train longer")
+
+
+def _crop_centres(xy: np.ndarray, r: int, memory: int, min_px: float) -> list[np.ndarray]:
+    """Where :meth:`TopDownPredictor.propagate_instances` crops row ``r``: the centre of each
+    instance of row ``r - 1``, then of each instance of the latest row within ``memory`` rows
+    that held every animal, where none of row ``r - 1``'s lies (within ``min_px``): an animal
+    lost for a few frames in a contact (its crop found nothing confident) is looked for again
+    where it was last seen, not dropped for the rest of the contact."""
+    p = xy.shape[1]
+    with warnings.catch_warnings():  # empty slots
+        warnings.simplefilter("ignore", RuntimeWarning)
+        prev = [c for c in np.nanmean(xy[r - 1], axis=1) if np.isfinite(c).all()]
+        if len(prev) >= p:
+            return prev
+        for q in range(r - 2, max(-1, r - 1 - memory), -1):
+            seen = [c for c in np.nanmean(xy[q], axis=1) if np.isfinite(c).all()]
+            if len(seen) >= p:
+                return prev + [c for c in seen if all(np.linalg.norm(c - o) >= min_px for o in prev)]
+    return prev
 
 
 def _median_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -162,3 +162,17 @@ def test_anchor_model_learns_to_place_the_centred_one_of_two_touching_animals():
     finally:
         torch.set_num_threads(n)
     assert share >= 0.9, share
+
+
+def test_cli_refuses_an_anchor_for_a_single_animal_project(tmp_path):
+    """A single-animal model sees the whole frame: an anchor at its centre would mark no animal."""
+    from typer.testing import CliRunner
+
+    from pose.pipeline.cli import app
+
+    from .pipeline_helpers import make_blob_project
+
+    root, _ = make_blob_project(tmp_path / "proj", n_frames=3)
+    out = CliRunner().invoke(app, ["train", str(root), "--anchor-sigma-px", "3", "--epochs", "1"])
+    assert out.exit_code != 0 and "multi-animal" in out.output, out.output
+    assert not (root / "models").exists()  # refused before anything was written

@@ -422,6 +422,32 @@ def test_propagation_adds_nothing_for_an_animal_that_is_gone(tmp_path):
     assert np.isnan(xy[3, 1]).all() and np.isnan(xy[4, 1]).all()
 
 
+def test_propagation_looks_again_where_an_animal_was_last_seen(tmp_path):
+    """B is hidden in frame 2 (its crop there finds nothing) and back in frames 3-4: crops at
+    frame 2's instances alone would never look for it again during the contact; the crop at
+    its last-seen place (frame 1, within PROPAGATE_MEMORY_S) recovers it in frame 3, and frame
+    3's instance in frame 4."""
+    pred, xy, conf, video, b = _propagation_case(tmp_path, [True, True, False, True, True, True])
+    added = pred.propagate_instances(xy, conf, str(video), list(range(6)))
+    assert added == 2 and np.isnan(xy[2, 1]).all()
+    for t in (3, 4):
+        assert np.abs(xy[t, 1] - b[t]).max() < 1.5, (t, xy[t, 1], b[t])
+
+
+def test_crop_centres_add_the_last_seen_animal_only_within_memory():
+    from pose.pipeline.topdown import _crop_centres
+
+    xy = np.full((6, 2, 3, 2), np.nan)
+    xy[:, 0] = [10.0, 10.0]
+    xy[0, 1] = [40.0, 10.0]  # B seen in row 0 only
+    assert len(_crop_centres(xy, 1, 5, 5.0)) == 2  # row 0 holds both
+    got = _crop_centres(xy, 4, 5, 5.0)  # rows 1-3 lack B: row 0 is within 5 rows
+    assert len(got) == 2 and np.allclose(got[1], [40.0, 10.0])
+    assert len(_crop_centres(xy, 4, 2, 5.0)) == 1  # row 0 is older than the memory
+    xy[0, 1] = [12.0, 10.0]  # where A is now: not a second place to look
+    assert len(_crop_centres(xy, 4, 5, 5.0)) == 1
+
+
 def test_missing_animals_warning_is_loud_only_past_its_share():
     from pose.dataset import from_numpy
     from pose.pipeline.topdown import missing_animals_warning

@@ -225,10 +225,10 @@ def run_virtual(args: argparse.Namespace) -> dict:
     train_dir, test_dir = work / "virtual_train", work / "virtual_test"
     c0 = time.process_time()
     if not (train_dir / "config.yaml").is_file():
-        render_social(train_dir, seconds=args.train_seconds, seed=101, n_label_frames=args.label_frames,
+        render_social(train_dir, seconds=args.train_seconds, seed=101 + args.render_seed, n_label_frames=args.label_frames,
                       width=args.width, height=args.height)
     if not (test_dir / "truth.nc").is_file():
-        render_social(test_dir, seconds=args.test_seconds, seed=202, n_label_frames=0, width=args.width,
+        render_social(test_dir, seconds=args.test_seconds, seed=202 + args.render_seed, n_label_frames=0, width=args.width,
                       height=args.height)
     render_cpu = time.process_time() - c0
     stats = _train(train_dir, work / "virtual_model", args.cpu_minutes, None, 0.85, args.seed, args.centroid_share)
@@ -473,6 +473,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render-seed", type=int, default=0, help="another virtual pair: render seeds 101+N (train), "
+                        "202+N (test)")
     parser.add_argument("--centroid-share", type=float, default=0.3, help="share of --cpu-minutes for the centroid model")
     parser.add_argument("--train-only", action="store_true", help="stop after rendering/importing and training")
     parser.add_argument("--split-merged", action="store_true", help="split centroid peaks merged in contacts")

@@ -51,6 +51,7 @@ from pose.pipeline.centroid import (
     train_centroid_model,
 )
 from pose.pipeline.images import read_image
+from pose.pipeline.instance_filter import confidence_floor, drop_unsure_instances
 from pose.pipeline.project import LabelSet, Project, load_labels, load_project
 from pose.pipeline.recipe import RecipeOverrides, animal_size_px, derive_recipe
 
@@ -513,16 +514,32 @@ class TopDownPredictor:
         from pose.dataset import append_history, from_numpy
         from pose.pipeline.inference import predict_video_frames, video_completeness
 
-        xy, conf, frames, reader = predict_video_frames(self.predict_keypoints, video, batch_size=batch_size,
-                                                        start=start, stop=stop)
-        added = 0
+        scores: list[np.ndarray] = []
+
+        def predict(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out = self.predict_keypoints(batch)
+            scores.append(out[2])
+            return out[0], out[1]
+
+        xy, conf, frames, reader = predict_video_frames(predict, video, batch_size=batch_size, start=start, stop=stop)
+        score = np.concatenate(scores)
+        added = dropped = 0
+        floor, floor_why = float("nan"), "no known animal count"
+        if self.n_animals:  # the strongest peaks were taken, however weak: drop the unsure ones
+            floor, floor_why = confidence_floor(xy, conf, score)
+            dropped = drop_unsure_instances(xy, conf, score, floor)
+            _echo(f"top-down: instance confidence floor {floor:.3f} ({floor_why}); {dropped} instances from "
+                  f"weak centroid peaks below it dropped (background, or a second look at one animal)")
         if self.propagate and self.n_animals:
-            added = self.propagate_instances(xy, conf, video, frames)
+            added = self.propagate_instances(xy, conf, video, frames, floor=floor)
         names = [f"instance_{j}" for j in range(xy.shape[1])]
         ds = from_numpy(xy.transpose(0, 3, 2, 1), conf.transpose(0, 2, 1), keypoints=self.info.bodyparts,
                         individuals=names, fps=reader.fps, video_path=str(video), frame_index=frames,
                         source_software="ethopose")
         ds.attrs.update(model_dir=str(self.root), **video_completeness(reader, len(frames)))
+        if self.n_animals:
+            ds.attrs.update(instance_confidence_floor=floor, instance_confidence_floor_reason=floor_why,
+                            dropped_unsure_instances=int(dropped))
         if self.propagate and self.n_animals:
             ds.attrs["propagated_instances"] = int(added)
         return append_history(ds, "predict_video_topdown", {"model_dir": str(self.root), "n_animals": self.n_animals,
@@ -530,14 +547,14 @@ class TopDownPredictor:
                                                             "split_merged": self.split_merged,
                                                             "propagate": self.propagate})
 
-    def propagate_instances(self, xy: np.ndarray, conf: np.ndarray, video: str | Path, frames: list[int]) -> int:
+    def propagate_instances(self, xy: np.ndarray, conf: np.ndarray, video: str | Path, frames: list[int], *,
+                            floor: float | None = None) -> int:
         """In place, in frame order: a frame with fewer instances than ``n_animals`` is
         predicted again from crops centred on each instance of the previous frame, and where
         an animal missing there was last seen within ``PROPAGATE_MEMORY_S`` (:func:`_crop_centres`,
         :meth:`_fill_from_previous`); a result is dropped when it lies on one already kept
-        (the duplicate rule of :meth:`predict_keypoints`) or is less confident than the 5th
-        percentile of the instances found by the centroid model (an animal that left, or
-        background).
+        (the duplicate rule of :meth:`predict_keypoints`) or is less confident than ``floor``
+        (an animal that left, or background).
 
         Why: two animals in contact can make one centroid peak; the instance model, trained on
         crops centred on their animal, still places the keypoints of the animal whose centre a
@@ -548,6 +565,10 @@ class TopDownPredictor:
         xy, conf
             ``(T, P, K, 2)`` keypoints and ``(T, P, K)`` confidences of :meth:`predict_keypoints`
             for ``frames`` of ``video``; updated in place.
+        floor
+            Least median keypoint confidence of a kept crop (:func:`pose.pipeline.instance_filter.confidence_floor`
+            of the centroid model's sure instances, as :meth:`predict_video` passes it); None =
+            the same percentile of every instance in ``xy``.
 
         Returns
         -------
@@ -559,10 +580,8 @@ class TopDownPredictor:
         found = np.isfinite(xy).all(axis=-1).any(axis=-1)  # (T, P)
         if found.all() or not found.any():
             return 0
-        with warnings.catch_warnings():  # an empty slot's median is NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med_conf = np.nanmedian(np.where(np.isfinite(xy).all(axis=-1), conf, np.nan), axis=-1)  # (T, P)
-        floor = float(np.nanpercentile(med_conf[found], 5))
+        if floor is None:
+            floor = confidence_floor(xy, conf)[0]
         min_px = 0.15 * self.info.animal_size_px
         # frame number -> row, for the rows after the first that lack an animal
         need = {f: r for r, f in enumerate(frames) if r > 0 and found[r].sum() < p}

@@ -423,7 +423,12 @@ class TopDownPredictor:
         A folder written by :func:`train_topdown`.
     n_animals
         How many animals to look for per frame (the strongest centres); None = every centre
-        above the centroid model's threshold, at most the count seen in the labels.
+        above the centroid model's threshold, at most the count seen in the labels. With a
+        count, :meth:`predict_video` drops an instance from a weak centroid peak that the
+        instance model is less sure of than of the clearly detected animals
+        (:mod:`pose.pipeline.instance_filter`; the floor and the count dropped go to the
+        output's attrs): a frame where two animals merged into one peak then lacks one, and
+        ``propagate`` looks for it, instead of holding an instance on a background blob.
     runtime, threads
         Of both models (:class:`pose.pipeline.inference.Predictor`; ONNX on CPU by default).
     split_merged

@@ -318,6 +318,16 @@ def test_cli_infer_writes_instances_and_tracks(trained, tmp_path):
     inst = pose.io.load(tmp_path / "tracked_instances.nc")
     assert inst.sizes["individual"] == 2 and inst.sizes["time"] == len(truth)
     assert pose.io.load(out).sizes["individual"] == 2
+    # a known count: the strongest peaks, however weak, then the unsure-instance rule (no
+    # instance of these two clearly visible animals is dropped), floor and count in the attrs
+    out2 = tmp_path / "counted.nc"
+    res = CliRunner().invoke(app, ["infer", str(model_dir), str(video), "--out", str(out2), "--runtime", "torch",
+                                   "--n-animals", "2"])
+    assert res.exit_code == 0, res.output
+    inst = pose.io.load(tmp_path / "counted_instances.nc")
+    assert 0.0 < inst.attrs["instance_confidence_floor"] <= 1.0 and inst.attrs["dropped_unsure_instances"] == 0
+    assert "centroid peaks >= 0.5" in inst.attrs["instance_confidence_floor_reason"]
+    assert inst["position"].notnull().any(dim=("space", "keypoint")).sum(dim="individual").min() == 2
 
 
 @pytest.mark.slow  # ~25 CPU-s: three tiny top-down trainings

@@ -9,6 +9,8 @@ trained on (the easy case), and ``ethopose pose infer`` on a video of those fram
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pytest
@@ -411,6 +413,7 @@ def _propagation_case(tmp_path, draw_b):
     pred.info = TopDownInfo(bodyparts=PARTS, individuals=["a", "b"], n_animals=2, crop_side_px=24,
                             animal_size_px=20.0, reasons={})
     pred.crop_side_px, pred.instance, pred.n_animals = 24, _NearestBlob(), 2
+    pred.centroid = SimpleNamespace(config=SimpleNamespace(nms_radius_px=6.0))
     return pred, xy, conf, video, b
 
 
@@ -442,6 +445,21 @@ def test_propagation_looks_again_where_an_animal_was_last_seen(tmp_path):
     assert added == 2 and np.isnan(xy[2, 1]).all()
     for t in (3, 4):
         assert np.abs(xy[t, 1] - b[t]).max() < 1.5, (t, xy[t, 1], b[t])
+
+
+def test_contact_search_finds_a_touching_animal_that_no_previous_crop_returns(tmp_path):
+    """Two disks 9 px apart (one centroid peak), only A found, and the previous frame had
+    only A too: the ring crops at the centroid NMS radius around A return B (the blob nearest
+    their centre), not A again; with A alone in the frame nothing is added."""
+    pred, _, _, _, _ = _propagation_case(tmp_path, [True] * 6)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    cv2.circle(frame, (30, 32), 3, (255, 255, 255), -1)
+    a_kept = [(np.full((3, 2), [30.0, 32.0]), np.full(3, 0.9))]
+    alone = pred._search_contacts(frame.copy(), list(a_kept), 2, floor=0.5, min_px=3.0)
+    assert len(alone) == 1
+    cv2.circle(frame, (39, 32), 3, (255, 255, 255), -1)
+    both = pred._search_contacts(frame, list(a_kept), 2, floor=0.5, min_px=3.0)
+    assert len(both) == 2 and np.abs(both[1][0] - [39.0, 32.0]).max() < 1.0, both[1][0]
 
 
 def test_crop_centres_add_the_last_seen_animal_only_within_memory():

@@ -252,7 +252,7 @@ def infer(
     video: Path = typer.Argument(..., help="Video to analyse."),
     out: Path = typer.Option(..., "--out", help="Pose file to write (.nc, .h5, .csv; format from the suffix)."),
     n_animals: int = typer.Option(None, "--n-animals", min=1, help="Multi-animal: animals per frame (default: the "
-                                  "count seen in the labels, centres above the centroid model's threshold)."),
+                                  "most labelled in one frame, as the identity tracking assumes)."),
     track_ids: bool = typer.Option(True, "--track/--no-track", help="Multi-animal: assign identities "
                                    "(ethopose pose track) after detection."),
     split_merged: bool = typer.Option(False, "--split-merged/--no-split-merged", help="Multi-animal, with "
@@ -281,13 +281,20 @@ def infer(
         pose.io.save(ds, out)
         typer.echo(f"wrote {out}: {ds.sizes['time']} frames (single-animal model)")
         return
-    pred = TopDownPredictor(model_dir, n_animals=n_animals, runtime=runtime, device=device, threads=threads,
-                            split_merged=split_merged, propagate=propagate)
+    pred = TopDownPredictor(model_dir, runtime=runtime, device=device, threads=threads, split_merged=split_merged,
+                            propagate=propagate)
+    # the count the tracking below assumes (a closed arena), so that inference looks for as many
+    # animals (the strongest peaks, the unsure ones dropped, the missing ones searched for) as
+    # the benchmarked path does (bench/multi_animal_pose.py)
+    pred.n_animals = n_animals or pred.info.n_animals
+    typer.echo(f"top-down: {pred.n_animals} animals per frame ("
+               + ("--n-animals" if n_animals else f"{pred.info.reasons.get('n_animals', 'the labels')}; --n-animals "
+                  "to change") + ")")
     ds = pred.predict_video(video, batch_size=batch_size, start=start, stop=stop)
     found = (ds["position"].notnull().any(dim=("space", "keypoint"))).sum(dim="individual").values
     typer.echo(f"top-down: {ds.sizes['time']} frames, up to {ds.sizes['individual']} animals per frame "
                f"(mean {found.mean():.2f} found)")
-    warning = missing_animals_warning(ds, n_animals or pred.info.n_animals)
+    warning = missing_animals_warning(ds, pred.n_animals)
     if warning:
         typer.secho(warning, fg="red", err=True)
     if not track_ids:
@@ -299,7 +306,7 @@ def infer(
     typer.echo(f"wrote {instances} (untracked instances); tracking identities")
     from pose.tracking.cli import track
 
-    track(pose_file=instances, out=out, video=None, n_animals=n_animals or pred.info.n_animals, open_set=False,
+    track(pose_file=instances, out=out, video=None, n_animals=pred.n_animals, open_set=False,
           max_coast_s=1.0, gate_px=None, low_margin=0.25, fps=None, suspects=None)
 
 

@@ -317,6 +317,7 @@ def test_cli_infer_writes_instances_and_tracks(trained, tmp_path):
     res = CliRunner().invoke(app, ["infer", str(model_dir), str(video), "--out", str(out), "--runtime", "torch"])
     assert res.exit_code == 0, res.output
     assert "up to 2 animals per frame" in res.output
+    assert "2 animals per frame (most animals labelled in one frame (2); --n-animals to change)" in res.output
     inst = pose.io.load(tmp_path / "tracked_instances.nc")
     assert inst.sizes["individual"] == 2 and inst.sizes["time"] == len(truth)
     assert pose.io.load(out).sizes["individual"] == 2

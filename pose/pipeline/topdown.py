@@ -666,18 +666,15 @@ class TopDownPredictor:
                 continue
             crops = [crop_around(frame, centre + d, self.crop_side_px) for d in ring]
             kp, cf = self.instance.predict_keypoints(np.stack([c for c, _ in crops]))
-            best = None
+            passed = []
             for (_, origin), d, a, c in zip(crops, ring, kp, cf, strict=True):
-                xy, conf = a + origin, c
-                found = np.nanmean(xy, axis=0)
-                if (float(np.median(conf)) < floor or not np.isfinite(found).all()
-                        or np.linalg.norm(found - centre - d) >= np.linalg.norm(found - centre)
-                        or any(_median_distance(xy, k[0]) < min_px for k in kept)):
-                    continue
-                if best is None or float(np.median(conf)) > float(np.median(best[1])):
-                    best = (xy, conf)
-            if best is not None:
-                kept.append(best)
+                xy, found = a + origin, np.nanmean(a + origin, axis=0)
+                if (float(np.median(c)) >= floor and np.isfinite(found).all()
+                        and np.linalg.norm(found - centre - d) < np.linalg.norm(found - centre)
+                        and all(_median_distance(xy, k[0]) >= min_px for k in kept)):
+                    passed.append((xy, c))
+            if passed:
+                kept.append(max(passed, key=lambda x: float(np.median(x[1]))))
         return kept
 
 

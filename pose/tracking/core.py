@@ -51,6 +51,7 @@ from scipy.optimize import linear_sum_assignment
 from pose.dataset import append_history, from_numpy, validate_pose
 from pose.kalman import estimate_process_noise, model_matrices
 from pose.tracking.count import estimate_n_animals
+from pose.tracking.crossings import resolve_episodes
 from pose.tracking.links import Links, margins, merge_directions, reverse_links
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,11 @@ class TrackingConfig(BaseModel):
     bidirectional
         With ``n_animals``: track forward and backward in time and, where the two passes
         disagree, keep the one whose weakest decision there is stronger.
+    bridge_episodes
+        With ``n_animals``: revisit every run of unsure frames (a track without an instance
+        or a confidence under ``low_margin``) as a whole: link the tracks on either side by
+        their poses carried across it, fill it from the bridged poses
+        (:func:`pose.tracking.crossings.resolve_episodes`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -104,6 +110,7 @@ class TrackingConfig(BaseModel):
     low_margin: float = Field(0.25, ge=0, le=1)
     fps: float | None = Field(None, gt=0)
     bidirectional: bool = True
+    bridge_episodes: bool = True
 
 
 @dataclass(frozen=True)
@@ -515,6 +522,14 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
         links, n_runs = merge_directions(links, back)
         log.info("tracking: forward and backward passes disagree in %d run(s) of frames taken "
                  "from the backward pass", n_runs)
+    if settings.n_animals is not None and config.bridge_episodes:
+        finite = ~np.isnan(pos).any(axis=1)  # (time, K, I)
+        links, summary = resolve_episodes(
+            links, pos.transpose(0, 3, 2, 1), np.where(finite, _weights(conf), 0.0).transpose(0, 2, 1),
+            fps=settings.fps, gate_px=settings.gate_px,
+            max_coast_frames=settings.max_coast_frames, low_margin=config.low_margin)
+        log.info("tracking: %d unsure run(s) of frames, %d bridged as a whole, identities "
+                 "exchanged after %d", summary.n_episodes, summary.n_bridged, len(summary.relabelled_at))
     return TrackingResult(pose=_assemble(ds, links, settings, config),
                           links={"source": links.source, "innovation": links.innovation,
                                  "reacquired": links.reacquired, "margin": links.margin},

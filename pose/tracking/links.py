@@ -44,8 +44,8 @@ def margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
                 pair = (cost[r2, c], cost[r, c])
                 if best is None or pair[0] - pair[1] < best[0] - best[1]:
                     best = pair
-        if best is not None and best[0] > 0:
-            out[n] = float(np.clip((best[0] - best[1]) / best[0], 0.0, 1.0))
+        if best is not None:  # an alternative that costs nothing is a tie
+            out[n] = float(np.clip((best[0] - best[1]) / best[0], 0.0, 1.0)) if best[0] > 0 else 0.0
     return out
 
 

@@ -281,12 +281,11 @@ def infer(
         pose.io.save(ds, out)
         typer.echo(f"wrote {out}: {ds.sizes['time']} frames (single-animal model)")
         return
-    pred = TopDownPredictor(model_dir, runtime=runtime, device=device, threads=threads, split_merged=split_merged,
-                            propagate=propagate)
     # the count the tracking below assumes (a closed arena), so that inference looks for as many
     # animals (the strongest peaks, the unsure ones dropped, the missing ones searched for) as
     # the benchmarked path does (bench/multi_animal_pose.py)
-    pred.n_animals = n_animals or pred.info.n_animals
+    pred = TopDownPredictor(model_dir, n_animals=n_animals or "labels", runtime=runtime, device=device,
+                            threads=threads, split_merged=split_merged, propagate=propagate)
     typer.echo(f"top-down: {pred.n_animals} animals per frame ("
                + ("--n-animals" if n_animals else f"{pred.info.reasons.get('n_animals', 'the labels')}; --n-animals "
                   "to change") + ")")

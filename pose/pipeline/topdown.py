@@ -34,6 +34,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -427,7 +428,8 @@ class TopDownPredictor:
         A folder written by :func:`train_topdown`.
     n_animals
         How many animals to look for per frame (the strongest centres); None = every centre
-        above the centroid model's threshold, at most the count seen in the labels. With a
+        above the centroid model's threshold, at most the count seen in the labels;
+        ``"labels"`` = that count (the most animals labelled in one frame) as a known count. With a
         count, :meth:`predict_video` drops an instance from a weak centroid peak that the
         instance model is less sure of than of the clearly detected animals
         (:mod:`pose.pipeline.instance_filter`; the floor and the count dropped go to the
@@ -452,7 +454,7 @@ class TopDownPredictor:
         change on the flies, which are never merged (``bench/results/multi_animal_pose.md``).
     """
 
-    def __init__(self, model_dir: str | Path, *, n_animals: int | None = None, runtime: str = "auto",
+    def __init__(self, model_dir: str | Path, *, n_animals: int | Literal["labels"] | None = None, runtime: str = "auto",
                  device: str = "auto", threads: int | None = None, split_merged: bool = False,
                  propagate: bool = True) -> None:
         from pose.pipeline.inference import Predictor
@@ -462,7 +464,9 @@ class TopDownPredictor:
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir}: no {TOPDOWN_JSON} (not a top-down model folder)")
         self.info = TopDownInfo.model_validate_json(path.read_text())
-        self.n_animals = n_animals
+        if isinstance(n_animals, str) and n_animals != "labels":
+            raise ValueError(f"n_animals={n_animals!r}: a count, None or 'labels'")
+        self.n_animals = self.info.n_animals if n_animals == "labels" else n_animals
         self.split_merged = split_merged
         self.propagate = propagate
         # the centroid model in the same runtime as the instance model (ONNX on CPU by default)

@@ -80,6 +80,11 @@ def track(
                f"({s.reasons.get('n_animals', '')})")
     typer.echo(f"gate {s.gate_px:.1f} px ({s.reasons.get('gate_px', '')}); body {s.body_size_px:.1f} px, "
                f"step {s.step_px:.1f} px")
+    if result.episodes is not None:
+        e = result.episodes
+        typer.echo(f"unsure runs of frames: {e.n_episodes}, {e.n_bridged} bridged as a whole (up to the "
+                   f"coasting horizon); identities exchanged after {len(e.relabelled_at)} of them "
+                   f"(rows {list(e.relabelled_at)[:10]}{' ...' if len(e.relabelled_at) > 10 else ''})")
     table = detect_swap_suspects(result.pose, low_margin=low_margin)
     quality = summarize_identity_quality(result.pose, table, IdentityLimits(low_margin=low_margin))
     pose_io.save(result.pose, out)

@@ -51,7 +51,7 @@ from scipy.optimize import linear_sum_assignment
 from pose.dataset import append_history, from_numpy, validate_pose
 from pose.kalman import estimate_process_noise, model_matrices
 from pose.tracking.count import estimate_n_animals
-from pose.tracking.crossings import resolve_episodes
+from pose.tracking.crossings import EpisodeSummary, resolve_episodes
 from pose.tracking.links import Links, margins, merge_directions, reverse_links
 
 log = logging.getLogger(__name__)
@@ -434,11 +434,16 @@ class TrackingResult:
         (matched centroid - predicted, px), ``reacquired`` (a lost track taken back).
     settings
         The settings used and why (:class:`TrackingSettings`).
+    episodes
+        What bridging the unsure runs of frames did
+        (:class:`pose.tracking.crossings.EpisodeSummary`); None when not run (open set, or
+        ``bridge_episodes=False``).
     """
 
     pose: xr.Dataset
     links: dict[str, np.ndarray]
     settings: TrackingSettings
+    episodes: EpisodeSummary | None = None
 
 
 def _appearance_weight(appearance: np.ndarray, links: Links, gate_px: float) -> tuple[float, str]:
@@ -522,6 +527,7 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
         links, n_runs = merge_directions(links, back)
         log.info("tracking: forward and backward passes disagree in %d run(s) of frames taken "
                  "from the backward pass", n_runs)
+    summary = None
     if settings.n_animals is not None and config.bridge_episodes:
         finite = ~np.isnan(pos).any(axis=1)  # (time, K, I)
         links, summary = resolve_episodes(
@@ -530,14 +536,14 @@ def track_identities(ds: xr.Dataset, config: TrackingConfig | None = None,
             max_coast_frames=settings.max_coast_frames, low_margin=config.low_margin)
         log.info("tracking: %d unsure run(s) of frames, %d bridged as a whole, identities "
                  "exchanged after %d", summary.n_episodes, summary.n_bridged, len(summary.relabelled_at))
-    return TrackingResult(pose=_assemble(ds, links, settings, config),
+    return TrackingResult(pose=_assemble(ds, links, settings, config, summary),
                           links={"source": links.source, "innovation": links.innovation,
                                  "reacquired": links.reacquired, "margin": links.margin},
-                          settings=settings)
+                          settings=settings, episodes=summary)
 
 
-def _assemble(ds: xr.Dataset, links: Links, s: TrackingSettings, config: TrackingConfig
-              ) -> xr.Dataset:
+def _assemble(ds: xr.Dataset, links: Links, s: TrackingSettings, config: TrackingConfig,
+              episodes: EpisodeSummary | None = None) -> xr.Dataset:
     """The tracked pose Dataset from the links (rows gathered from the input instances)."""
     pos_in = ds["position"].values
     conf_in = ds["confidence"].values
@@ -562,6 +568,9 @@ def _assemble(ds: xr.Dataset, links: Links, s: TrackingSettings, config: Trackin
     out.attrs.update(extra)
     out.attrs["history"] = list(ds.attrs.get("history", []))
     params = {**config.model_dump(), **s.as_dict(), "n_tracks": n_tr}
+    if episodes is not None:  # where the bridging exchanged identities (row indices)
+        params.update(unsure_runs=episodes.n_episodes, bridged_runs=episodes.n_bridged,
+                      identities_exchanged_at_rows=list(episodes.relabelled_at))
     if not math.isfinite(params.get("process_noise_px_s2", 0.0)):
         params["process_noise_px_s2"] = None
     return append_history(out, "track_identities", params)

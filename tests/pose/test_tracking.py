@@ -168,6 +168,7 @@ def test_cli_track_then_swap(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "animals: 2 (estimated: 2 instances in 100.0% of frames" in res.output
     assert "identity confidence: median" in res.output and "UNRELIABLE" not in res.output
+    assert "unsure runs of frames:" in res.output and "bridged as a whole" in res.output
     tracked = pose_io.load(tmp_path / "tracked.nc")
     assert "identity_confidence" in tracked
     assert identity_metrics(truth, tracked)["num_switches"] == 0

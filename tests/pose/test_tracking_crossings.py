@@ -109,6 +109,22 @@ def test_an_episode_longer_than_the_coasting_horizon_is_not_bridged() -> None:
     np.testing.assert_array_equal(out.source, src)
 
 
+def test_track_identities_reports_and_records_the_bridging() -> None:
+    from pose.dataset import from_numpy
+    from pose.tracking import TrackingConfig, track_identities
+
+    pos, _, _ = _lone_instance_follows_the_wrong_animal()
+    ds = from_numpy(pos.transpose(0, 3, 2, 1), np.where(np.isnan(pos[..., 0]), np.nan, 0.9).transpose(0, 2, 1),
+                    fps=FPS)
+    result = track_identities(ds, TrackingConfig(n_animals=2))
+    assert result.episodes is not None and result.episodes.n_bridged >= 1
+    params = result.pose.attrs["history"][-1]["params"]
+    assert params["bridged_runs"] == result.episodes.n_bridged
+    assert params["identities_exchanged_at_rows"] == list(result.episodes.relabelled_at)
+    off = track_identities(ds, TrackingConfig(n_animals=2, bridge_episodes=False))
+    assert off.episodes is None and "bridged_runs" not in off.pose.attrs["history"][-1]["params"]
+
+
 @pytest.mark.slow
 def test_bridging_removes_switches_on_the_virtual_mice_at_high_noise() -> None:
     """Simulated detections of 2 same-coat mice (high noise: lone and partial instances in

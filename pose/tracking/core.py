@@ -94,7 +94,8 @@ class TrackingConfig(BaseModel):
     bridge_episodes
         With ``n_animals``: revisit every run of unsure frames (a track without an instance
         or a confidence under ``low_margin``) as a whole: link the tracks on either side by
-        their poses carried across it, fill it from the bridged poses
+        their poses carried across it and, where that link is sure and differs from the
+        frame loop's, exchange the identities from where the instances fit it
         (:func:`pose.tracking.crossings.resolve_episodes`).
     """
 

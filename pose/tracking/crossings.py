@@ -45,27 +45,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pose.tracking.links import Links, margins
+from pose.tracking.links import Links, margins, true_runs
 
 MIN_CLEAR = 3  # a sure run shorter than this (frames) is part of the episode around it
 VELOCITY_S = 0.1  # seconds of sure frames a track's velocity is fitted on (at least 2 frames)
-_BIG = 1e12
 
 
 @dataclass(frozen=True)
 class EpisodeSummary:
-    """What :func:`resolve_episodes` did: episodes found, bridged, relabelled (with the
-    frame ``b`` each relabelling starts at) and the episodes' identity confidences."""
+    """What :func:`resolve_episodes` did: episodes found, bridged, the row ``tau`` from which
+    each relabelling exchanged identities, and the bridged episodes' identity confidences."""
 
     n_episodes: int
     n_bridged: int
     relabelled_at: tuple[int, ...]
     confidence: tuple[float, ...]
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
 def find_episodes(matched: np.ndarray, margin: np.ndarray, low_margin: float,
@@ -74,10 +68,10 @@ def find_episodes(matched: np.ndarray, margin: np.ndarray, low_margin: float,
     frames (``-1`` / ``len`` where the data start or end unsure). ``matched`` and ``margin``
     are (time, track)."""
     sure = matched.all(axis=1) & (np.nan_to_num(margin, nan=0.0) >= low_margin).all(axis=1)
-    for s, e in _runs(sure):  # short sure runs are absorbed
+    for s, e in true_runs(sure):  # short sure runs are absorbed
         if e - s < min_clear:
             sure[s:e] = False
-    return [(s - 1, e) for s, e in _runs(~sure)]
+    return [(s - 1, e) for s, e in true_runs(~sure)]
 
 
 def _velocity(cent: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -105,7 +99,7 @@ def link_cost(pose_a: np.ndarray, vel_a: np.ndarray, pose_b: np.ndarray, vel_b: 
     ``pose_b[j] - gap * vel_b[j]`` against ``pose_a[i]``; the sum.
     """
     n = len(pose_a)
-    cost = np.full((n, n), _BIG)
+    cost = np.empty((n, n))
     for i in range(n):
         for j in range(n):
             fwd = _pose_distance(pose_a[i] + gap * vel_a[i], pose_b[j])

@@ -22,6 +22,12 @@ class Links:
     centroid: np.ndarray  # (time, n_tracks, 2) filtered centroid (NaN when not matched)
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs (stop exclusive) of the True runs of a 1-D bool array."""
+    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
 def margins(cost: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """(second - best) / second for each chosen link (rows[i], cols[i]); see the module."""
     out = np.ones(len(rows))

@@ -22,17 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pose.atomic import atomic_path
 from pose.dataset import append_history, frame_numbers, validate_pose
 from pose.tracking.core import estimate_body_size_px, instance_centroids
+from pose.tracking.links import true_runs
 
 log = logging.getLogger(__name__)
 
 SUSPECT_COLUMNS = ["kind", "frame", "start_frame", "end_frame", "time_s", "individual", "other",
                    "value", "min_identity_confidence"]
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs (stop exclusive) of the True runs of a 1-D bool array."""
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
 def detect_swap_suspects(
@@ -95,7 +90,7 @@ def detect_swap_suspects(
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
             d = np.linalg.norm(cent[:, :, a] - cent[:, :, b], axis=1)
-            for s, e in _runs(np.nan_to_num(d, nan=np.inf) < crossing_px):
+            for s, e in true_runs(np.nan_to_num(d, nan=np.inf) < crossing_px):
                 peak = s + int(np.argmin(d[s:e]))
                 add("crossing", a, b, s, e, peak, d[peak])
         c = cent[:, :, a]
@@ -107,7 +102,7 @@ def detect_swap_suspects(
                 add("jump", a, None, seen[j], seen[j + 1] + 1, seen[j + 1], step[j])
             for j in np.flatnonzero(gap > 1):
                 add("gap", a, None, seen[j] + 1, seen[j + 1] + 1, seen[j + 1], gap[j] - 1)
-        for s, e in _runs(np.nan_to_num(margin[:, a], nan=1.0) < low_margin):
+        for s, e in true_runs(np.nan_to_num(margin[:, a], nan=1.0) < low_margin):
             peak = s + int(np.nanargmin(margin[s:e, a]))
             add("low_margin", a, None, s, e, peak, margin[peak, a])
     out = pd.DataFrame(rows, columns=SUSPECT_COLUMNS)
